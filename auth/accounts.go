@@ -1,0 +1,309 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"simpleapi/store"
+)
+
+// Error messages of the users and login routes (SPEC 3.1, 3.2, 4.2).
+const (
+	MsgEmailMissing     = "email missing"
+	MsgPasswordMissing  = "password missing"
+	MsgInvalidEmail     = "invalid email"
+	MsgPasswordTooShort = "password too short"
+	MsgPasswordTooLong  = "password too long"
+	MsgInvalidRole      = "invalid role"
+	MsgNoUserForEmail   = "no user found for this email"
+	MsgWrongPassword    = "wrong password"
+	MsgGenericLogin     = "wrong email or password"
+)
+
+// MaxPasswordLength is the longest password accepted, in characters.
+const MaxPasswordLength = 128
+
+// maxEmailBytes is the longest address accepted (RFC 5321 path limit).
+const maxEmailBytes = 254
+
+// SessionEnder ends every session of a user. The session manager
+// implements it; in basic_auth mode there is none.
+type SessionEnder interface {
+	EndUserSessions(ctx context.Context, userID string) (int, error)
+}
+
+// Accounts is the account service: the rules for creating, changing,
+// deleting and authenticating users, shared by the HTTP handlers and the
+// command line.
+type Accounts struct {
+	Users             store.UserStore
+	Hasher            *Hasher
+	PasswordMinLength int
+	Sessions          SessionEnder // nil when sessions are not kept
+	Now               func() time.Time
+	Log               *slog.Logger
+}
+
+// NewUser is the input of Create. A nil Role means "user".
+type NewUser struct {
+	Email     string
+	Password  string
+	FirstName *string
+	LastName  *string
+	Role      *string
+}
+
+// Changes is the input of Update; nil fields are left as they are.
+type Changes struct {
+	FirstName *string
+	LastName  *string
+	Role      *string
+}
+
+func (a *Accounts) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+func (a *Accounts) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}
+
+// ValidateEmail checks that email is a plausible address: one "@",
+// non-empty parts, no white space or control characters, at most 254
+// bytes.
+func ValidateEmail(email string) error {
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
+		len(email) > maxEmailBytes || !utf8.ValidString(email) ||
+		strings.IndexFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return store.Errorf(store.EINVALID, MsgInvalidEmail)
+	}
+	return nil
+}
+
+// ValidatePassword checks a new password's length in characters. Any
+// Unicode is allowed and nothing is truncated.
+func (a *Accounts) ValidatePassword(password string) error {
+	n := utf8.RuneCountInString(password)
+	switch {
+	case n < a.PasswordMinLength:
+		return store.Errorf(store.EINVALID, MsgPasswordTooShort)
+	case n > MaxPasswordLength:
+		return store.Errorf(store.EINVALID, MsgPasswordTooLong)
+	}
+	return nil
+}
+
+// Create validates and stores a new user, in the order of SPEC 3.1 from
+// "invalid email" on (missing and mistyped fields are the caller's to
+// check, since they depend on the wire format).
+func (a *Accounts) Create(ctx context.Context, in NewUser) (store.User, error) {
+	if err := ValidateEmail(in.Email); err != nil {
+		return store.User{}, err
+	}
+	if err := a.ValidatePassword(in.Password); err != nil {
+		return store.User{}, err
+	}
+	// Checked before hashing so a duplicate costs no hash work; the store
+	// checks again atomically when it inserts.
+	if _, err := a.Users.UserByEmail(ctx, in.Email); err == nil {
+		return store.User{}, store.Errorf(store.ECONFLICT, store.MsgEmailTaken)
+	} else if store.ErrorCode(err) != store.ENOTFOUND {
+		return store.User{}, err
+	}
+	role := store.RoleUser
+	if in.Role != nil {
+		role = store.Role(*in.Role)
+		if !role.Valid() {
+			return store.User{}, store.Errorf(store.EINVALID, MsgInvalidRole)
+		}
+	}
+	hash, err := a.Hasher.Hash(in.Password)
+	if err != nil {
+		return store.User{}, err
+	}
+	now := a.now()
+	u := store.User{
+		ID:           uuid.NewString(),
+		Email:        in.Email,
+		PasswordHash: hash,
+		FirstName:    in.FirstName,
+		LastName:     in.LastName,
+		Role:         role,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if err := a.Users.CreateUser(ctx, u); err != nil {
+		return store.User{}, err
+	}
+	a.log().InfoContext(ctx, "user created", "event", "user_created", "user_id", u.ID, "role", string(u.Role))
+	return u, nil
+}
+
+// Update applies changes to the user id on behalf of caller. Only admins
+// may change a role; a role change ends the user's sessions.
+func (a *Accounts) Update(ctx context.Context, caller store.User, id string, ch Changes) (store.User, error) {
+	var newRole store.Role
+	if ch.Role != nil {
+		if caller.Role != store.RoleAdmin {
+			return store.User{}, store.Errorf(store.EFORBIDDEN, "Forbidden")
+		}
+		newRole = store.Role(*ch.Role)
+		if !newRole.Valid() {
+			return store.User{}, store.Errorf(store.EINVALID, MsgInvalidRole)
+		}
+	}
+	var oldRole store.Role
+	u, err := a.Users.UpdateUser(ctx, id, func(u *store.User) error {
+		oldRole = u.Role
+		if ch.FirstName != nil {
+			u.FirstName = ch.FirstName
+		}
+		if ch.LastName != nil {
+			u.LastName = ch.LastName
+		}
+		if newRole != "" {
+			u.Role = newRole
+		}
+		u.UpdatedAt = a.now()
+		return nil
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	if u.Role != oldRole {
+		a.log().InfoContext(ctx, "user role changed", "event", "user_role_changed",
+			"user_id", u.ID, "by_user_id", caller.ID, "old_role", string(oldRole), "new_role", string(u.Role))
+		if err := a.endSessions(ctx, u.ID); err != nil {
+			return store.User{}, err
+		}
+	}
+	return u, nil
+}
+
+// Delete removes a user and ends their sessions.
+func (a *Accounts) Delete(ctx context.Context, caller store.User, id string) error {
+	if err := a.Users.DeleteUser(ctx, id); err != nil {
+		return err
+	}
+	a.log().InfoContext(ctx, "user deleted", "event", "user_deleted", "user_id", id, "by_user_id", caller.ID)
+	return a.endSessions(ctx, id)
+}
+
+func (a *Accounts) endSessions(ctx context.Context, userID string) error {
+	if a.Sessions == nil {
+		return nil
+	}
+	_, err := a.Sessions.EndUserSessions(ctx, userID)
+	return err
+}
+
+// Authenticate checks an email and password. An unknown email costs the
+// same hash work as a wrong password, so the two cannot be told apart by
+// timing. A hash that is legacy SHA-256 or weaker than the current
+// parameters is replaced by a fresh argon2id hash.
+func (a *Accounts) Authenticate(ctx context.Context, email, password string) (store.User, error) {
+	u, err := a.Users.UserByEmail(ctx, email)
+	if err != nil {
+		if store.ErrorCode(err) != store.ENOTFOUND {
+			return store.User{}, err
+		}
+		a.Hasher.VerifyDummy(password)
+		return store.User{}, store.Errorf(store.ENOTFOUND, MsgNoUserForEmail)
+	}
+	if u.PasswordHash == "" {
+		a.Hasher.VerifyDummy(password)
+		return store.User{}, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
+	}
+	ok, needsRehash, verr := a.Hasher.Verify(password, u.PasswordHash)
+	if verr != nil {
+		a.log().WarnContext(ctx, "stored password hash is malformed", "user_id", u.ID, "err", verr.Error())
+	}
+	if !ok {
+		return store.User{}, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
+	}
+	if needsRehash {
+		a.rehash(ctx, u, password)
+	}
+	return u, nil
+}
+
+// rehash upgrades a user's stored hash after a successful login. A failure
+// is logged, not returned: the login itself was valid.
+func (a *Accounts) rehash(ctx context.Context, u store.User, password string) {
+	hash, err := a.Hasher.Hash(password)
+	if err != nil {
+		a.log().ErrorContext(ctx, "password rehash failed", "user_id", u.ID, "err", err.Error())
+		return
+	}
+	old := u.PasswordHash
+	_, err = a.Users.UpdateUser(ctx, u.ID, func(cur *store.User) error {
+		// A concurrent password change wins over this upgrade.
+		if cur.PasswordHash == old {
+			cur.PasswordHash = hash
+		}
+		return nil
+	})
+	if err != nil {
+		a.log().ErrorContext(ctx, "password rehash failed", "user_id", u.ID, "err", err.Error())
+		return
+	}
+	a.log().InfoContext(ctx, "password hash upgraded", "event", "password_rehashed", "user_id", u.ID)
+}
+
+// SetPassword validates and stores a new password for the user id.
+func (a *Accounts) SetPassword(ctx context.Context, id, password string) error {
+	if err := a.ValidatePassword(password); err != nil {
+		return err
+	}
+	hash, err := a.Hasher.Hash(password)
+	if err != nil {
+		return err
+	}
+	_, err = a.Users.UpdateUser(ctx, id, func(u *store.User) error {
+		u.PasswordHash = hash
+		u.UpdatedAt = a.now()
+		return nil
+	})
+	return err
+}
+
+// EnsureAdmin makes sure an admin with this email exists: it creates one
+// with the password, or makes the existing user with that email an admin
+// (leaving their password as it is).
+func (a *Accounts) EnsureAdmin(ctx context.Context, email, password string) error {
+	u, err := a.Users.UserByEmail(ctx, email)
+	switch {
+	case err == nil && u.Role == store.RoleAdmin:
+		return nil
+	case err == nil:
+		_, err = a.Users.UpdateUser(ctx, u.ID, func(u *store.User) error {
+			u.Role = store.RoleAdmin
+			u.UpdatedAt = a.now()
+			return nil
+		})
+		if err == nil {
+			a.log().InfoContext(ctx, "user role changed", "event", "user_role_changed",
+				"user_id", u.ID, "old_role", string(u.Role), "new_role", "admin", "by", "ADMIN_EMAIL")
+		}
+		return err
+	case store.ErrorCode(err) == store.ENOTFOUND:
+		admin := string(store.RoleAdmin)
+		_, err = a.Create(ctx, NewUser{Email: email, Password: password, Role: &admin})
+		return err
+	default:
+		return err
+	}
+}

@@ -1,0 +1,71 @@
+// Package config reads every setting of the service from the environment
+// and from the flags of `simpleapi serve` (flags win) into one validated
+// Config.
+package config
+
+import "time"
+
+// Authentication modes (AUTH_TYPE).
+const (
+	AuthBasic      = "basic_auth"
+	AuthSession    = "session_auth"
+	AuthSessionExp = "session_exp_auth"
+	AuthSessionDB  = "session_db_auth"
+)
+
+// Config is the whole configuration of one server process.
+type Config struct {
+	APIHost  string // API_HOST, default 0.0.0.0
+	APIPort  int    // API_PORT, default 5000, 1..65535
+	AuthType string // AUTH_TYPE
+	DataDir  string // DATA_DIR, default ./data
+
+	SessionName        string        // SESSION_NAME, default _my_session_id
+	SessionSecrets     [][]byte      // SESSION_SECRET, comma-separated, each >= 32 bytes; empty: generated into DATA_DIR
+	SessionDuration    time.Duration // SESSION_DURATION seconds, default 86400, 0 = none
+	SessionIdleTimeout time.Duration // SESSION_IDLE_TIMEOUT seconds, default 1800, 0 = none
+	CookieSecure       string        // COOKIE_SECURE: true|false|auto (default auto)
+	CookieSameSite     string        // COOKIE_SAMESITE: lax (default)|strict|none
+	TrustedProxies     []string      // TRUSTED_PROXIES, comma-separated IPs or CIDRs
+	CORSOrigins        []string      // CORS_ORIGINS, comma-separated origins; empty: "*"
+
+	PasswordMinLength int   // PASSWORD_MIN_LENGTH, default 8, 1..128
+	AuthGenericErrors bool  // AUTH_GENERIC_ERRORS, default false
+	MaxBodyBytes      int64 // MAX_BODY_BYTES, default 1 MiB
+
+	Argon2 Argon2Params // ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM
+
+	Login LoginLimits // LOGIN_*
+
+	AdminEmail    string // ADMIN_EMAIL
+	AdminPassword string // ADMIN_PASSWORD
+
+	LogLevel  string // LOG_LEVEL: debug|info (default)|warn|error
+	LogFormat string // LOG_FORMAT: text (default)|json
+
+	MetricsAddr     string        // METRICS_ADDR, empty: off
+	TLSCertFile     string        // TLS_CERT_FILE
+	TLSKeyFile      string        // TLS_KEY_FILE
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT seconds, default 15
+}
+
+// Argon2Params are the argon2id cost parameters. The defaults are OWASP's
+// (m=19456 KiB, t=2, p=1); tests lower them through the same settings.
+type Argon2Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// LoginLimits are the login throttling settings (SPEC 4.4).
+type LoginLimits struct {
+	MaxFailures        int           // LOGIN_MAX_FAILURES, default 5: failures before delays start
+	BaseDelay          time.Duration // LOGIN_BASE_DELAY seconds, default 1
+	MaxDelay           time.Duration // LOGIN_MAX_DELAY seconds, default 900
+	MaxFailuresPerHour int           // LOGIN_MAX_FAILURES_PER_HOUR, default 100
+	IPPerMinute        int           // LOGIN_IP_PER_MINUTE, default 30
+	IPBurst            int           // LOGIN_IP_BURST, default 10
+}
+
+// SessionMode reports whether AuthType is one of the session modes.
+func (c Config) SessionMode() bool { return c.AuthType != AuthBasic }

@@ -1,0 +1,464 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is a configuration value that is not allowed. Its message is one
+// line naming the variable, the value and what would have been accepted,
+// e.g. `API_PORT="70000" is not allowed: want an integer from 1 to 65535`.
+type Error struct {
+	Var     string // environment variable, e.g. API_PORT
+	Value   string // the value as given; for secrets only a redacted description
+	Allowed string // what would have been accepted
+}
+
+func (e *Error) Error() string {
+	// %q keeps the message on one line whatever the value contains.
+	return fmt.Sprintf("%s=%q is not allowed: %s", e.Var, e.Value, e.Allowed)
+}
+
+// setting is one configuration value: an environment variable and the flag
+// of the same name.
+type setting struct {
+	name   string // environment variable
+	def    string // default as text; "" when there is none
+	arg    string // value placeholder in Usage; "" for booleans
+	help   string
+	secret bool // never echoed in errors
+	// set parses v (the flag, else the environment, else def) into c. Its
+	// error text says what is allowed.
+	set func(c *Config, v string) error
+}
+
+// flagName is the flag of an environment variable: API_PORT -> api-port.
+func (s setting) flagName() string {
+	return strings.ReplaceAll(strings.ToLower(s.name), "_", "-")
+}
+
+// maxSeconds keeps seconds*time.Second from overflowing.
+const maxSeconds = math.MaxInt64 / int64(time.Second)
+
+var settings = []setting{
+	{name: "API_HOST", def: "0.0.0.0", arg: "HOST", help: "address to listen on",
+		set: func(c *Config, v string) error { c.APIHost = v; return nil }},
+	{name: "API_PORT", def: "5000", arg: "PORT", help: "port to listen on, 1..65535",
+		set: func(c *Config, v string) (err error) { c.APIPort, err = intIn(v, 1, 65535); return err }},
+	{name: "AUTH_TYPE", def: AuthSessionDB, arg: "MODE",
+		help: "basic_auth, session_auth, session_exp_auth or session_db_auth",
+		set: func(c *Config, v string) (err error) {
+			c.AuthType, err = oneOf(v, AuthBasic, AuthSession, AuthSessionExp, AuthSessionDB)
+			return err
+		}},
+	{name: "DATA_DIR", def: "./data", arg: "DIR", help: "directory of the data files",
+		set: func(c *Config, v string) error { c.DataDir = v; return nil }},
+
+	{name: "SESSION_NAME", def: "_my_session_id", arg: "NAME", help: "session cookie name",
+		set: func(c *Config, v string) error {
+			if !isCookieName(v) {
+				return errors.New("want a cookie name: letters, digits and !#$%&'*+-.^_`|~")
+			}
+			c.SessionName = v
+			return nil
+		}},
+	{name: "SESSION_SECRET", arg: "SECRETS", secret: true,
+		help: "comma-separated cookie signing secrets, each at least 32 bytes, the first signs; " +
+			"empty: generated into DATA_DIR (prefer the environment: flags show in ps)",
+		set: setSecrets},
+	{name: "SESSION_DURATION", def: "86400", arg: "SECONDS", help: "absolute session lifetime, 0 = none",
+		set: func(c *Config, v string) (err error) { c.SessionDuration, err = seconds(v); return err }},
+	{name: "SESSION_IDLE_TIMEOUT", def: "1800", arg: "SECONDS", help: "session idle timeout, 0 = none",
+		set: func(c *Config, v string) (err error) { c.SessionIdleTimeout, err = seconds(v); return err }},
+	{name: "COOKIE_SECURE", def: "auto", arg: "WHEN",
+		help: "Secure cookie attribute: true, false or auto (when the request came over https)",
+		set: func(c *Config, v string) error {
+			if v == "auto" {
+				c.CookieSecure = v
+				return nil
+			}
+			// Any spelling strconv.ParseBool knows, stored as "true"/"false".
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true, false or auto")
+			}
+			c.CookieSecure = strconv.FormatBool(b)
+			return nil
+		}},
+	{name: "COOKIE_SAMESITE", def: "lax", arg: "MODE", help: "SameSite cookie attribute: lax, strict or none",
+		set: func(c *Config, v string) (err error) {
+			c.CookieSameSite, err = oneOf(v, "lax", "strict", "none")
+			return err
+		}},
+	{name: "TRUSTED_PROXIES", arg: "LIST", help: "comma-separated IPs or CIDRs of reverse proxies to trust",
+		set: setTrustedProxies},
+	{name: "CORS_ORIGINS", arg: "LIST",
+		help: "comma-separated origins (scheme://host[:port]) allowed with credentials; empty or *: any, without credentials",
+		set:  setCORSOrigins},
+
+	{name: "PASSWORD_MIN_LENGTH", def: "8", arg: "N", help: "minimum password length in characters, 1..128",
+		set: func(c *Config, v string) (err error) { c.PasswordMinLength, err = intIn(v, 1, 128); return err }},
+	{name: "AUTH_GENERIC_ERRORS", def: "false",
+		help: "answer unknown email and wrong password alike (401 wrong email or password)",
+		set:  func(c *Config, v string) (err error) { c.AuthGenericErrors, err = boolean(v); return err }},
+	{name: "MAX_BODY_BYTES", def: "1048576", arg: "BYTES", help: "largest request body accepted",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return errors.New("want an integer of at least 1")
+			}
+			c.MaxBodyBytes = n
+			return nil
+		}},
+
+	{name: "ARGON2_MEMORY_KIB", def: "19456", arg: "KIB", help: "argon2id memory cost, 8..4194304",
+		set: func(c *Config, v string) error {
+			n, err := intIn(v, 8, 4194304)
+			c.Argon2.MemoryKiB = uint32(n)
+			return err
+		}},
+	{name: "ARGON2_ITERATIONS", def: "2", arg: "N", help: "argon2id time cost, 1..100",
+		set: func(c *Config, v string) error {
+			n, err := intIn(v, 1, 100)
+			c.Argon2.Iterations = uint32(n)
+			return err
+		}},
+	{name: "ARGON2_PARALLELISM", def: "1", arg: "N", help: "argon2id parallelism, 1..255",
+		set: func(c *Config, v string) error {
+			n, err := intIn(v, 1, 255)
+			c.Argon2.Parallelism = uint8(n)
+			return err
+		}},
+
+	{name: "LOGIN_MAX_FAILURES", def: "5", arg: "N", help: "consecutive failures of an account before delays start",
+		set: func(c *Config, v string) (err error) { c.Login.MaxFailures, err = atLeast(v, 0); return err }},
+	{name: "LOGIN_BASE_DELAY", def: "1", arg: "SECONDS", help: "first delay, doubled per further failure",
+		set: func(c *Config, v string) (err error) { c.Login.BaseDelay, err = seconds(v); return err }},
+	{name: "LOGIN_MAX_DELAY", def: "900", arg: "SECONDS", help: "longest delay",
+		set: func(c *Config, v string) (err error) { c.Login.MaxDelay, err = seconds(v); return err }},
+	{name: "LOGIN_MAX_FAILURES_PER_HOUR", def: "100", arg: "N", help: "failed attempts per account and hour",
+		set: func(c *Config, v string) (err error) {
+			c.Login.MaxFailuresPerHour, err = atLeast(v, 1)
+			return err
+		}},
+	{name: "LOGIN_IP_PER_MINUTE", def: "30", arg: "N", help: "login attempts per client address and minute",
+		set: func(c *Config, v string) (err error) { c.Login.IPPerMinute, err = atLeast(v, 1); return err }},
+	{name: "LOGIN_IP_BURST", def: "10", arg: "N", help: "login attempts per client address in a burst",
+		set: func(c *Config, v string) (err error) { c.Login.IPBurst, err = atLeast(v, 1); return err }},
+
+	{name: "ADMIN_EMAIL", arg: "EMAIL", help: "create this user as admin at start-up (with ADMIN_PASSWORD)",
+		set: func(c *Config, v string) error { c.AdminEmail = v; return nil }},
+	{name: "ADMIN_PASSWORD", arg: "PASSWORD", secret: true,
+		help: "password of ADMIN_EMAIL (prefer the environment: flags show in ps)",
+		set:  func(c *Config, v string) error { c.AdminPassword = v; return nil }},
+
+	{name: "LOG_LEVEL", def: "info", arg: "LEVEL", help: "debug, info, warn or error",
+		set: func(c *Config, v string) (err error) {
+			c.LogLevel, err = oneOf(v, "debug", "info", "warn", "error")
+			return err
+		}},
+	{name: "LOG_FORMAT", def: "text", arg: "FORMAT", help: "text or json",
+		set: func(c *Config, v string) (err error) { c.LogFormat, err = oneOf(v, "text", "json"); return err }},
+
+	{name: "METRICS_ADDR", arg: "HOST:PORT", help: "address of the metrics listener; empty: off",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+					return errors.New("want host:port or :port")
+				}
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
+	{name: "TLS_CERT_FILE", arg: "FILE", help: "serve TLS with this certificate (with TLS_KEY_FILE)",
+		set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+	{name: "TLS_KEY_FILE", arg: "FILE", help: "private key of TLS_CERT_FILE",
+		set: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
+	{name: "SHUTDOWN_TIMEOUT", def: "15", arg: "SECONDS", help: "how long to wait for requests at shutdown",
+		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = seconds(v); return err }},
+}
+
+// value is a flag that only records what it was given; all parsing and
+// validation happens in Load so env and flags are checked alike.
+type value struct {
+	s      string
+	isBool bool
+}
+
+func (v *value) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.s
+}
+
+func (v *value) Set(s string) error { v.s = s; return nil }
+func (v *value) IsBoolFlag() bool   { return v.isBool }
+
+// Load reads the configuration of `simpleapi serve`: for each setting the
+// flag in args if given, else the environment variable (through getenv),
+// else the default. An empty value means the default.
+//
+// It returns flag.ErrHelp for -h/--help, a *Error for a value that is not
+// allowed, and any other error for bad usage (unknown flag, missing flag
+// value, stray argument). Messages never contain a secret.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // callers print errors and usage
+	fs.Usage = func() {}
+	flags := make([]*value, len(settings))
+	for i, s := range settings {
+		flags[i] = &value{isBool: s.arg == ""}
+		fs.Var(flags[i], s.flagName(), s.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var c Config
+	for i, s := range settings {
+		v := getenv(s.name)
+		if given[s.flagName()] {
+			v = flags[i].s
+		}
+		if v == "" {
+			v = s.def
+		}
+		if err := s.set(&c, v); err != nil {
+			shown := v
+			if s.secret {
+				shown = redact(v)
+			}
+			return Config{}, &Error{Var: s.name, Value: shown, Allowed: err.Error()}
+		}
+	}
+	if err := c.check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Defaults returns the configuration of an empty environment without flags.
+func Defaults() Config {
+	c, err := Load(nil, func(string) string { return "" })
+	if err != nil {
+		panic("config: defaults are invalid: " + err.Error())
+	}
+	return c
+}
+
+// check validates settings that depend on each other.
+func (c Config) check() error {
+	switch {
+	case c.CookieSameSite == "none" && c.CookieSecure != "true":
+		// Browsers drop SameSite=None cookies that are not Secure.
+		return &Error{Var: "COOKIE_SAMESITE", Value: c.CookieSameSite,
+			Allowed: "want lax or strict unless COOKIE_SECURE=true (browsers reject SameSite=None without Secure)"}
+	case c.Argon2.MemoryKiB < 8*uint32(c.Argon2.Parallelism):
+		return &Error{Var: "ARGON2_MEMORY_KIB", Value: strconv.FormatUint(uint64(c.Argon2.MemoryKiB), 10),
+			Allowed: fmt.Sprintf("want at least 8 × ARGON2_PARALLELISM (%d)", 8*uint32(c.Argon2.Parallelism))}
+	case c.TLSCertFile != "" && c.TLSKeyFile == "":
+		return &Error{Var: "TLS_KEY_FILE", Allowed: "want it set when TLS_CERT_FILE is set"}
+	case c.TLSKeyFile != "" && c.TLSCertFile == "":
+		return &Error{Var: "TLS_CERT_FILE", Allowed: "want it set when TLS_KEY_FILE is set"}
+	case c.AdminEmail != "" && c.AdminPassword == "":
+		return &Error{Var: "ADMIN_PASSWORD", Allowed: "want it set when ADMIN_EMAIL is set"}
+	case c.AdminPassword != "" && c.AdminEmail == "":
+		return &Error{Var: "ADMIN_EMAIL", Allowed: "want it set when ADMIN_PASSWORD is set"}
+	}
+	return nil
+}
+
+// Usage prints every flag of `simpleapi serve` with its environment
+// variable and default.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Flags (each also read from the environment variable shown; flags win):")
+	for _, s := range settings {
+		f := "--" + s.flagName()
+		if s.arg != "" {
+			f += "=" + s.arg
+		}
+		def := ""
+		if s.def != "" {
+			def = fmt.Sprintf(", default %s", s.def)
+		}
+		fmt.Fprintf(w, "  %s\n        %s%s: %s\n", f, s.name, def, s.help)
+	}
+	fmt.Fprintln(w, "  -h, --help\n        show this help")
+}
+
+// redact describes a secret without revealing it.
+func redact(v string) string {
+	return fmt.Sprintf("<redacted, %d bytes>", len(v))
+}
+
+func intIn(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want an integer from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+func atLeast(v string, lo int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo {
+		return 0, fmt.Errorf("want an integer of at least %d", lo)
+	}
+	return n, nil
+}
+
+func seconds(v string) (time.Duration, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > maxSeconds {
+		return 0, errors.New("want a whole number of seconds, 0 or more")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func boolean(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New("want true or false")
+	}
+	return b, nil
+}
+
+func oneOf(v string, words ...string) (string, error) {
+	for _, w := range words {
+		if v == w {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("want one of %s", strings.Join(words, ", "))
+}
+
+// list splits a comma-separated value into trimmed entries; "" is no
+// entries. An empty entry (",," or a trailing comma) is an error so typos
+// don't pass silently.
+func list(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+		if parts[i] == "" {
+			return nil, fmt.Errorf("entry %d of the comma-separated list is empty", i+1)
+		}
+	}
+	return parts, nil
+}
+
+func setSecrets(c *Config, v string) error {
+	entries, err := list(v)
+	if err != nil {
+		return fmt.Errorf("want comma-separated secrets of at least 32 bytes each: %v", err)
+	}
+	c.SessionSecrets = nil
+	for i, e := range entries {
+		if len(e) < 32 {
+			return fmt.Errorf("want comma-separated secrets of at least 32 bytes each: secret %d has %d bytes", i+1, len(e))
+		}
+		c.SessionSecrets = append(c.SessionSecrets, []byte(e))
+	}
+	return nil
+}
+
+func setTrustedProxies(c *Config, v string) error {
+	const want = "want comma-separated IP addresses or CIDRs"
+	entries, err := list(v)
+	if err != nil {
+		return fmt.Errorf("%s: %v", want, err)
+	}
+	for i, e := range entries {
+		if strings.Contains(e, "/") {
+			if _, err := netip.ParsePrefix(e); err != nil {
+				return fmt.Errorf("%s: entry %d is not a CIDR", want, i+1)
+			}
+			continue
+		}
+		// Zones are refused: gin parses proxies with net.ParseIP.
+		if a, err := netip.ParseAddr(e); err != nil || a.Zone() != "" {
+			return fmt.Errorf("%s: entry %d is not an IP address", want, i+1)
+		}
+	}
+	c.TrustedProxies = entries
+	return nil
+}
+
+func setCORSOrigins(c *Config, v string) error {
+	const want = "want * or comma-separated origins like https://example.com:8443 (http or https, no path)"
+	entries, err := list(v)
+	if err != nil {
+		return fmt.Errorf("%s: %v", want, err)
+	}
+	// A lone "*" is the same as unset; keep one representation of it.
+	if len(entries) == 1 && entries[0] == "*" {
+		c.CORSOrigins = nil
+		return nil
+	}
+	for i, e := range entries {
+		if e == "*" {
+			return fmt.Errorf("%s: * cannot be combined with origins", want)
+		}
+		if !isOrigin(e) {
+			return fmt.Errorf("%s: entry %d is not an origin", want, i+1)
+		}
+		// Browsers send scheme and host lower-cased; such an entry would never match.
+		if strings.ToLower(e) != e {
+			return fmt.Errorf("%s: entry %d is not lower-case", want, i+1)
+		}
+	}
+	c.CORSOrigins = entries
+	return nil
+}
+
+// isOrigin reports whether s is a browser origin: scheme://host[:port].
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	if u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#") {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		if _, err := intIn(p, 1, 65535); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// isCookieName reports whether s is an RFC 6265 cookie-name (an RFC 2616
+// token).
+func isCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,330 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// env returns a getenv over a fixed map.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+const (
+	secretA = "0123456789abcdef0123456789abcdef" // 32 bytes
+	secretB = "fedcba9876543210fedcba9876543210-second"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	require.NoError(t, err)
+
+	want := Config{
+		APIHost:            "0.0.0.0",
+		APIPort:            5000,
+		AuthType:           AuthSessionDB,
+		DataDir:            "./data",
+		SessionName:        "_my_session_id",
+		SessionDuration:    86400 * time.Second,
+		SessionIdleTimeout: 1800 * time.Second,
+		CookieSecure:       "auto",
+		CookieSameSite:     "lax",
+		PasswordMinLength:  8,
+		MaxBodyBytes:       1 << 20,
+		Argon2:             Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
+		Login: LoginLimits{
+			MaxFailures:        5,
+			BaseDelay:          time.Second,
+			MaxDelay:           900 * time.Second,
+			MaxFailuresPerHour: 100,
+			IPPerMinute:        30,
+			IPBurst:            10,
+		},
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 15 * time.Second,
+	}
+	assert.Equal(t, want, c)
+	assert.Equal(t, want, Defaults())
+	assert.True(t, c.SessionMode())
+}
+
+func TestLoadEnv(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{
+		"API_HOST":                    "127.0.0.1",
+		"API_PORT":                    "8080",
+		"AUTH_TYPE":                   "basic_auth",
+		"DATA_DIR":                    "/var/lib/simpleapi",
+		"SESSION_NAME":                "__Host-sid",
+		"SESSION_SECRET":              secretA + " , " + secretB,
+		"SESSION_DURATION":            "0",
+		"SESSION_IDLE_TIMEOUT":        "60",
+		"COOKIE_SECURE":               "1",
+		"COOKIE_SAMESITE":             "none",
+		"TRUSTED_PROXIES":             "10.0.0.0/8, 192.168.1.1,::1,fd00::/8",
+		"CORS_ORIGINS":                "https://app.example.com,http://localhost:3000",
+		"PASSWORD_MIN_LENGTH":         "12",
+		"AUTH_GENERIC_ERRORS":         "true",
+		"MAX_BODY_BYTES":              "4096",
+		"ARGON2_MEMORY_KIB":           "64",
+		"ARGON2_ITERATIONS":           "1",
+		"ARGON2_PARALLELISM":          "2",
+		"LOGIN_MAX_FAILURES":          "0",
+		"LOGIN_BASE_DELAY":            "2",
+		"LOGIN_MAX_DELAY":             "60",
+		"LOGIN_MAX_FAILURES_PER_HOUR": "20",
+		"LOGIN_IP_PER_MINUTE":         "5",
+		"LOGIN_IP_BURST":              "3",
+		"ADMIN_EMAIL":                 "admin@example.com",
+		"ADMIN_PASSWORD":              "correct horse battery staple",
+		"LOG_LEVEL":                   "debug",
+		"LOG_FORMAT":                  "json",
+		"METRICS_ADDR":                "127.0.0.1:9090",
+		"TLS_CERT_FILE":               "cert.pem",
+		"TLS_KEY_FILE":                "key.pem",
+		"SHUTDOWN_TIMEOUT":            "0",
+	}))
+	require.NoError(t, err)
+
+	assert.Equal(t, "127.0.0.1", c.APIHost)
+	assert.Equal(t, 8080, c.APIPort)
+	assert.Equal(t, AuthBasic, c.AuthType)
+	assert.False(t, c.SessionMode())
+	assert.Equal(t, "/var/lib/simpleapi", c.DataDir)
+	assert.Equal(t, "__Host-sid", c.SessionName)
+	assert.Equal(t, [][]byte{[]byte(secretA), []byte(secretB)}, c.SessionSecrets)
+	assert.Zero(t, c.SessionDuration)
+	assert.Equal(t, time.Minute, c.SessionIdleTimeout)
+	assert.Equal(t, "true", c.CookieSecure, "ParseBool spellings are normalised")
+	assert.Equal(t, "none", c.CookieSameSite)
+	assert.Equal(t, []string{"10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8"}, c.TrustedProxies)
+	assert.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, c.CORSOrigins)
+	assert.Equal(t, 12, c.PasswordMinLength)
+	assert.True(t, c.AuthGenericErrors)
+	assert.Equal(t, int64(4096), c.MaxBodyBytes)
+	assert.Equal(t, Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 2}, c.Argon2)
+	assert.Equal(t, LoginLimits{
+		MaxFailures:        0,
+		BaseDelay:          2 * time.Second,
+		MaxDelay:           time.Minute,
+		MaxFailuresPerHour: 20,
+		IPPerMinute:        5,
+		IPBurst:            3,
+	}, c.Login)
+	assert.Equal(t, "admin@example.com", c.AdminEmail)
+	assert.Equal(t, "correct horse battery staple", c.AdminPassword)
+	assert.Equal(t, "debug", c.LogLevel)
+	assert.Equal(t, "json", c.LogFormat)
+	assert.Equal(t, "127.0.0.1:9090", c.MetricsAddr)
+	assert.Equal(t, "cert.pem", c.TLSCertFile)
+	assert.Equal(t, "key.pem", c.TLSKeyFile)
+	assert.Zero(t, c.ShutdownTimeout)
+}
+
+func TestLoadFlagsWinOverEnv(t *testing.T) {
+	e := env(map[string]string{
+		"API_PORT":            "8080",
+		"AUTH_TYPE":           "basic_auth",
+		"SESSION_SECRET":      "too short", // overridden by the flag, so never checked
+		"DATA_DIR":            "/env",
+		"AUTH_GENERIC_ERRORS": "false",
+		"CORS_ORIGINS":        "https://env.example",
+		"LOG_LEVEL":           "warn",
+	})
+	c, err := Load([]string{
+		"--api-port", "9000",
+		"--auth-type=session_auth",
+		"--session-secret=" + secretA,
+		"-data-dir", "/flag",
+		"--auth-generic-errors", // a boolean flag needs no value
+		"--cors-origins=",       // empty: back to the default
+	}, e)
+	require.NoError(t, err)
+	assert.Equal(t, 9000, c.APIPort)
+	assert.Equal(t, AuthSession, c.AuthType)
+	assert.Equal(t, [][]byte{[]byte(secretA)}, c.SessionSecrets)
+	assert.Equal(t, "/flag", c.DataDir)
+	assert.True(t, c.AuthGenericErrors)
+	assert.Nil(t, c.CORSOrigins)
+	assert.Equal(t, "warn", c.LogLevel, "env applies where no flag is given")
+
+	c, err = Load([]string{"--auth-generic-errors=false"}, env(map[string]string{"AUTH_GENERIC_ERRORS": "true"}))
+	require.NoError(t, err)
+	assert.False(t, c.AuthGenericErrors)
+}
+
+func TestLoadCORSStar(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"CORS_ORIGINS": "*"}))
+	require.NoError(t, err)
+	assert.Nil(t, c.CORSOrigins, `"*" is the same as unset`)
+}
+
+func TestLoadBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		bad  string // variable named by the error
+	}{
+		{"unknown auth type", map[string]string{"AUTH_TYPE": "oauth"}, nil, "AUTH_TYPE"},
+		{"auth type case", map[string]string{"AUTH_TYPE": "Basic_Auth"}, nil, "AUTH_TYPE"},
+		{"negative duration", map[string]string{"SESSION_DURATION": "-1"}, nil, "SESSION_DURATION"},
+		{"fractional duration", map[string]string{"SESSION_IDLE_TIMEOUT": "1.5"}, nil, "SESSION_IDLE_TIMEOUT"},
+		{"duration with unit", map[string]string{"SHUTDOWN_TIMEOUT": "15s"}, nil, "SHUTDOWN_TIMEOUT"},
+		{"overflowing duration", map[string]string{"LOGIN_MAX_DELAY": "9223372036854775807"}, nil, "LOGIN_MAX_DELAY"},
+		{"negative base delay", map[string]string{"LOGIN_BASE_DELAY": "-5"}, nil, "LOGIN_BASE_DELAY"},
+		{"port too high", map[string]string{"API_PORT": "70000"}, nil, "API_PORT"},
+		{"port zero", map[string]string{"API_PORT": "0"}, nil, "API_PORT"},
+		{"port not a number", map[string]string{"API_PORT": "http"}, nil, "API_PORT"},
+		{"port flag", nil, []string{"--api-port=-1"}, "API_PORT"},
+		{"short secret", map[string]string{"SESSION_SECRET": "short"}, nil, "SESSION_SECRET"},
+		{"second secret short", map[string]string{"SESSION_SECRET": secretA + ",short"}, nil, "SESSION_SECRET"},
+		{"empty secret entry", map[string]string{"SESSION_SECRET": secretA + ",,"}, nil, "SESSION_SECRET"},
+		{"cookie secure word", map[string]string{"COOKIE_SECURE": "sometimes"}, nil, "COOKIE_SECURE"},
+		{"samesite word", map[string]string{"COOKIE_SAMESITE": "relaxed"}, nil, "COOKIE_SAMESITE"},
+		{"samesite none without secure", map[string]string{"COOKIE_SAMESITE": "none"}, nil, "COOKIE_SAMESITE"},
+		{"samesite none with auto", map[string]string{"COOKIE_SAMESITE": "none", "COOKIE_SECURE": "auto"}, nil, "COOKIE_SAMESITE"},
+		{"proxy not an IP", map[string]string{"TRUSTED_PROXIES": "10.0.0.1,proxy.local"}, nil, "TRUSTED_PROXIES"},
+		{"proxy bad CIDR", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, nil, "TRUSTED_PROXIES"},
+		{"proxy with zone", map[string]string{"TRUSTED_PROXIES": "fe80::1%eth0"}, nil, "TRUSTED_PROXIES"},
+		{"proxy empty entry", map[string]string{"TRUSTED_PROXIES": "10.0.0.1,"}, nil, "TRUSTED_PROXIES"},
+		{"origin with path", map[string]string{"CORS_ORIGINS": "https://example.com/app"}, nil, "CORS_ORIGINS"},
+		{"origin trailing slash", map[string]string{"CORS_ORIGINS": "https://example.com/"}, nil, "CORS_ORIGINS"},
+		{"origin without scheme", map[string]string{"CORS_ORIGINS": "example.com"}, nil, "CORS_ORIGINS"},
+		{"origin other scheme", map[string]string{"CORS_ORIGINS": "ftp://example.com"}, nil, "CORS_ORIGINS"},
+		{"origin with query", map[string]string{"CORS_ORIGINS": "https://example.com?x=1"}, nil, "CORS_ORIGINS"},
+		{"origin with user", map[string]string{"CORS_ORIGINS": "https://u@example.com"}, nil, "CORS_ORIGINS"},
+		{"origin bad port", map[string]string{"CORS_ORIGINS": "https://example.com:99999"}, nil, "CORS_ORIGINS"},
+		{"origin upper case", map[string]string{"CORS_ORIGINS": "https://Example.com"}, nil, "CORS_ORIGINS"},
+		{"star mixed with origins", map[string]string{"CORS_ORIGINS": "*,https://example.com"}, nil, "CORS_ORIGINS"},
+		{"password min zero", map[string]string{"PASSWORD_MIN_LENGTH": "0"}, nil, "PASSWORD_MIN_LENGTH"},
+		{"password min too high", map[string]string{"PASSWORD_MIN_LENGTH": "129"}, nil, "PASSWORD_MIN_LENGTH"},
+		{"max body zero", map[string]string{"MAX_BODY_BYTES": "0"}, nil, "MAX_BODY_BYTES"},
+		{"max body text", map[string]string{"MAX_BODY_BYTES": "1MB"}, nil, "MAX_BODY_BYTES"},
+		{"bad boolean", map[string]string{"AUTH_GENERIC_ERRORS": "yes"}, nil, "AUTH_GENERIC_ERRORS"},
+		{"bad boolean flag", nil, []string{"--auth-generic-errors=maybe"}, "AUTH_GENERIC_ERRORS"},
+		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, nil, "LOG_LEVEL"},
+		{"log format", map[string]string{"LOG_FORMAT": "xml"}, nil, "LOG_FORMAT"},
+		{"cert without key", map[string]string{"TLS_CERT_FILE": "cert.pem"}, nil, "TLS_KEY_FILE"},
+		{"key without cert", map[string]string{"TLS_KEY_FILE": "key.pem"}, nil, "TLS_CERT_FILE"},
+		{"admin email without password", map[string]string{"ADMIN_EMAIL": "a@example.com"}, nil, "ADMIN_PASSWORD"},
+		{"admin password without email", map[string]string{"ADMIN_PASSWORD": "hunter2hunter2"}, nil, "ADMIN_EMAIL"},
+		{"metrics without port", map[string]string{"METRICS_ADDR": "localhost"}, nil, "METRICS_ADDR"},
+		{"metrics empty port", map[string]string{"METRICS_ADDR": "localhost:"}, nil, "METRICS_ADDR"},
+		{"session name with space", map[string]string{"SESSION_NAME": "my session"}, nil, "SESSION_NAME"},
+		{"session name with separator", map[string]string{"SESSION_NAME": "sid=1"}, nil, "SESSION_NAME"},
+		{"session name non-ASCII", map[string]string{"SESSION_NAME": "sésame"}, nil, "SESSION_NAME"},
+		{"session name flag empty", nil, []string{"--session-name", "\x00"}, "SESSION_NAME"},
+		{"argon2 memory low", map[string]string{"ARGON2_MEMORY_KIB": "4"}, nil, "ARGON2_MEMORY_KIB"},
+		{"argon2 memory high", map[string]string{"ARGON2_MEMORY_KIB": "4194305"}, nil, "ARGON2_MEMORY_KIB"},
+		{"argon2 memory per lane", map[string]string{"ARGON2_MEMORY_KIB": "16", "ARGON2_PARALLELISM": "4"}, nil, "ARGON2_MEMORY_KIB"},
+		{"argon2 iterations zero", map[string]string{"ARGON2_ITERATIONS": "0"}, nil, "ARGON2_ITERATIONS"},
+		{"argon2 parallelism high", map[string]string{"ARGON2_PARALLELISM": "256"}, nil, "ARGON2_PARALLELISM"},
+		{"login failures negative", map[string]string{"LOGIN_MAX_FAILURES": "-1"}, nil, "LOGIN_MAX_FAILURES"},
+		{"login per hour zero", map[string]string{"LOGIN_MAX_FAILURES_PER_HOUR": "0"}, nil, "LOGIN_MAX_FAILURES_PER_HOUR"},
+		{"login ip per minute zero", map[string]string{"LOGIN_IP_PER_MINUTE": "0"}, nil, "LOGIN_IP_PER_MINUTE"},
+		{"login burst text", map[string]string{"LOGIN_IP_BURST": "ten"}, nil, "LOGIN_IP_BURST"},
+		{"newline in value", map[string]string{"LOG_LEVEL": "info\nerror"}, nil, "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, env(tt.env))
+			require.Error(t, err)
+			var ce *Error
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tt.bad, ce.Var)
+
+			msg := err.Error()
+			assert.True(t, strings.HasPrefix(msg, tt.bad+"="), "message names the variable first: %s", msg)
+			assert.Contains(t, msg, "is not allowed: want")
+			assert.NotContains(t, msg, "\n", "message is one line")
+		})
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	_, err := Load(nil, env(map[string]string{"API_PORT": "70000"}))
+	require.Error(t, err)
+	assert.Equal(t, `API_PORT="70000" is not allowed: want an integer from 1 to 65535`, err.Error())
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	const short = "hunter2-is-my-password"
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"short secret env", map[string]string{"SESSION_SECRET": short}, nil},
+		{"short secret flag", nil, []string{"--session-secret=" + short}},
+		{"valid then short secret", map[string]string{"SESSION_SECRET": secretA + "," + short}, nil},
+		{"valid then empty secret", map[string]string{"SESSION_SECRET": secretA + ", "}, nil},
+		{"admin password alone", map[string]string{"ADMIN_PASSWORD": short}, nil},
+		{"admin password flag alone", nil, []string{"--admin-password", short}},
+		{"other error with secrets set", map[string]string{
+			"SESSION_SECRET": secretA, "ADMIN_EMAIL": "a@example.com", "ADMIN_PASSWORD": short, "API_PORT": "x",
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, env(tt.env))
+			require.Error(t, err)
+			var ce *Error
+			require.ErrorAs(t, err, &ce)
+			for _, s := range []string{short, secretA, "hunter2"} {
+				assert.NotContains(t, err.Error(), s)
+				assert.NotContains(t, ce.Value, s)
+			}
+		})
+	}
+
+	_, err := Load(nil, env(map[string]string{"SESSION_SECRET": "0123456789ab"}))
+	require.Error(t, err)
+	assert.Equal(t,
+		`SESSION_SECRET="<redacted, 12 bytes>" is not allowed: want comma-separated secrets of at least 32 bytes each: secret 1 has 12 bytes`,
+		err.Error())
+}
+
+func TestLoadUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--no-such-flag"},
+		{"--api-port"}, // missing value
+		{"stray"},
+		{"--auth-generic-errors", "true"}, // a boolean flag takes =value; "true" is a stray argument
+	} {
+		_, err := Load(args, env(nil))
+		require.Error(t, err, "%q", args)
+		var ce *Error
+		assert.False(t, errors.As(err, &ce), "usage errors are not *Error: %v", err)
+		assert.False(t, errors.Is(err, flag.ErrHelp))
+	}
+}
+
+func TestLoadHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		_, err := Load([]string{arg}, env(nil))
+		assert.ErrorIs(t, err, flag.ErrHelp, arg)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var buf bytes.Buffer
+	Usage(&buf)
+	out := buf.String()
+	for _, s := range settings {
+		assert.Contains(t, out, "--"+s.flagName(), s.name)
+		assert.Contains(t, out, s.name)
+		if s.def != "" {
+			assert.Contains(t, out, s.name+", default "+s.def)
+		}
+	}
+	assert.Contains(t, out, "--api-port=PORT")
+	assert.Contains(t, out, "--help")
+}

@@ -1,0 +1,267 @@
+// Package handlers serves the HTTP API: it wires the stores, the auth
+// services and the middleware into one http.Handler (App), and holds the
+// thin handlers of every route.
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/auth"
+	"simpleapi/config"
+	"simpleapi/middleware"
+	"simpleapi/store"
+	"simpleapi/store/jsonfile"
+	"simpleapi/store/memory"
+)
+
+func init() {
+	// Gin's debug mode prints every route to stdout; logging is ours.
+	gin.SetMode(gin.ReleaseMode)
+}
+
+// sweepInterval is how often expired sessions are removed and recorded
+// uses written.
+const sweepInterval = time.Minute
+
+// App is one configured instance of the service.
+type App struct {
+	cfg           config.Config
+	log           *slog.Logger
+	db            *jsonfile.DB
+	users         store.UserStore
+	hasher        *auth.Hasher
+	accounts      *auth.Accounts
+	authenticator middleware.Authenticator
+	handler       http.Handler
+
+	// Session modes only.
+	sessionStore store.SessionStore
+	sessions     *auth.SessionManager
+	cookies      *middleware.SessionCookies
+	stopSweeper  context.CancelFunc
+	sweeperDone  sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Options are dependencies that tests replace.
+type Options struct {
+	Logger *slog.Logger     // default slog.Default()
+	Now    func() time.Time // default time.Now
+}
+
+// New opens the data directory and builds the service. Close releases it.
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log, Sessions: cfg.AuthType == config.AuthSessionDB})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, db: db, users: db.Users()}
+	a.hasher = auth.NewHasher(cfg.Argon2, 0)
+	a.accounts = &auth.Accounts{
+		Users:             a.users,
+		Hasher:            a.hasher,
+		PasswordMinLength: cfg.PasswordMinLength,
+		Now:               now,
+		Log:               log,
+	}
+	if cfg.SessionMode() {
+		if err := a.setUpSessions(now); err != nil {
+			db.Close()
+			return nil, err
+		}
+	} else {
+		a.authenticator = middleware.BasicAuth{Accounts: a.accounts, CookieName: cfg.SessionName}
+	}
+
+	if cfg.AdminEmail != "" {
+		if err := a.accounts.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("ADMIN_EMAIL: %s", store.ErrorMessage(err))
+		}
+	}
+	a.handler, err = a.routes()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// setUpSessions builds the session store, manager and cookie codec of the
+// session modes, and starts the background sweep.
+func (a *App) setUpSessions(now func() time.Time) error {
+	cfg := a.cfg
+	absolute, idle := cfg.SessionDuration, cfg.SessionIdleTimeout
+	switch cfg.AuthType {
+	case config.AuthSession:
+		a.sessionStore = memory.NewSessions()
+		absolute, idle = 0, 0 // session_auth sessions do not expire
+	case config.AuthSessionExp:
+		a.sessionStore = memory.NewSessions()
+	case config.AuthSessionDB:
+		a.sessionStore = a.db.Sessions()
+	}
+	secrets := cfg.SessionSecrets
+	if len(secrets) == 0 {
+		secret, err := loadOrCreateSecret(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		secrets = [][]byte{secret}
+	}
+	trusted, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	a.sessions = auth.NewSessionManager(auth.SessionConfig{
+		Store:       a.sessionStore,
+		Absolute:    absolute,
+		IdleTimeout: idle,
+		Now:         now,
+		Log:         a.log,
+	})
+	a.cookies = middleware.NewSessionCookies(middleware.CookieConfig{
+		Name:           cfg.SessionName,
+		Secrets:        secrets,
+		Secure:         cfg.CookieSecure,
+		SameSite:       cfg.CookieSameSite,
+		MaxAgeSeconds:  int(absolute / time.Second),
+		TrustedProxies: trusted,
+	})
+	a.accounts.Sessions = a.sessions
+	a.authenticator = middleware.SessionAuth{Cookies: a.cookies, Sessions: a.sessions, Users: a.users}
+
+	// Expired sessions are dropped at start, then every sweepInterval.
+	if _, err := a.sessions.Sweep(context.Background()); err != nil {
+		return fmt.Errorf("removing expired sessions: %w", err)
+	}
+	sweepCtx, cancel := context.WithCancel(context.Background())
+	a.stopSweeper = cancel
+	a.sweeperDone.Add(1)
+	go func() {
+		defer a.sweeperDone.Done()
+		a.sessions.Run(sweepCtx, sweepInterval)
+	}()
+	return nil
+}
+
+// secretFile keeps the generated session secret when SESSION_SECRET is
+// unset, so restarts keep sessions valid.
+const secretFile = ".session_secret"
+
+func loadOrCreateSecret(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, secretFile)
+	if b, err := os.ReadFile(path); err == nil {
+		secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(secret) < 32 {
+			return nil, fmt.Errorf("%s is damaged: delete it to generate a new secret (every session ends)", path)
+		}
+		return secret, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	secret := make([]byte, 64)
+	_, _ = rand.Read(secret)
+	if err := writeFileDurably(path, []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
+		return nil, fmt.Errorf("saving the generated session secret: %w", err)
+	}
+	return secret, nil
+}
+
+// writeFileDurably writes a new 0600 file through a temporary file, fsync
+// and rename, so a crash leaves either no file or the whole file.
+func writeFileDurably(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// parsePrefixes reads TRUSTED_PROXIES entries (IPs or CIDRs, validated by
+// config) as prefixes.
+func parsePrefixes(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", e)
+		}
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out, nil
+}
+
+// Handler is the service's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Accounts is the account service, for the command line and tests.
+func (a *App) Accounts() *auth.Accounts { return a.accounts }
+
+// Hasher is the password hasher, for tests that count its work.
+func (a *App) Hasher() *auth.Hasher { return a.hasher }
+
+// SessionStore is the session store of the session modes (nil in
+// basic_auth), for tests and benchmarks.
+func (a *App) SessionStore() store.SessionStore { return a.sessionStore }
+
+// Close stops the background work, writes pending session uses and
+// releases the data directory. It is safe to call more than once.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		if a.stopSweeper != nil {
+			a.stopSweeper() // Run flushes recorded uses as it stops
+			a.sweeperDone.Wait()
+		}
+		a.closeErr = a.db.Close()
+	})
+	return a.closeErr
+}

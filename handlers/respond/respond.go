@@ -1,0 +1,158 @@
+// Package respond is the one place where the service encodes and decodes
+// JSON and turns application errors into HTTP statuses. Both handlers and
+// middleware use it, so every body on the wire has the same shape.
+package respond
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/store"
+)
+
+// Standard error messages of the wire contract (SPEC 1).
+const (
+	MsgUnauthorized     = "Unauthorized"
+	MsgForbidden        = "Forbidden"
+	MsgNotFound         = "Not found"
+	MsgMethodNotAllowed = "Method not allowed"
+	MsgInternal         = "Internal server error"
+	MsgTooLarge         = "Request body too large"
+	MsgWrongFormat      = "Wrong format"
+	MsgTooManyRequests  = "Too many requests"
+)
+
+// errorBody is the error object of the wire contract.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// JSON writes v as compact JSON with the given status. Struct types written
+// here declare their fields in alphabetical order, and maps are sorted by
+// encoding/json, so keys on the wire are always sorted.
+func JSON(c *gin.Context, status int, v any) {
+	c.JSON(status, v)
+}
+
+// Status maps an application error code to its HTTP status. It is the only
+// such mapping in the service.
+func Status(code string) int {
+	switch code {
+	case store.EINVALID:
+		return http.StatusBadRequest
+	case store.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case store.EFORBIDDEN:
+		return http.StatusForbidden
+	case store.ENOTFOUND:
+		return http.StatusNotFound
+	case store.ECONFLICT:
+		return http.StatusConflict
+	case store.ETOOMANY:
+		return http.StatusTooManyRequests
+	case store.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case store.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Error aborts the request with the status and message of err. Internal
+// errors are logged with their detail and answered with a generic message.
+func Error(c *gin.Context, err error) {
+	code := store.ErrorCode(err)
+	status := Status(code)
+	msg := store.ErrorMessage(err)
+	if status == http.StatusInternalServerError {
+		slog.ErrorContext(c.Request.Context(), "internal error",
+			"method", c.Request.Method, "path", c.FullPath(), "err", err.Error())
+		msg = MsgInternal
+	}
+	if status == http.StatusServiceUnavailable && code != store.EUNAVAILABLE {
+		msg = MsgInternal
+	}
+	Abort(c, status, msg)
+}
+
+// Abort ends the request with an error body.
+func Abort(c *gin.Context, status int, msg string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+}
+
+// DecodeObject reads the request body as one JSON object and returns its
+// members undecoded, so callers can tell a missing key from a null one and
+// check each member's type in the order the contract gives. A missing,
+// malformed or non-object body is EINVALID "Wrong format"; a body over the
+// limit is ETOOLARGE.
+func DecodeObject(c *gin.Context) (map[string]json.RawMessage, error) {
+	if c.Request.Body == nil {
+		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
+	}
+	data, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, store.Errorf(store.ETOOLARGE, MsgTooLarge)
+		}
+		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
+	}
+	data = bytes.TrimSpace(data)
+	// Only an object will do: null, arrays, strings and numbers are all
+	// "Wrong format", as is trailing garbage after the object.
+	if len(data) == 0 || data[0] != '{' {
+		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
+	}
+	var members map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&members); err != nil || dec.More() {
+		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
+	}
+	return members, nil
+}
+
+// Member kinds, as found by Kind.
+const (
+	KindAbsent = iota
+	KindNull
+	KindString
+	KindOther
+)
+
+// Kind tells whether an object member is absent, null, a string or
+// anything else.
+func Kind(members map[string]json.RawMessage, key string) int {
+	raw, ok := members[key]
+	switch {
+	case !ok:
+		return KindAbsent
+	case string(raw) == "null":
+		return KindNull
+	case len(raw) > 0 && raw[0] == '"':
+		return KindString
+	default:
+		return KindOther
+	}
+}
+
+// String returns the member as a string and whether it was one.
+func String(members map[string]json.RawMessage, key string) (string, bool) {
+	if Kind(members, key) != KindString {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(members[key], &s); err != nil {
+		return "", false
+	}
+	return s, true
+}

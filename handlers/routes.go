@@ -1,0 +1,86 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/auth"
+	"simpleapi/middleware"
+)
+
+// routes maps the whole API surface. Who may call each route is decided
+// in one table, auth.Policy, which middleware.Pipeline applies.
+func (a *App) routes() (http.Handler, error) {
+	r := gin.New()
+	// X-Forwarded-For is believed only from TRUSTED_PROXIES (none by
+	// default), so c.ClientIP() cannot be spoofed.
+	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	r.RedirectTrailingSlash = false // trailing slashes are removed before routing
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(middleware.JSONNotFound)
+	r.NoMethod(middleware.JSONMethodNotAllowed)
+
+	r.Use(
+		middleware.SecurityHeaders(),
+		middleware.Recovery(a.log),
+		middleware.CORS(a.cfg.CORSOrigins),
+		middleware.BodyLimit(a.cfg.MaxBodyBytes),
+		middleware.Pipeline(a.authenticator, auth.PublicPaths),
+	)
+
+	getAndHead(r, "/healthz", handleHealthz)
+	getAndHead(r, "/readyz", handleReadyz(a.users))
+
+	api := r.Group("/api/v1")
+	getAndHead(api, "/status", handleStatus)
+	getAndHead(api, "/stats", handleStats(a.users))
+	getAndHead(api, "/unauthorized", handleUnauthorized)
+	getAndHead(api, "/forbidden", handleForbidden)
+
+	getAndHead(api, "/users", handleListUsers(a.users))
+	api.POST("/users", handleCreateUser(a.accounts))
+	getAndHead(api, "/users/:id", handleGetUser(a.users))
+	api.PUT("/users/:id", handleUpdateUser(a.users, a.accounts))
+	api.DELETE("/users/:id", handleDeleteUser(a.accounts))
+
+	if a.cfg.SessionMode() {
+		d := loginDeps{
+			accounts:      a.accounts,
+			sessions:      a.sessions,
+			cookies:       a.cookies,
+			genericErrors: a.cfg.AuthGenericErrors,
+			maxBody:       a.cfg.MaxBodyBytes,
+		}
+		cookie := a.cookies.Middleware()
+		api.POST("/auth_session/login", cookie, handleLogin(d))
+		api.DELETE("/auth_session/logout", cookie, handleLogout(d))
+	}
+
+	return stripTrailingSlash(r), nil
+}
+
+// getAndHead registers a GET route and its HEAD twin (net/http drops the
+// body of a HEAD response).
+func getAndHead(r gin.IRoutes, path string, h gin.HandlerFunc) {
+	r.GET(path, h)
+	r.HEAD(path, h)
+}
+
+// stripTrailingSlash lets every route answer with and without a trailing
+// slash, directly rather than by redirect (SPEC 1).
+func stripTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimSuffix(p, "/")
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = strings.TrimSuffix(r.URL.RawPath, "/")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/handlers/respond"
+	"simpleapi/store"
+)
+
+type statusJSON struct {
+	Status string `json:"status"`
+}
+
+var statusOK = statusJSON{Status: "OK"}
+
+func handleStatus(c *gin.Context) {
+	respond.JSON(c, http.StatusOK, statusOK)
+}
+
+func handleStats(users store.UserStore) gin.HandlerFunc {
+	type statsJSON struct {
+		Users int `json:"users"`
+	}
+	return func(c *gin.Context) {
+		n, err := users.CountUsers(c.Request.Context())
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusOK, statsJSON{Users: n})
+	}
+}
+
+func handleUnauthorized(c *gin.Context) {
+	respond.Abort(c, http.StatusUnauthorized, respond.MsgUnauthorized)
+}
+
+func handleForbidden(c *gin.Context) {
+	respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+}
+
+// handleHealthz answers while the process is alive.
+func handleHealthz(c *gin.Context) {
+	respond.JSON(c, http.StatusOK, statusOK)
+}
+
+// handleReadyz answers 200 while the store accepts writes, 503 otherwise.
+func handleReadyz(users store.UserStore) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := users.Ping(c.Request.Context()); err != nil {
+			respond.JSON(c, http.StatusServiceUnavailable, statusJSON{Status: "unavailable"})
+			return
+		}
+		respond.JSON(c, http.StatusOK, statusOK)
+	}
+}

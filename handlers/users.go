@@ -1,0 +1,211 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/auth"
+	"simpleapi/handlers/respond"
+	"simpleapi/middleware"
+	"simpleapi/store"
+)
+
+// timeFormat is the wire format of times: UTC, no zone, no fraction.
+const timeFormat = "2006-01-02T15:04:05"
+
+// userJSON is the user object of SPEC 1. Fields are in alphabetical order
+// so the keys on the wire are sorted.
+type userJSON struct {
+	CreatedAt *string `json:"created_at"`
+	Email     *string `json:"email"`
+	FirstName *string `json:"first_name"`
+	ID        string  `json:"id"`
+	LastName  *string `json:"last_name"`
+	Role      string  `json:"role"`
+	UpdatedAt *string `json:"updated_at"`
+}
+
+func formatTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(timeFormat)
+	return &s
+}
+
+func toUserJSON(u store.User) userJSON {
+	out := userJSON{
+		CreatedAt: formatTime(u.CreatedAt),
+		FirstName: u.FirstName,
+		ID:        u.ID,
+		LastName:  u.LastName,
+		Role:      string(u.Role),
+		UpdatedAt: formatTime(u.UpdatedAt),
+	}
+	if u.Email != "" {
+		email := u.Email
+		out.Email = &email
+	}
+	return out
+}
+
+// targetID resolves the :id of a users route, where "me" is the caller.
+func targetID(c *gin.Context) string {
+	id := c.Param("id")
+	if id == "me" {
+		if caller, ok := middleware.CurrentUser(c); ok {
+			return caller.ID
+		}
+	}
+	return id
+}
+
+func handleListUsers(users store.UserStore) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		all, err := users.ListUsers(c.Request.Context())
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		out := make([]userJSON, len(all))
+		for i, u := range all {
+			out[i] = toUserJSON(u)
+		}
+		respond.JSON(c, http.StatusOK, out)
+	}
+}
+
+func handleGetUser(users store.UserStore) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		u, err := users.UserByID(c.Request.Context(), targetID(c))
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusOK, toUserJSON(u))
+	}
+}
+
+// wrongFormat is the 400 for any body that is not what a route reads.
+var wrongFormat = store.Errorf(store.EINVALID, respond.MsgWrongFormat)
+
+// optionalName reads first_name or last_name: absent or null is nil, a
+// string is applied, anything else is a format error.
+func optionalName(body map[string]json.RawMessage, key string) (*string, error) {
+	switch respond.Kind(body, key) {
+	case respond.KindAbsent, respond.KindNull:
+		return nil, nil
+	case respond.KindString:
+		s, _ := respond.String(body, key)
+		return &s, nil
+	default:
+		return nil, wrongFormat
+	}
+}
+
+// optionalRole reads role: absent or null is nil; a non-string is kept as
+// its raw JSON so that validation answers "invalid role".
+func optionalRole(body map[string]json.RawMessage) *string {
+	switch respond.Kind(body, "role") {
+	case respond.KindAbsent, respond.KindNull:
+		return nil
+	case respond.KindString:
+		s, _ := respond.String(body, "role")
+		return &s
+	default:
+		s := string(body["role"])
+		return &s
+	}
+}
+
+// missing reports whether a required member is absent, null or "", the
+// old service's test for "missing".
+func missing(body map[string]json.RawMessage, key string) bool {
+	switch respond.Kind(body, key) {
+	case respond.KindAbsent, respond.KindNull:
+		return true
+	}
+	return string(body[key]) == `""`
+}
+
+// handleCreateUser checks the body in the order of SPEC 3.1.
+func handleCreateUser(accounts *auth.Accounts) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body, err := respond.DecodeObject(c)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		if missing(body, "email") {
+			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgEmailMissing))
+			return
+		}
+		if missing(body, "password") {
+			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgPasswordMissing))
+			return
+		}
+		email, okEmail := respond.String(body, "email")
+		password, okPassword := respond.String(body, "password")
+		firstName, errFirst := optionalName(body, "first_name")
+		lastName, errLast := optionalName(body, "last_name")
+		if !okEmail || !okPassword || errFirst != nil || errLast != nil {
+			respond.Error(c, wrongFormat)
+			return
+		}
+		in := auth.NewUser{Email: email, Password: password, FirstName: firstName, LastName: lastName,
+			Role: optionalRole(body)}
+		u, err := accounts.Create(c.Request.Context(), in)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusCreated, toUserJSON(u))
+	}
+}
+
+// handleUpdateUser applies SPEC 3.2: only names (and, for admins, role).
+func handleUpdateUser(users store.UserStore, accounts *auth.Accounts) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := targetID(c)
+		if _, err := users.UserByID(c.Request.Context(), id); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		body, err := respond.DecodeObject(c)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		var ch auth.Changes
+		if ch.FirstName, err = optionalName(body, "first_name"); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		if ch.LastName, err = optionalName(body, "last_name"); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		ch.Role = optionalRole(body)
+		caller, _ := middleware.CurrentUser(c)
+		u, err := accounts.Update(c.Request.Context(), caller, id, ch)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusOK, toUserJSON(u))
+	}
+}
+
+func handleDeleteUser(accounts *auth.Accounts) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		caller, _ := middleware.CurrentUser(c)
+		if err := accounts.Delete(c.Request.Context(), caller, targetID(c)); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusOK, struct{}{})
+	}
+}

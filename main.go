@@ -1,0 +1,82 @@
+// Command simpleapi is the Simple API authentication service.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"simpleapi/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitCode prints err and maps it to the exit status: 0 for none, 2 for
+// usage and configuration errors, 1 for anything else.
+func exitCode(err error, stderr io.Writer) int {
+	var cfgErr *config.Error
+	var usage usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &cfgErr), errors.As(err, &usage):
+		fmt.Fprintln(stderr, "simpleapi:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "simpleapi:", err)
+		return 1
+	}
+}
+
+const mainUsage = `simpleapi — the Simple API authentication service
+
+Usage:
+  simpleapi [serve] [flags]     run the server (the default)
+  simpleapi user <command>      manage users in DATA_DIR while no server runs
+  simpleapi healthcheck [flags] exit 0 when the server at API_HOST:API_PORT answers /healthz
+  simpleapi version             print the version
+
+Run "simpleapi <command> -h" for the flags of a command.
+`
+
+// run is the whole program; main only supplies the process's environment.
+func run(ctx context.Context, args []string, getenv func(string) string,
+	stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "" || args[0][0] != '-') {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr)
+	case "user":
+		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args, getenv, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "simpleapi", version)
+		return nil
+	case "help":
+		fmt.Fprint(stdout, mainUsage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown command %q (see simpleapi -h)", cmd)}
+	}
+}

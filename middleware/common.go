@@ -1,0 +1,111 @@
+// Package middleware adapts the auth package and the cross-cutting rules of
+// the contract (SPEC 1, 2, 4.6) to Gin.
+package middleware
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-contrib/cors"
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/handlers/respond"
+)
+
+// SecurityHeaders sets the headers of SPEC 4.6 on every response, errors
+// included; it runs first so nothing can answer without them. API answers
+// carry users, sessions and cookies, so no cache may keep any of them.
+func SecurityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		c.Next()
+	}
+}
+
+// Recovery turns a panic into a JSON 500 that carries no detail, and logs
+// the detail.
+func Recovery(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v) // the client went away; let net/http handle it
+				}
+				log.ErrorContext(c.Request.Context(), "panic while serving request",
+					"method", c.Request.Method, "route", c.FullPath(), "panic", fmt.Sprint(v))
+				if !c.Writer.Written() {
+					respond.Abort(c, http.StatusInternalServerError, respond.MsgInternal)
+				} else {
+					c.Abort()
+				}
+			}
+		}()
+		c.Next()
+	}
+}
+
+// BodyLimit caps request bodies at max bytes: a declared length over the
+// limit is refused at once, and a body that grows past it while being read
+// fails the read (respond.DecodeObject turns that into 413).
+func BodyLimit(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			respond.Abort(c, http.StatusRequestEntityTooLarge, respond.MsgTooLarge)
+			return
+		}
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		}
+		c.Next()
+	}
+}
+
+// CORS answers cross-origin requests with github.com/gin-contrib/cors
+// (SPEC 4.6). With no origins listed, every origin gets
+// "Access-Control-Allow-Origin: *" without credentials, as the old service
+// did. With a list, listed origins are echoed with credentials allowed and
+// other origins get no CORS headers (the library would answer them 403,
+// which would also break same-site browsers that send Origin).
+func CORS(origins []string) gin.HandlerFunc {
+	cfg := cors.Config{
+		AllowMethods:     []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
+		AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-ID"},
+		ExposeHeaders:    []string{"X-Request-ID", "Retry-After"},
+		MaxAge:           600,
+		AllowAllOrigins:  len(origins) == 0,
+		AllowOrigins:     origins,
+		AllowCredentials: len(origins) > 0,
+	}
+	handle := cors.New(cfg)
+	listed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		listed[o] = true
+	}
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		if len(origins) > 0 && origin != "" && !listed[origin] {
+			c.Next()
+			return
+		}
+		handle(c)
+	}
+}
+
+// JSONNotFound answers unknown routes.
+func JSONNotFound(c *gin.Context) {
+	respond.Abort(c, http.StatusNotFound, respond.MsgNotFound)
+}
+
+// JSONMethodNotAllowed answers a known path with the wrong method; Gin has
+// already set the Allow header.
+func JSONMethodNotAllowed(c *gin.Context) {
+	respond.Abort(c, http.StatusMethodNotAllowed, respond.MsgMethodNotAllowed)
+}

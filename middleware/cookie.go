@@ -1,0 +1,197 @@
+package middleware
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/gin-contrib/sessions"
+	"github.com/gin-contrib/sessions/cookie"
+	"github.com/gin-gonic/gin"
+)
+
+// tokenKey is the key of the session token among the cookie's values.
+const tokenKey = "t"
+
+// maxVerified bounds the cache of verified cookies; when full it is
+// emptied, which costs only a re-verification per client.
+const maxVerified = 100_000
+
+// SessionCookies reads and writes the session cookie through
+// gin-contrib/sessions and its cookie store, which signs the value with
+// HMAC-SHA256 under the session secrets (the first signs; every one is
+// accepted, for rotation). The cookie carries only the session token.
+type SessionCookies struct {
+	name     string
+	store    cookie.Store
+	secure   string // "true", "false" or "auto"
+	sameSite http.SameSite
+	trusted  []netip.Prefix
+
+	// The store's decoding (base64, HMAC, gob) costs several microseconds
+	// and dozens of allocations. A cookie value that verified once always
+	// verifies to the same token, so verified values are remembered.
+	mu       sync.RWMutex
+	verified map[string]string
+}
+
+// CookieConfig configures SessionCookies.
+type CookieConfig struct {
+	Name           string
+	Secrets        [][]byte
+	Secure         string // COOKIE_SECURE
+	SameSite       string // COOKIE_SAMESITE
+	MaxAgeSeconds  int    // the absolute session lifetime; 0 = none
+	TrustedProxies []netip.Prefix
+}
+
+// NewSessionCookies builds the cookie codec.
+func NewSessionCookies(cfg CookieConfig) *SessionCookies {
+	// Pairs of (hash key, encryption key): signed, not encrypted, since
+	// the token is opaque and useless without the server's records.
+	var pairs [][]byte
+	for _, s := range cfg.Secrets {
+		pairs = append(pairs, s, nil)
+	}
+	st := cookie.NewStore(pairs...)
+	// The signature's own timestamp check follows the session lifetime;
+	// 0 turns it off for sessions without one. Store.Options alone would
+	// leave the codecs at their 30-day default.
+	if m, ok := st.(interface{ MaxAge(int) }); ok {
+		m.MaxAge(cfg.MaxAgeSeconds)
+	}
+	sameSite := http.SameSiteLaxMode
+	switch cfg.SameSite {
+	case "strict":
+		sameSite = http.SameSiteStrictMode
+	case "none":
+		sameSite = http.SameSiteNoneMode
+	}
+	return &SessionCookies{
+		name:     cfg.Name,
+		store:    st,
+		secure:   cfg.Secure,
+		sameSite: sameSite,
+		trusted:  cfg.TrustedProxies,
+		verified: make(map[string]string),
+	}
+}
+
+// Name is the cookie's name.
+func (sc *SessionCookies) Name() string { return sc.name }
+
+// Middleware is gin-contrib/sessions' middleware, needed by the routes
+// that write the cookie.
+func (sc *SessionCookies) Middleware() gin.HandlerFunc {
+	return sessions.Sessions(sc.name, sc.store)
+}
+
+// Token returns the token in the request's cookie. present is false when
+// there is no cookie; ok is false when there is one that does not verify.
+func (sc *SessionCookies) Token(r *http.Request) (token string, present, ok bool) {
+	raw, present := cookieValue(r, sc.name)
+	if !present {
+		return "", false, false
+	}
+	sc.mu.RLock()
+	token, ok = sc.verified[raw]
+	sc.mu.RUnlock()
+	if ok {
+		return token, true, true
+	}
+	s, err := sc.store.New(r, sc.name)
+	if err != nil || s.IsNew {
+		return "", true, false
+	}
+	token, ok = s.Values[tokenKey].(string)
+	if !ok || token == "" {
+		return "", true, false
+	}
+	sc.mu.Lock()
+	if len(sc.verified) >= maxVerified {
+		clear(sc.verified)
+	}
+	sc.verified[raw] = token
+	sc.mu.Unlock()
+	return token, true, true
+}
+
+// Set writes a cookie carrying token, living maxAge seconds (0: until the
+// browser closes).
+func (sc *SessionCookies) Set(c *gin.Context, token string, maxAge int) error {
+	s := sessions.Default(c)
+	s.Clear()
+	s.Set(tokenKey, token)
+	s.Options(sc.options(c.Request, maxAge))
+	return s.Save()
+}
+
+// Clear writes an expired, empty cookie (Max-Age=0).
+func (sc *SessionCookies) Clear(c *gin.Context) error {
+	s := sessions.Default(c)
+	s.Clear()
+	s.Options(sc.options(c.Request, -1))
+	return s.Save()
+}
+
+// options are the cookie attributes of SPEC 4.3: Path=/, HttpOnly,
+// SameSite, Secure as configured, no Domain.
+func (sc *SessionCookies) options(r *http.Request, maxAge int) sessions.Options {
+	return sessions.Options{
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   sc.Secure(r),
+		HttpOnly: true,
+		SameSite: sc.sameSite,
+	}
+}
+
+// Secure reports whether the cookie must be Secure for this request:
+// always for a __Host- name or COOKIE_SECURE=true; with auto, when the
+// request came over TLS or through a trusted proxy that says https.
+func (sc *SessionCookies) Secure(r *http.Request) bool {
+	switch {
+	case strings.HasPrefix(sc.name, "__Host-"), sc.secure == "true":
+		return true
+	case sc.secure == "false":
+		return false
+	default:
+		return r.TLS != nil || (sc.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+	}
+}
+
+func (sc *SessionCookies) fromTrustedProxy(r *http.Request) bool {
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := addr.Addr().Unmap()
+	for _, p := range sc.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// cookieValue finds a cookie's value without the allocations of
+// http.Request.Cookie; it runs on every request. An empty value counts as
+// present.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if ok && k == name {
+				if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				return v, true
+			}
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"simpleapi/config"
+	"simpleapi/handlers"
+)
+
+// loadConfig reads the configuration of serve and healthcheck; -h prints
+// the flags.
+func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (config.Config, error) {
+	cfg, err := config.Load(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, mainUsage)
+		fmt.Fprintln(stdout, "\nFlags of serve and healthcheck (each also an environment variable; flags win):")
+		config.Usage(stdout)
+	}
+	return cfg, err
+}
+
+// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the server until ctx ends, then lets in-flight requests
+// finish (up to SHUTDOWN_TIMEOUT) and closes the store cleanly.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+
+	app, err := handlers.New(ctx, cfg, handlers.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if cfg.TLSCertFile != "" {
+			serveErr <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+	log.Info("listening", "addr", ln.Addr().String(), "auth_type", cfg.AuthType,
+		"data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests still running at shutdown timeout", "err", err.Error())
+	}
+	if err := app.Close(); err != nil {
+		return fmt.Errorf("closing the store: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// healthcheck asks the server configured like serve for /healthz; it is
+// the container's HEALTHCHECK.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	host := cfg.APIHost
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	client := &http.Client{Timeout: 3 * time.Second}
+	if cfg.TLSCertFile != "" {
+		// The check reaches our own process; the certificate may name a
+		// public host rather than the loopback address.
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec
+	}
+	url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(cfg.APIPort)) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", url, resp.StatusCode)
+	}
+	fmt.Fprintln(stdout, "OK")
+	return nil
+}

@@ -1,0 +1,198 @@
+// Package jsonfile keeps users and sessions in JSON files in a data
+// directory, in the shape the old Flask service used (.db_User.json, a
+// JSON object keyed by id), so that an existing data directory works as is.
+//
+// Each file is a snapshot plus an append-only journal of checksummed
+// records (<file>.journal). A write is applied in memory, appended to the
+// journal and acknowledged once fsync'd; concurrent writers share one
+// fsync (group commit). Compaction folds the journal into a new snapshot in
+// the background once the journal outgrows the data, so the cost of a
+// write does not depend on how many records there are. A crash at any
+// moment loses no acknowledged write: the load replays the journal over
+// the snapshot and drops a torn tail with a warning.
+//
+// All data is held in memory; reads are map lookups under a read lock.
+// A data directory is used by one process at a time (see ErrLocked).
+package jsonfile
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"simpleapi/store"
+)
+
+// lockFile is the data directory's lock, holding the owner's pid.
+const lockFile = ".lock"
+
+// ErrLocked is returned (wrapped) by Open when another process, or another
+// Open in this one, holds the data directory.
+var ErrLocked = errors.New("data directory is in use by another simpleapi process")
+
+// Options tunes Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives warnings (a torn journal tail dropped on start) and
+	// errors (a failed write). Nil means slog.Default().
+	Logger *slog.Logger
+	// Sessions also opens the sessions file (.db_UserSession.json), for
+	// the session_db_auth mode.
+	Sessions bool
+	// CompactAfter is the least number of journal records that triggers a
+	// compaction; it runs once the journal holds more than
+	// max(CompactAfter, live records). Zero means 10000.
+	CompactAfter int
+
+	// syncFile fsyncs a journal or snapshot file; tests replace it to
+	// simulate a failing disk.
+	syncFile func(*os.File) error
+}
+
+// DB is an open data directory.
+type DB struct {
+	lock     *os.File
+	users    *userStore
+	sessions *sessionStore
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open locks the data directory dir (creating it 0700 if missing) and
+// loads its users and, with opts.Sessions, its sessions. If another process
+// holds dir, the error wraps ErrLocked and names that process's pid.
+func Open(dir string, opts Options) (*DB, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.CompactAfter <= 0 {
+		opts.CompactAfter = 10000
+	}
+	if opts.syncFile == nil {
+		opts.syncFile = (*os.File).Sync
+	}
+	if err := makeDir(dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{lock: lock}
+	if db.users, err = openUsers(filepath.Join(dir, usersFile), opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if opts.Sessions {
+		if db.sessions, err = openSessions(filepath.Join(dir, sessionsFile), opts); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Users returns the users store.
+func (db *DB) Users() store.UserStore { return db.users }
+
+// Sessions returns the sessions store, or nil unless Open was given
+// Options.Sessions.
+func (db *DB) Sessions() store.SessionStore {
+	if db.sessions == nil {
+		return nil // not a typed nil, so callers can compare with nil
+	}
+	return db.sessions
+}
+
+// Close flushes and compacts both stores, closes their files and releases
+// the data directory. It is safe to call more than once.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		var errs []error
+		if db.users != nil {
+			errs = append(errs, db.users.Close())
+		}
+		if db.sessions != nil {
+			errs = append(errs, db.sessions.Close())
+		}
+		// Closing the file releases the flock. The file itself stays:
+		// removing it would race with a process that has just opened it.
+		errs = append(errs, db.lock.Close())
+		db.closeErr = errors.Join(errs...)
+	})
+	return db.closeErr
+}
+
+// makeDir creates dir 0700 if it does not exist and makes its entry
+// durable in the parent directory.
+func makeDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(filepath.Clean(dir)))
+}
+
+// lockedError is ErrLocked with the directory and the holder's pid.
+type lockedError struct {
+	dir string
+	pid int // 0: unknown
+}
+
+func (e *lockedError) Error() string {
+	msg := fmt.Sprintf("data directory %q is in use by another simpleapi process", e.dir)
+	if e.pid > 0 {
+		msg += fmt.Sprintf(" (pid %d)", e.pid)
+	}
+	return msg
+}
+
+func (e *lockedError) Unwrap() error { return ErrLocked }
+
+// lockDir takes an exclusive flock on dir/.lock and writes our pid into
+// it. The kernel drops the lock when the process dies, so a crash never
+// leaves the directory locked.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &lockedError{dir: dir, pid: readPID(path)}
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// readPID returns the pid written in a lock file, or 0.
+func readPID(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return pid
+}

@@ -1,0 +1,476 @@
+package jsonfile
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"simpleapi/store"
+)
+
+// codec tells a table how its values look on disk. Values are pointers to
+// immutable T: a change replaces the pointer, so a copied slice of them is
+// a consistent snapshot that can be written out without holding the lock.
+type codec[T any] struct {
+	id     func(*T) string
+	encode func(*T) ([]byte, error) // the value's JSON object
+	decode func([]byte) (*T, error)
+}
+
+// node holds one id's current value; v is nil once the id is deleted.
+type node[T any] struct{ v *T }
+
+// table is a durable map from id to value that remembers insertion order.
+//
+// On disk it is a snapshot file (a JSON object keyed by id, in insertion
+// order) plus a journal of the changes made since (path.journal, and
+// path.journal.old while a compaction is under way). Loading reads the
+// snapshot and replays the journals over it.
+//
+// The stores built on a table guard their own indexes with t.mu, so that an
+// invariant check, the change and its journal record happen under one lock:
+// they call put and remove with t.mu held for writing, then release it and
+// call commit to wait for the change to be durable.
+type table[T any] struct {
+	path         string
+	codec        codec[T]
+	log          *slog.Logger
+	sync         func(*os.File) error
+	compactAfter int
+
+	mu         sync.RWMutex
+	nodes      map[string]*node[T]
+	order      []*node[T] // insertion order; deleted nodes linger until pruned
+	dead       int        // deleted nodes still in order
+	jrecs      int        // records in the current journal file
+	haveOld    bool       // path.journal.old may exist: compaction must not rotate again
+	compacting bool
+	closed     bool
+	j          *journal
+	bg         sync.WaitGroup // background compaction
+}
+
+// openTable loads the table stored at path (creating it if absent) and
+// readies it for writes.
+func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) {
+	t := &table[T]{
+		path:         path,
+		codec:        c,
+		log:          opts.Logger,
+		sync:         opts.syncFile,
+		compactAfter: opts.CompactAfter,
+		nodes:        make(map[string]*node[T]),
+	}
+	// A leftover temporary snapshot is an interrupted compaction's; the
+	// files it was to replace are still complete.
+	if err := os.Remove(path + ".tmp"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	haveSnap, err := t.loadSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	jpath := path + ".journal"
+	if _, err := os.Stat(jpath + ".old"); err == nil {
+		t.haveOld = true
+		if _, err := t.replay(jpath+".old", false); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if t.jrecs, err = t.replay(jpath, true); err != nil {
+		return nil, err
+	}
+	if t.j, err = openJournal(jpath, t.sync, t.log); err != nil {
+		return nil, err
+	}
+	// Finish an interrupted compaction (the old journal must be folded into
+	// a snapshot before the next rotation would overwrite it), and write a
+	// snapshot for a new table so the file exists from the start.
+	if t.haveOld || !haveSnap {
+		if err := t.compact(); err != nil {
+			t.j.close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// loadSnapshot reads the snapshot file, if there is one. It decodes the
+// object token by token rather than into a map so that the file's order is
+// kept.
+func (t *table[T]) loadSnapshot() (bool, error) {
+	f, err := os.Open(t.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return true, nil // an empty file holds no records
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", t.path, err)
+	}
+	if tok != json.Delim('{') {
+		return false, fmt.Errorf("%s: not a JSON object", t.path)
+	}
+	var raw json.RawMessage
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", t.path, err)
+		}
+		key, _ := tok.(string) // object keys are always strings
+		raw = raw[:0]
+		if err := dec.Decode(&raw); err != nil {
+			return false, fmt.Errorf("%s: record %q: %w", t.path, key, err)
+		}
+		v, err := t.codec.decode(raw)
+		if err != nil {
+			return false, fmt.Errorf("%s: record %q: %w", t.path, key, err)
+		}
+		if id := t.codec.id(v); id != key {
+			return false, fmt.Errorf("%s: record %q has id %q", t.path, key, id)
+		}
+		t.apply(key, v)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return false, fmt.Errorf("%s: %w", t.path, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("%s: unexpected data after the JSON object", t.path)
+	}
+	return true, nil
+}
+
+// replay applies the journal at path and returns how many records it
+// held. A torn or corrupt tail (what a crash in the middle of a write
+// leaves) is dropped with a warning, and cut off the file when truncate is
+// set so that new records are not appended after garbage.
+func (t *table[T]) replay(path string, truncate bool) (int, error) {
+	n := 0
+	good, size, err := readJournal(path, func(e journalEntry) error {
+		switch e.Op {
+		case "put":
+			v, err := t.codec.decode(e.Rec)
+			if err != nil {
+				return err
+			}
+			if id := t.codec.id(v); id != e.ID {
+				return fmt.Errorf("record %q has id %q", e.ID, id)
+			}
+			t.apply(e.ID, v)
+		case "del":
+			t.drop(e.ID)
+		default:
+			return fmt.Errorf("unknown operation %q", e.Op)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if good < size {
+		t.log.Warn("dropping torn tail of journal (left by a crash during a write that was never acknowledged)",
+			"file", path, "offset", good, "bytes", size-good)
+		if truncate {
+			if err := truncateFile(path, good); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// apply stores v under id in memory.
+func (t *table[T]) apply(id string, v *T) {
+	if n, ok := t.nodes[id]; ok {
+		n.v = v
+		return
+	}
+	n := &node[T]{v: v}
+	t.nodes[id] = n
+	t.order = append(t.order, n)
+}
+
+// drop removes id from memory, if present.
+func (t *table[T]) drop(id string) {
+	n, ok := t.nodes[id]
+	if !ok {
+		return
+	}
+	delete(t.nodes, id)
+	n.v = nil
+	t.dead++
+	// Prune deleted nodes once they are the majority, which keeps the
+	// cost amortised O(1) per delete.
+	if t.dead > 64 && t.dead > len(t.order)/2 {
+		live := make([]*node[T], 0, len(t.nodes))
+		for _, n := range t.order {
+			if n.v != nil {
+				live = append(live, n)
+			}
+		}
+		t.order, t.dead = live, 0
+	}
+}
+
+// get returns the value stored under id, or nil. The caller holds t.mu.
+func (t *table[T]) get(id string) *T {
+	if n, ok := t.nodes[id]; ok {
+		return n.v
+	}
+	return nil
+}
+
+// len returns the number of values. The caller holds t.mu.
+func (t *table[T]) len() int { return len(t.nodes) }
+
+// all calls fn for each value in insertion order until fn returns false.
+// The caller holds t.mu.
+func (t *table[T]) all(fn func(*T) bool) {
+	for _, n := range t.order {
+		if n.v != nil && !fn(n.v) {
+			return
+		}
+	}
+}
+
+// writable returns the error a write gets when the table cannot take one.
+// The caller holds t.mu.
+func (t *table[T]) writable() error {
+	if t.closed {
+		return store.Errorf(store.EUNAVAILABLE, "store closed")
+	}
+	if t.j.failed() != nil {
+		return unavailable()
+	}
+	return nil
+}
+
+// put stores v (replacing the value with the same id) and queues its
+// journal record. The caller holds t.mu for writing and, after releasing
+// it, passes the returned sequence number to commit.
+func (t *table[T]) put(v *T) (uint64, error) {
+	if err := t.writable(); err != nil {
+		return 0, err
+	}
+	rec, err := t.codec.encode(v)
+	if err != nil {
+		return 0, store.Errorf(store.EINTERNAL, "encode record: %v", err)
+	}
+	id := t.codec.id(v)
+	seq, err := t.j.add("put", id, rec)
+	if err != nil {
+		return 0, unavailable()
+	}
+	t.apply(id, v)
+	t.jrecs++
+	t.maybeCompact()
+	return seq, nil
+}
+
+// remove deletes id and queues its journal record; see put.
+func (t *table[T]) remove(id string) (uint64, error) {
+	if err := t.writable(); err != nil {
+		return 0, err
+	}
+	seq, err := t.j.add("del", id, nil)
+	if err != nil {
+		return 0, unavailable()
+	}
+	t.drop(id)
+	t.jrecs++
+	t.maybeCompact()
+	return seq, nil
+}
+
+// commit waits until the record with sequence number seq (and so every
+// record queued before it) is durable. seq 0 means nothing was written.
+// The caller must not hold t.mu.
+func (t *table[T]) commit(seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
+	if err := t.j.wait(seq); err != nil {
+		return unavailable()
+	}
+	return nil
+}
+
+// ping reports whether the table accepts writes.
+func (t *table[T]) ping() error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.writable()
+}
+
+// maybeCompact starts a background compaction once the journal holds more
+// records than the live set (and at least compactAfter), so replay time and
+// disk use stay proportional to the data. The caller holds t.mu for writing.
+func (t *table[T]) maybeCompact() {
+	if t.compacting || t.closed || t.jrecs <= max(t.compactAfter, len(t.nodes)) {
+		return
+	}
+	t.compacting = true
+	t.bg.Add(1)
+	go func() {
+		defer t.bg.Done()
+		if err := t.compact(); err != nil {
+			// The data directory cannot be written: stop taking writes
+			// rather than let the journal grow without bound.
+			t.j.fail(fmt.Errorf("compact %s: %w", t.path, err))
+		}
+		t.mu.Lock()
+		t.compacting = false
+		t.mu.Unlock()
+	}()
+}
+
+// compact writes a fresh snapshot and drops the journal records it makes
+// redundant.
+//
+// Under the lock it queues a journal rotation (every record queued before
+// it goes to path.journal.old, every later one to a fresh path.journal)
+// and copies the value pointers, which is cheap. Outside the lock it waits
+// for the rotation, writes the copy to a temporary file, fsyncs it, renames
+// it over the snapshot and only then removes path.journal.old. A crash at
+// any step leaves either the previous snapshot with both journals, or the
+// new snapshot with journals whose records it may already reflect; since
+// records hold full state, replaying one the snapshot already reflects
+// changes nothing, so the load is right either way.
+//
+// If path.journal.old is still there (an earlier compaction was cut
+// short), it does not rotate, since that would overwrite it: it writes the
+// current state, which includes both journals, and then removes the old
+// one.
+func (t *table[T]) compact() error {
+	t.mu.Lock()
+	rotate := !t.haveOld
+	var rotation uint64
+	if rotate {
+		var err error
+		if rotation, err = t.j.requestRotation(); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		t.haveOld = true
+		t.jrecs = 0
+	}
+	vals := make([]*T, 0, len(t.nodes))
+	t.all(func(v *T) bool {
+		vals = append(vals, v)
+		return true
+	})
+	t.mu.Unlock()
+
+	if rotate {
+		if err := t.j.waitRotation(rotation); err != nil {
+			return err
+		}
+	}
+	if err := t.writeSnapshot(vals); err != nil {
+		return err
+	}
+	if err := os.Remove(t.path + ".journal.old"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := syncDir(filepath.Dir(t.path)); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.haveOld = false
+	t.mu.Unlock()
+	return nil
+}
+
+// writeSnapshot atomically replaces the snapshot file with vals: one
+// record per line, in order, so the file stays readable and diffable.
+func (t *table[T]) writeSnapshot(vals []*T) (err error) {
+	tmp := t.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<16)
+	w.WriteByte('{')
+	for i, v := range vals {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteByte('\n')
+		w.Write(appendJSONString(nil, t.codec.id(v)))
+		w.WriteString(": ")
+		rec, err := t.codec.encode(v)
+		if err != nil {
+			return err
+		}
+		w.Write(rec)
+	}
+	w.WriteString("\n}\n")
+	if err := w.Flush(); err != nil { // reports any earlier write error too
+		return err
+	}
+	if err := t.sync(f); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, t.path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(t.path))
+}
+
+// close stops writes, lets a running compaction finish, compacts what the
+// journal holds so the next start reads just the snapshot, and closes the
+// journal.
+func (t *table[T]) close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.mu.Unlock()
+	t.bg.Wait()
+
+	var err error
+	t.mu.RLock()
+	dirty := t.jrecs > 0 || t.haveOld
+	t.mu.RUnlock()
+	if dirty && t.j.failed() == nil {
+		err = t.compact()
+	}
+	if cerr := t.j.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// unavailable is the error for writes (and Ping) once storage has failed.
+// The cause was logged when it happened.
+func unavailable() error {
+	return store.Errorf(store.EUNAVAILABLE, "storage unavailable")
+}

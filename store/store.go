@@ -1,0 +1,106 @@
+// Package store holds the service's domain types (User, Session), the
+// interfaces their storage implements, and the application error codes.
+// Implementations live in sub-packages (jsonfile today; Redis and
+// PostgreSQL can sit beside it) so nothing above this package depends on
+// how data is kept.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Role is a user's access level.
+type Role string
+
+const (
+	RoleUser  Role = "user"
+	RoleAdmin Role = "admin"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool { return r == RoleUser || r == RoleAdmin }
+
+// User is one account. Values returned by a store are copies: changing
+// them changes nothing until they are written back.
+type User struct {
+	ID           string
+	Email        string // "" only for legacy records that had none
+	PasswordHash string // argon2id PHC string, legacy SHA-256 hex, or "" (cannot log in)
+	FirstName    *string
+	LastName     *string
+	Role         Role
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// UserStore keeps users. Implementations enforce two invariants atomically
+// with the write that could break them: emails are unique
+// (case-insensitively, ECONFLICT "email already registered") and the last
+// admin is never deleted or demoted (ECONFLICT "last admin").
+type UserStore interface {
+	// CreateUser stores a new user. It returns once the write is durable.
+	CreateUser(ctx context.Context, u User) error
+	// UserByID returns ENOTFOUND when no user has that id.
+	UserByID(ctx context.Context, id string) (User, error)
+	// UserByEmail matches case-insensitively; ENOTFOUND when none does.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers returns every user in creation order.
+	ListUsers(ctx context.Context) ([]User, error)
+	// CountUsers returns how many users exist.
+	CountUsers(ctx context.Context) (int, error)
+	// UpdateUser applies fn to a copy of the user under the store's lock
+	// and stores the result durably. An error from fn aborts the update
+	// and is returned as is. The ID and CreatedAt of the user cannot change.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
+	// DeleteUser removes a user durably; ENOTFOUND when absent.
+	DeleteUser(ctx context.Context, id string) error
+	// Ping reports whether the store can still accept writes.
+	Ping(ctx context.Context) error
+	// Close flushes and releases the store.
+	Close() error
+}
+
+// TokenHash is the SHA-256 of a session token: the only form in which a
+// token is ever stored.
+type TokenHash [32]byte
+
+// Session is one signed-in browser or client.
+type Session struct {
+	ID         string // public UUIDv4, used by the sessions API
+	TokenHash  TokenHash
+	UserID     string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: no absolute expiry
+	LastSeenAt time.Time
+	IP         string
+	UserAgent  string
+}
+
+// SessionStore keeps sessions. Expiry policy is the session manager's; the
+// store only keeps, finds and removes.
+type SessionStore interface {
+	// CreateSession stores s durably (as durable as the implementation is).
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByTokenHash returns ENOTFOUND when no session has that hash.
+	SessionByTokenHash(ctx context.Context, h TokenHash) (Session, error)
+	// SessionByID returns ENOTFOUND when no session has that public id.
+	SessionByID(ctx context.Context, id string) (Session, error)
+	// ListSessions returns a user's sessions, oldest first.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteSession removes one session; ENOTFOUND when absent.
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions removes every session of userID except the one
+	// whose id is exceptID ("" for none) and returns how many it removed.
+	DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error)
+	// TouchSessions records last-use times, keyed by session id. Unknown
+	// ids are skipped.
+	TouchSessions(ctx context.Context, lastSeen map[string]time.Time) error
+	// DeleteSessionsWhere removes every session for which expired returns
+	// true and returns how many it removed.
+	DeleteSessionsWhere(ctx context.Context, expired func(Session) bool) (int, error)
+	// CountSessions returns how many sessions are kept.
+	CountSessions(ctx context.Context) (int, error)
+	// Close flushes and releases the store.
+	Close() error
+}

@@ -1,0 +1,243 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// binary is the simpleapi command built once for the tests that run it as
+// a process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "simpleapi-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "simpleapi")
+	build := exec.Command("go", "build", "-o", binary, "simpleapi")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building simpleapi: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// command runs the binary with env (and nothing of this process's
+// environment) and returns its exit status, stdout and stderr.
+func command(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = envList(env)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+func envList(env map[string]string) []string {
+	out := []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// process is a server running as a child process.
+type process struct {
+	cmd    *exec.Cmd
+	port   int
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func startProcess(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	port := freePort(t)
+	env["API_HOST"] = "127.0.0.1"
+	env["API_PORT"] = strconv.Itoa(port)
+	env["LOG_LEVEL"] = "info"
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = envList(env)
+	p := &process{cmd: cmd, port: port, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	require.NoError(t, cmd.Start())
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.url("/healthz"))
+		if err == nil {
+			resp.Body.Close()
+			return p
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("server exited: %v\n%s", err, p.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("server did not start:\n%s", p.stderr.String())
+	return nil
+}
+
+func (p *process) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path)
+}
+
+func TestConfigErrorsExit2NamingTheVariable(t *testing.T) {
+	cases := map[string]string{
+		"AUTH_TYPE":            "token_auth",
+		"API_PORT":             "70000",
+		"SESSION_DURATION":     "-5",
+		"SESSION_IDLE_TIMEOUT": "soon",
+		"SESSION_SECRET":       "too-short",
+		"COOKIE_SECURE":        "maybe",
+		"PASSWORD_MIN_LENGTH":  "0",
+		"MAX_BODY_BYTES":       "0",
+		"LOG_FORMAT":           "xml",
+		"TRUSTED_PROXIES":      "not-an-ip",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			env := testEnv(t.TempDir())
+			env[name] = value
+			code, _, stderr := command(t, env, "", "serve")
+			assert.Equal(t, 2, code, stderr)
+			assert.Contains(t, stderr, name)
+			assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+			if name != "SESSION_SECRET" {
+				assert.Contains(t, stderr, value)
+			} else {
+				assert.NotContains(t, stderr, value, "secrets are never printed")
+			}
+		})
+	}
+	t.Run("flag", func(t *testing.T) {
+		code, _, stderr := command(t, testEnv(t.TempDir()), "", "serve", "--api-port", "0")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, stderr, "API_PORT")
+	})
+	t.Run("unknown command", func(t *testing.T) {
+		code, _, _ := command(t, testEnv(t.TempDir()), "", "frobnicate")
+		assert.Equal(t, 2, code)
+	})
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"user", "-h"}, {"user", "create", "-h"}, {"healthcheck", "-h"}, {"help"}} {
+		code, stdout, stderr := command(t, map[string]string{}, "", args...)
+		assert.Equal(t, 0, code, "%v: %s", args, stderr)
+		assert.Contains(t, stdout, "Usage", args)
+	}
+	code, stdout, _ := command(t, map[string]string{}, "", "version")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "simpleapi")
+}
+
+func TestServerProcess(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv(dir)
+	p := startProcess(t, env)
+
+	// The health check passes against a running server.
+	code, _, stderr := command(t, env, "", "healthcheck")
+	assert.Equal(t, 0, code, stderr)
+
+	// A second server on the same DATA_DIR is refused with a clear message.
+	env2 := testEnv(dir)
+	env2["API_PORT"] = strconv.Itoa(freePort(t))
+	code, _, stderr = command(t, env2, "", "serve")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "in use by another simpleapi process")
+
+	// So are the user commands, which change nothing.
+	code, _, stderr = command(t, env, "new-password-1\n", "user", "create", "--email", "cli@example.com")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "stop the server first")
+
+	// A request through the network.
+	req, _ := http.NewRequest("POST", p.url("/api/v1/users"), strings.NewReader(`{"email":"net@example.com","password":"net-password-1"}`))
+	req.SetBasicAuth(adminEmail, adminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 201, resp.StatusCode)
+
+	// SIGTERM: a clean stop, exit 0.
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, p.stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop on SIGTERM")
+	}
+	assert.Contains(t, p.stderr.String(), "stopped")
+
+	// The health check fails against a stopped server.
+	code, _, _ = command(t, env, "", "healthcheck")
+	assert.NotEqual(t, 0, code)
+
+	// With the server gone the user commands work on the data directory.
+	code, stdout, stderr := command(t, env, "cli-password-1\n", "user", "create", "--email", "cli@example.com", "--role", "admin")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "cli@example.com")
+	code, stdout, stderr = command(t, env, "", "user", "list")
+	require.Equal(t, 0, code, stderr)
+	for _, email := range []string{adminEmail, "net@example.com", "cli@example.com"} {
+		assert.Contains(t, stdout, email)
+	}
+	assert.NotContains(t, stdout, "argon2")
+	code, _, stderr = command(t, env, "", "user", "set-role", "--email", "net@example.com", "--role", "admin")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = command(t, env, "short\n", "user", "passwd", "--email", "net@example.com")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "password too short")
+	code, _, stderr = command(t, env, "changed-password-1\n", "user", "passwd", "--email", "net@example.com")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = command(t, env, "", "user", "set-role", "--email", "nobody@example.com", "--role", "admin")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no such user")
+	code, _, _ = command(t, env, "", "user", "create", "--email", "x@example.com", "--password", "nope")
+	assert.Equal(t, 2, code, "passwords are never taken from a flag")
+
+	// Everything the CLI did is seen by the next server.
+	p = startProcess(t, testEnv(dir))
+	req, _ = http.NewRequestWithContext(context.Background(), "GET", p.url("/api/v1/users"), nil)
+	req.SetBasicAuth("net@example.com", "changed-password-1")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "net@example.com is an admin with the new password")
+}
