@@ -63,6 +63,9 @@ type App struct {
 type Options struct {
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // default time.Now
+	// WrapSessions, when set, wraps the session store (tests count the
+	// lookups that reach it).
+	WrapSessions func(store.SessionStore) store.SessionStore
 }
 
 // New opens the data directory and builds the service. Close releases it.
@@ -89,7 +92,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Log:               log,
 	}
 	if cfg.SessionMode() {
-		if err := a.setUpSessions(now); err != nil {
+		if err := a.setUpSessions(now, opts.WrapSessions); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -113,7 +116,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 
 // setUpSessions builds the session store, manager and cookie codec of the
 // session modes, and starts the background sweep.
-func (a *App) setUpSessions(now func() time.Time) error {
+func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) store.SessionStore) error {
 	cfg := a.cfg
 	absolute, idle := cfg.SessionDuration, cfg.SessionIdleTimeout
 	switch cfg.AuthType {
@@ -124,6 +127,9 @@ func (a *App) setUpSessions(now func() time.Time) error {
 		a.sessionStore = memory.NewSessions()
 	case config.AuthSessionDB:
 		a.sessionStore = a.db.Sessions()
+	}
+	if wrap != nil {
+		a.sessionStore = wrap(a.sessionStore)
 	}
 	secrets := cfg.SessionSecrets
 	if len(secrets) == 0 {

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"simpleapi/config"
 	"simpleapi/handlers"
+	"simpleapi/store"
 )
 
 const (
@@ -73,6 +75,19 @@ type server struct {
 	handler http.Handler
 	dataDir string
 	env     map[string]string
+	// sessions counts the lookups that reach the session store.
+	sessions *countingSessions
+}
+
+// countingSessions counts session lookups by token hash.
+type countingSessions struct {
+	store.SessionStore
+	lookups atomic.Int64
+}
+
+func (c *countingSessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
+	c.lookups.Add(1)
+	return c.SessionStore.SessionByTokenHash(ctx, h)
 }
 
 // newServer starts the service on a fresh data directory; kv overrides
@@ -85,17 +100,30 @@ func newServer(t testing.TB, kv ...string) *server {
 // startServer starts the service on dataDir, which may hold earlier data.
 func startServer(t testing.TB, dataDir string, kv ...string) *server {
 	t.Helper()
+	return startServerWithClock(t, dataDir, newClock(), kv...)
+}
+
+// startServerWithClock starts the service on dataDir with the given clock.
+func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string) *server {
+	t.Helper()
 	env := testEnv(dataDir)
 	for i := 0; i+1 < len(kv); i += 2 {
 		env[kv[i]] = kv[i+1]
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	require.NoError(t, err)
-	clk := newClock()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	app, err := handlers.New(context.Background(), cfg, handlers.Options{Now: clk.Now, Logger: quiet})
+	counting := &countingSessions{}
+	app, err := handlers.New(context.Background(), cfg, handlers.Options{
+		Now:    clk.Now,
+		Logger: quiet,
+		WrapSessions: func(inner store.SessionStore) store.SessionStore {
+			counting.SessionStore = inner
+			return counting
+		},
+	})
 	require.NoError(t, err)
-	s := &server{t: t, clock: clk, app: app, handler: app.Handler(), dataDir: dataDir, env: env}
+	s := &server{t: t, clock: clk, app: app, handler: app.Handler(), dataDir: dataDir, env: env, sessions: counting}
 	t.Cleanup(func() { _ = app.Close() })
 	return s
 }
