@@ -148,7 +148,7 @@ func (a *Accounts) Create(ctx context.Context, in NewUser) (store.User, error) {
 	if err := a.Users.CreateUser(ctx, u); err != nil {
 		return store.User{}, err
 	}
-	a.log().InfoContext(ctx, "user created", "event", "user_created", "user_id", u.ID, "role", string(u.Role))
+	Audit(ctx, a.log(), slog.LevelInfo, EventUserCreated, slog.String("user_id", u.ID), slog.String("role", string(u.Role)))
 	return u, nil
 }
 
@@ -184,8 +184,8 @@ func (a *Accounts) Update(ctx context.Context, caller store.User, id string, ch 
 		return store.User{}, err
 	}
 	if u.Role != oldRole {
-		a.log().InfoContext(ctx, "user role changed", "event", "user_role_changed",
-			"user_id", u.ID, "by_user_id", caller.ID, "old_role", string(oldRole), "new_role", string(u.Role))
+		Audit(ctx, a.log(), slog.LevelInfo, EventUserRoleChanged, slog.String("user_id", u.ID),
+			slog.String("old_role", string(oldRole)), slog.String("new_role", string(u.Role)))
 		if err := a.endSessions(ctx, u.ID); err != nil {
 			return store.User{}, err
 		}
@@ -194,11 +194,11 @@ func (a *Accounts) Update(ctx context.Context, caller store.User, id string, ch 
 }
 
 // Delete removes a user and ends their sessions.
-func (a *Accounts) Delete(ctx context.Context, caller store.User, id string) error {
+func (a *Accounts) Delete(ctx context.Context, id string) error {
 	if err := a.Users.DeleteUser(ctx, id); err != nil {
 		return err
 	}
-	a.log().InfoContext(ctx, "user deleted", "event", "user_deleted", "user_id", id, "by_user_id", caller.ID)
+	Audit(ctx, a.log(), slog.LevelInfo, EventUserDeleted, slog.String("user_id", id))
 	return a.endSessions(ctx, id)
 }
 
@@ -260,7 +260,7 @@ func (a *Accounts) rehash(ctx context.Context, u store.User, password string) {
 		a.log().ErrorContext(ctx, "password rehash failed", "user_id", u.ID, "err", err.Error())
 		return
 	}
-	a.log().InfoContext(ctx, "password hash upgraded", "event", "password_rehashed", "user_id", u.ID)
+	a.log().InfoContext(ctx, "password hash upgraded", "user_id", u.ID)
 }
 
 // SetPassword validates and stores a new password for the user id.
@@ -280,6 +280,24 @@ func (a *Accounts) SetPassword(ctx context.Context, id, password string) error {
 	return err
 }
 
+// ChangePassword replaces the password of u after checking the current
+// one: a wrong current password is EUNAUTHORIZED "wrong password". The new
+// password is checked first, which costs no hash work.
+func (a *Accounts) ChangePassword(ctx context.Context, u store.User, current, newPassword string) error {
+	if err := a.ValidatePassword(newPassword); err != nil {
+		return err
+	}
+	ok, _, _ := a.Hasher.Verify(current, u.PasswordHash)
+	if !ok {
+		return store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
+	}
+	if err := a.SetPassword(ctx, u.ID, newPassword); err != nil {
+		return err
+	}
+	Audit(ctx, a.log(), slog.LevelInfo, EventPasswordChanged, slog.String("user_id", u.ID))
+	return nil
+}
+
 // EnsureAdmin makes sure an admin with this email exists: it creates one
 // with the password, or makes the existing user with that email an admin
 // (leaving their password as it is).
@@ -295,8 +313,8 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, email, password string) erro
 			return nil
 		})
 		if err == nil {
-			a.log().InfoContext(ctx, "user role changed", "event", "user_role_changed",
-				"user_id", u.ID, "old_role", string(u.Role), "new_role", "admin", "by", "ADMIN_EMAIL")
+			Audit(ctx, a.log(), slog.LevelInfo, EventUserRoleChanged, slog.String("user_id", u.ID),
+				slog.String("old_role", string(u.Role)), slog.String("new_role", "admin"), slog.String("by", "ADMIN_EMAIL"))
 		}
 		return err
 	case store.ErrorCode(err) == store.ENOTFOUND:

@@ -45,7 +45,10 @@ type App struct {
 	users         store.UserStore
 	hasher        *auth.Hasher
 	accounts      *auth.Accounts
+	throttle      *auth.Throttle
+	crossOrigin   *middleware.CrossOrigin
 	authenticator middleware.Authenticator
+	engine        *gin.Engine
 	handler       http.Handler
 
 	// Session modes only.
@@ -91,13 +94,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Now:               now,
 		Log:               log,
 	}
+	a.throttle = auth.NewThrottle(cfg.Login, now)
+	if a.crossOrigin, err = middleware.NewCrossOrigin(cfg.CORSOrigins); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
+	}
 	if cfg.SessionMode() {
 		if err := a.setUpSessions(now, opts.WrapSessions); err != nil {
 			db.Close()
 			return nil, err
 		}
 	} else {
-		a.authenticator = middleware.BasicAuth{Accounts: a.accounts, CookieName: cfg.SessionName}
+		a.authenticator = middleware.BasicAuth{Accounts: a.accounts, CookieName: cfg.SessionName, Throttle: a.throttle}
 	}
 
 	if cfg.AdminEmail != "" {
@@ -159,7 +167,12 @@ func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) 
 		TrustedProxies: trusted,
 	})
 	a.accounts.Sessions = a.sessions
-	a.authenticator = middleware.SessionAuth{Cookies: a.cookies, Sessions: a.sessions, Users: a.users}
+	a.authenticator = middleware.SessionAuth{
+		Cookies:     a.cookies,
+		Sessions:    a.sessions,
+		Users:       a.users,
+		CrossOrigin: a.crossOrigin,
+	}
 
 	// Expired sessions are dropped at start, then every sweepInterval.
 	if _, err := a.sessions.Sweep(context.Background()); err != nil {
@@ -248,6 +261,15 @@ func parsePrefixes(entries []string) ([]netip.Prefix, error) {
 
 // Handler is the service's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Routes lists the registered routes as "METHOD /path/:param".
+func (a *App) Routes() []string {
+	var out []string
+	for _, r := range a.engine.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
 
 // Accounts is the account service, for the command line and tests.
 func (a *App) Accounts() *auth.Accounts { return a.accounts }

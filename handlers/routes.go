@@ -14,6 +14,7 @@ import (
 // in one table, auth.Policy, which middleware.Pipeline applies.
 func (a *App) routes() (http.Handler, error) {
 	r := gin.New()
+	a.engine = r
 	// X-Forwarded-For is believed only from TRUSTED_PROXIES (none by
 	// default), so c.ClientIP() cannot be spoofed.
 	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
@@ -27,6 +28,7 @@ func (a *App) routes() (http.Handler, error) {
 
 	r.Use(
 		middleware.SecurityHeaders(),
+		middleware.RequestID(),
 		middleware.Recovery(a.log),
 		middleware.CORS(a.cfg.CORSOrigins),
 		middleware.BodyLimit(a.cfg.MaxBodyBytes),
@@ -48,20 +50,38 @@ func (a *App) routes() (http.Handler, error) {
 	api.PUT("/users/:id", handleUpdateUser(a.users, a.accounts))
 	api.DELETE("/users/:id", handleDeleteUser(a.accounts))
 
+	d := sessionDeps{
+		accounts:      a.accounts,
+		users:         a.users,
+		sessions:      a.sessions,
+		cookies:       a.cookies,
+		throttle:      a.throttle,
+		genericErrors: a.cfg.AuthGenericErrors,
+		maxBody:       a.cfg.MaxBodyBytes,
+		log:           a.log,
+	}
+	api.PUT("/users/me/password", a.withCookie(handleChangePassword(d))...)
+
 	if a.cfg.SessionMode() {
-		d := loginDeps{
-			accounts:      a.accounts,
-			sessions:      a.sessions,
-			cookies:       a.cookies,
-			genericErrors: a.cfg.AuthGenericErrors,
-			maxBody:       a.cfg.MaxBodyBytes,
-		}
-		cookie := a.cookies.Middleware()
-		api.POST("/auth_session/login", cookie, handleLogin(d))
-		api.DELETE("/auth_session/logout", cookie, handleLogout(d))
+		api.POST("/auth_session/login", a.crossOrigin.Middleware(), a.cookies.Middleware(), handleLogin(d))
+		api.DELETE("/auth_session/logout", a.cookies.Middleware(), handleLogout(d))
+		getAndHead(api, "/auth_session/sessions", handleListMySessions(d))
+		api.DELETE("/auth_session/sessions", handleRevokeMyOtherSessions(d))
+		api.DELETE("/auth_session/sessions/:id", a.cookies.Middleware(), handleRevokeMySession(d))
+		getAndHead(api, "/users/:id/sessions", handleListUserSessions(d))
+		api.DELETE("/users/:id/sessions", handleRevokeUserSessions(d))
 	}
 
 	return stripTrailingSlash(r), nil
+}
+
+// withCookie puts gin-contrib/sessions' middleware before h in the
+// session modes, for handlers that may write the cookie.
+func (a *App) withCookie(h gin.HandlerFunc) []gin.HandlerFunc {
+	if a.cookies == nil {
+		return []gin.HandlerFunc{h}
+	}
+	return []gin.HandlerFunc{a.cookies.Middleware(), h}
 }
 
 // getAndHead registers a GET route and its HEAD twin (net/http drops the

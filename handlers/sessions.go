@@ -2,9 +2,13 @@ package handlers
 
 import (
 	"errors"
+	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,6 +17,58 @@ import (
 	"simpleapi/middleware"
 	"simpleapi/store"
 )
+
+// sessionDeps are what the login, logout, sessions and password routes
+// need. sessions and cookies are nil in basic_auth mode.
+type sessionDeps struct {
+	accounts      *auth.Accounts
+	users         store.UserStore
+	sessions      *auth.SessionManager
+	cookies       *middleware.SessionCookies
+	throttle      *auth.Throttle
+	genericErrors bool
+	maxBody       int64
+	log           *slog.Logger
+}
+
+// sessionJSON is the session object of SPEC 4.3, fields in key order.
+type sessionJSON struct {
+	CreatedAt  *string `json:"created_at"`
+	Current    bool    `json:"current"`
+	ExpiresAt  *string `json:"expires_at"`
+	ID         string  `json:"id"`
+	IP         string  `json:"ip"`
+	LastSeenAt *string `json:"last_seen_at"`
+	UserAgent  string  `json:"user_agent"`
+}
+
+func toSessionJSONs(list []store.Session, currentID string) []sessionJSON {
+	out := make([]sessionJSON, len(list))
+	for i, s := range list {
+		out[i] = sessionJSON{
+			CreatedAt:  formatTime(s.CreatedAt),
+			Current:    s.ID == currentID,
+			ExpiresAt:  formatTime(s.ExpiresAt),
+			ID:         s.ID,
+			IP:         s.IP,
+			LastSeenAt: formatTime(s.LastSeenAt),
+			UserAgent:  s.UserAgent,
+		}
+	}
+	return out
+}
+
+type revokedJSON struct {
+	Revoked int `json:"revoked"`
+}
+
+// tooManyRequests answers a throttled attempt with Retry-After in whole
+// seconds (at least 1).
+func tooManyRequests(c *gin.Context, wait time.Duration) {
+	secs := int(math.Ceil(wait.Seconds()))
+	c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
+	respond.Abort(c, http.StatusTooManyRequests, respond.MsgTooManyRequests)
+}
 
 // loginCredentials reads email and password from a form body (urlencoded
 // or multipart) or a JSON object, trimmed of surrounding white space.
@@ -51,17 +107,8 @@ func loginCredentials(c *gin.Context, maxBody int64) (email, password string, er
 	return strings.TrimSpace(r.PostFormValue("email")), strings.TrimSpace(r.PostFormValue("password")), nil
 }
 
-// loginDeps are what the login and logout routes need.
-type loginDeps struct {
-	accounts      *auth.Accounts
-	sessions      *auth.SessionManager
-	cookies       *middleware.SessionCookies
-	genericErrors bool
-	maxBody       int64
-}
-
 // handleLogin answers SPEC 4.2 in its order of errors.
-func handleLogin(d loginDeps) gin.HandlerFunc {
+func handleLogin(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		email, password, err := loginCredentials(c, d.maxBody)
@@ -77,15 +124,32 @@ func handleLogin(d loginDeps) gin.HandlerFunc {
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgPasswordMissing))
 			return
 		}
+		failed := func(reason string) {
+			auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed, slog.String("reason", reason))
+		}
+		if wait, ok := d.throttle.Allow(email, c.ClientIP()); !ok {
+			failed("throttled")
+			tooManyRequests(c, wait)
+			return
+		}
 		user, err := d.accounts.Authenticate(ctx, email, password)
 		if err != nil {
 			code := store.ErrorCode(err)
-			if d.genericErrors && (code == store.ENOTFOUND || code == store.EUNAUTHORIZED) {
-				err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
+			if code == store.ENOTFOUND || code == store.EUNAUTHORIZED {
+				d.throttle.Failure(email)
+				if code == store.ENOTFOUND {
+					failed("unknown_email")
+				} else {
+					failed("wrong_password")
+				}
+				if d.genericErrors {
+					err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
+				}
 			}
 			respond.Error(c, err)
 			return
 		}
+		d.throttle.Success(email)
 		// Session fixation: a session the client brought is ended, never
 		// adopted.
 		if token, _, ok := d.cookies.Token(c.Request); ok {
@@ -102,12 +166,14 @@ func handleLogin(d loginDeps) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
+		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
+			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
 		respond.JSON(c, http.StatusOK, toUserJSON(user))
 	}
 }
 
 // handleLogout ends the caller's session and clears the cookie.
-func handleLogout(d loginDeps) gin.HandlerFunc {
+func handleLogout(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		s, _ := middleware.CurrentSession(c)
 		if err := d.sessions.Destroy(c.Request.Context(), s.ID); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
@@ -115,6 +181,169 @@ func handleLogout(d loginDeps) gin.HandlerFunc {
 			return
 		}
 		if err := d.cookies.Clear(c); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		auth.Audit(c.Request.Context(), d.log, slog.LevelInfo, auth.EventLogout,
+			slog.String("user_id", s.UserID))
+		respond.JSON(c, http.StatusOK, struct{}{})
+	}
+}
+
+// handleListMySessions lists the caller's sessions, marking the current.
+func handleListMySessions(d sessionDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		user, _ := middleware.CurrentUser(c)
+		current, _ := middleware.CurrentSession(c)
+		list, err := d.sessions.List(c.Request.Context(), user.ID)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusOK, toSessionJSONs(list, current.ID))
+	}
+}
+
+// handleRevokeMySession ends one of the caller's sessions. Someone else's
+// session is 404, exactly like one that does not exist.
+func handleRevokeMySession(d sessionDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		user, _ := middleware.CurrentUser(c)
+		current, _ := middleware.CurrentSession(c)
+		s, err := d.sessions.Get(ctx, c.Param("id"))
+		if err != nil || s.UserID != user.ID {
+			respond.Abort(c, http.StatusNotFound, respond.MsgNotFound)
+			return
+		}
+		if err := d.sessions.Destroy(ctx, s.ID); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventSessionRevoked,
+			slog.String("user_id", user.ID), slog.String("revoked_session_id", s.ID))
+		if s.ID == current.ID {
+			if err := d.cookies.Clear(c); err != nil {
+				respond.Error(c, err)
+				return
+			}
+		}
+		respond.JSON(c, http.StatusOK, struct{}{})
+	}
+}
+
+// handleRevokeMyOtherSessions ends every session of the caller but the
+// current one.
+func handleRevokeMyOtherSessions(d sessionDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		user, _ := middleware.CurrentUser(c)
+		current, _ := middleware.CurrentSession(c)
+		n, err := d.sessions.EndOtherSessions(ctx, user.ID, current.ID)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventSessionRevoked,
+			slog.String("user_id", user.ID), slog.String("scope", "others"), slog.Int("count", n))
+		respond.JSON(c, http.StatusOK, revokedJSON{Revoked: n})
+	}
+}
+
+// handleListUserSessions lists any user's sessions (admins).
+func handleListUserSessions(d sessionDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		id := targetID(c)
+		if _, err := d.users.UserByID(ctx, id); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		current, _ := middleware.CurrentSession(c)
+		list, err := d.sessions.List(ctx, id)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		respond.JSON(c, http.StatusOK, toSessionJSONs(list, current.ID))
+	}
+}
+
+// handleRevokeUserSessions ends every session of any user (admins).
+func handleRevokeUserSessions(d sessionDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		id := targetID(c)
+		if _, err := d.users.UserByID(ctx, id); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		n, err := d.sessions.EndUserSessions(ctx, id)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventSessionRevoked,
+			slog.String("user_id", id), slog.String("scope", "all"), slog.Int("count", n))
+		respond.JSON(c, http.StatusOK, revokedJSON{Revoked: n})
+	}
+}
+
+// handleChangePassword is SPEC 4.5: the current password is checked (a
+// wrong one counts as a login failure); on success every other session
+// ends and the current one gets a fresh token.
+func handleChangePassword(d sessionDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		user, _ := middleware.CurrentUser(c)
+		body, err := respond.DecodeObject(c)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		if missing(body, "current_password") {
+			respond.Error(c, store.Errorf(store.EINVALID, "current_password missing"))
+			return
+		}
+		if missing(body, "new_password") {
+			respond.Error(c, store.Errorf(store.EINVALID, "new_password missing"))
+			return
+		}
+		current, ok1 := respond.String(body, "current_password")
+		newPassword, ok2 := respond.String(body, "new_password")
+		if !ok1 || !ok2 {
+			respond.Error(c, wrongFormat)
+			return
+		}
+		if wait, ok := d.throttle.Allow(user.Email, c.ClientIP()); !ok {
+			tooManyRequests(c, wait)
+			return
+		}
+		if err := d.accounts.ChangePassword(ctx, user, current, newPassword); err != nil {
+			if store.ErrorCode(err) == store.EUNAUTHORIZED {
+				d.throttle.Failure(user.Email)
+				auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed,
+					slog.String("user_id", user.ID), slog.String("reason", "wrong_current_password"))
+			}
+			respond.Error(c, err)
+			return
+		}
+		d.throttle.Success(user.Email)
+		if d.sessions == nil {
+			respond.JSON(c, http.StatusOK, struct{}{}) // basic_auth: no sessions to end
+			return
+		}
+		s, _ := middleware.CurrentSession(c)
+		if _, err := d.sessions.EndOtherSessions(ctx, user.ID, s.ID); err != nil {
+			respond.Error(c, err)
+			return
+		}
+		token, renewed, err := d.sessions.Renew(ctx, s)
+		if err != nil {
+			respond.Error(c, err)
+			return
+		}
+		if err := d.cookies.Set(c, token, d.sessions.MaxAge(renewed)); err != nil {
 			respond.Error(c, err)
 			return
 		}

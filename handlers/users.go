@@ -201,8 +201,7 @@ func handleUpdateUser(users store.UserStore, accounts *auth.Accounts) gin.Handle
 
 func handleDeleteUser(accounts *auth.Accounts) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		caller, _ := middleware.CurrentUser(c)
-		if err := accounts.Delete(c.Request.Context(), caller, targetID(c)); err != nil {
+		if err := accounts.Delete(c.Request.Context(), targetID(c)); err != nil {
 			respond.Error(c, err)
 			return
 		}

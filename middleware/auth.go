@@ -1,7 +1,9 @@
 package middleware
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -64,6 +66,12 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 			return
 		}
 		c.Set(userKey, user)
+		if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
+			info.UserID = user.ID
+			if s, ok := CurrentSession(c); ok {
+				info.SessionID = s.ID
+			}
+		}
 		route := c.FullPath()
 		if route == "" {
 			c.Next() // 404 or 405 follows
@@ -103,6 +111,7 @@ func hasCookie(r *http.Request, name string) bool {
 type BasicAuth struct {
 	Accounts   *auth.Accounts
 	CookieName string
+	Throttle   *auth.Throttle
 }
 
 func (b BasicAuth) Authenticate(c *gin.Context) (store.User, error) {
@@ -116,24 +125,33 @@ func (b BasicAuth) Authenticate(c *gin.Context) (store.User, error) {
 	if err != nil {
 		return store.User{}, Forbidden
 	}
+	// Every request carries the password, so only an account under attack
+	// is held back; client addresses are not limited here.
+	if wait, ok := b.Throttle.AllowAccount(email); !ok {
+		c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
+		return store.User{}, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
+	}
 	user, err := b.Accounts.Authenticate(c.Request.Context(), email, password)
 	if err != nil {
 		switch store.ErrorCode(err) {
 		case store.ENOTFOUND, store.EUNAUTHORIZED:
+			b.Throttle.Failure(email)
 			return store.User{}, Forbidden
 		default:
 			return store.User{}, err
 		}
 	}
+	b.Throttle.Success(email)
 	return user, nil
 }
 
 // SessionAuth authenticates requests by session cookie (the session
 // modes). A Basic header alone is the wrong scheme for these modes: 403.
 type SessionAuth struct {
-	Cookies  *SessionCookies
-	Sessions *auth.SessionManager
-	Users    store.UserStore
+	Cookies     *SessionCookies
+	Sessions    *auth.SessionManager
+	Users       store.UserStore
+	CrossOrigin *CrossOrigin
 }
 
 func (a SessionAuth) Authenticate(c *gin.Context) (store.User, error) {
@@ -145,6 +163,8 @@ func (a SessionAuth) Authenticate(c *gin.Context) (store.User, error) {
 		return store.User{}, Unauthorized
 	case !ok:
 		return store.User{}, Forbidden // bad signature: the store is not asked
+	case !a.CrossOrigin.Allowed(c.Request):
+		return store.User{}, Forbidden // a cross-site browser request riding the cookie
 	}
 	ctx := c.Request.Context()
 	s, err := a.Sessions.Lookup(ctx, token)

@@ -57,9 +57,9 @@ func encodeSession(s *store.Session) ([]byte, error) {
 	return json.Marshal(r)
 }
 
-func decodeSession(b []byte) (*store.Session, error) {
+func decodeSession(unmarshal func(any) error) (*store.Session, error) {
 	var r sessionRecord
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := unmarshal(&r); err != nil {
 		return nil, err
 	}
 	s := &store.Session{ID: r.ID, UserID: r.UserID, IP: r.IP, UserAgent: r.UserAgent}

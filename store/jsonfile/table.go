@@ -20,7 +20,10 @@ import (
 type codec[T any] struct {
 	id     func(*T) string
 	encode func(*T) ([]byte, error) // the value's JSON object
-	decode func([]byte) (*T, error)
+	// decode builds a value from its JSON object, which unmarshal reads
+	// into a JSON-tagged record struct: a json.Decoder's Decode for the
+	// snapshot, so each record is parsed once, in place.
+	decode func(unmarshal func(any) error) (*T, error)
 }
 
 // node holds one id's current value; v is nil once the id is deleted.
@@ -127,18 +130,13 @@ func (t *table[T]) loadSnapshot() (bool, error) {
 	if tok != json.Delim('{') {
 		return false, fmt.Errorf("%s: not a JSON object", t.path)
 	}
-	var raw json.RawMessage
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", t.path, err)
 		}
 		key, _ := tok.(string) // object keys are always strings
-		raw = raw[:0]
-		if err := dec.Decode(&raw); err != nil {
-			return false, fmt.Errorf("%s: record %q: %w", t.path, key, err)
-		}
-		v, err := t.codec.decode(raw)
+		v, err := t.codec.decode(dec.Decode)
 		if err != nil {
 			return false, fmt.Errorf("%s: record %q: %w", t.path, key, err)
 		}
@@ -165,7 +163,7 @@ func (t *table[T]) replay(path string, truncate bool) (int, error) {
 	good, size, err := readJournal(path, func(e journalEntry) error {
 		switch e.Op {
 		case "put":
-			v, err := t.codec.decode(e.Rec)
+			v, err := t.codec.decode(func(r any) error { return json.Unmarshal(e.Rec, r) })
 			if err != nil {
 				return err
 			}

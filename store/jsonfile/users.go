@@ -50,9 +50,9 @@ func encodeUser(u *store.User) ([]byte, error) {
 	})
 }
 
-func decodeUser(b []byte) (*store.User, error) {
+func decodeUser(unmarshal func(any) error) (*store.User, error) {
 	var r userRecord
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := unmarshal(&r); err != nil {
 		return nil, err
 	}
 	created, err := parseTime(r.CreatedAt)

@@ -1,0 +1,66 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+)
+
+// RequestInfo is what the audit log says about the request an event came
+// from. The HTTP layer puts one in each request's context and fills in the
+// user and session once they are known.
+type RequestInfo struct {
+	RequestID string
+	ClientIP  string
+	UserID    string // the authenticated caller, if any
+	SessionID string // public id of the caller's session, if any
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns ctx carrying info.
+func WithRequestInfo(ctx context.Context, info *RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, info)
+}
+
+// RequestInfoFrom returns the request info of ctx, or nil.
+func RequestInfoFrom(ctx context.Context) *RequestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*RequestInfo)
+	return info
+}
+
+// Audit events. Each is one log line at level INFO (failures at WARN) with
+// "audit"=true and "event" set to one of these.
+const (
+	EventLoginSucceeded  = "login_succeeded"
+	EventLoginFailed     = "login_failed"
+	EventLogout          = "logout"
+	EventSessionRevoked  = "session_revoked"
+	EventPasswordChanged = "password_changed"
+	EventUserCreated     = "user_created"
+	EventUserDeleted     = "user_deleted"
+	EventUserRoleChanged = "user_role_changed"
+)
+
+// Audit writes one audit event with the request's id, client address,
+// caller and session. It never receives a password, token or cookie, so it
+// cannot log one.
+func Audit(ctx context.Context, log *slog.Logger, level slog.Level, event string, attrs ...slog.Attr) {
+	if log == nil {
+		log = slog.Default()
+	}
+	all := make([]slog.Attr, 0, len(attrs)+6)
+	all = append(all, slog.Bool("audit", true), slog.String("event", event))
+	if info := RequestInfoFrom(ctx); info != nil {
+		all = append(all,
+			slog.String("request_id", info.RequestID),
+			slog.String("client_ip", info.ClientIP))
+		if info.UserID != "" {
+			all = append(all, slog.String("actor_id", info.UserID))
+		}
+		if info.SessionID != "" {
+			all = append(all, slog.String("session_id", info.SessionID))
+		}
+	}
+	all = append(all, attrs...)
+	log.LogAttrs(ctx, level, event, all...)
+}
