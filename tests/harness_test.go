@@ -4,6 +4,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -81,6 +82,26 @@ type server struct {
 	env     map[string]string
 	// sessions counts the lookups that reach the session store.
 	sessions *countingSessions
+	// logs holds every line the service logged, as JSON.
+	logs *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // countingSessions counts session lookups by token hash.
@@ -116,18 +137,20 @@ func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	require.NoError(t, err)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	counting := &countingSessions{}
 	app, err := handlers.New(context.Background(), cfg, handlers.Options{
 		Now:    clk.Now,
-		Logger: quiet,
+		Logger: logger,
 		WrapSessions: func(inner store.SessionStore) store.SessionStore {
 			counting.SessionStore = inner
 			return counting
 		},
 	})
 	require.NoError(t, err)
-	s := &server{t: t, clock: clk, app: app, handler: app.Handler(), dataDir: dataDir, env: env, sessions: counting}
+	s := &server{t: t, clock: clk, app: app, handler: app.Handler(), dataDir: dataDir, env: env,
+		sessions: counting, logs: logs}
 	t.Cleanup(func() { _ = app.Close() })
 	return s
 }

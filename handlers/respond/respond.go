@@ -23,6 +23,7 @@ const (
 	MsgNotFound         = "Not found"
 	MsgMethodNotAllowed = "Method not allowed"
 	MsgInternal         = "Internal server error"
+	MsgUnavailable      = "Service unavailable"
 	MsgTooLarge         = "Request body too large"
 	MsgWrongFormat      = "Wrong format"
 	MsgTooManyRequests  = "Too many requests"
@@ -71,13 +72,14 @@ func Error(c *gin.Context, err error) {
 	code := store.ErrorCode(err)
 	status := Status(code)
 	msg := store.ErrorMessage(err)
-	if status == http.StatusInternalServerError {
-		slog.ErrorContext(c.Request.Context(), "internal error",
-			"method", c.Request.Method, "path", c.FullPath(), "err", err.Error())
+	// Server errors never show their detail; the log keeps it.
+	if status >= 500 {
+		slog.ErrorContext(c.Request.Context(), "request failed",
+			"method", c.Request.Method, "route", c.FullPath(), "status", status, "err", err.Error())
 		msg = MsgInternal
-	}
-	if status == http.StatusServiceUnavailable && code != store.EUNAVAILABLE {
-		msg = MsgInternal
+		if status == http.StatusServiceUnavailable {
+			msg = MsgUnavailable
+		}
 	}
 	Abort(c, status, msg)
 }

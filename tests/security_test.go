@@ -1,0 +1,368 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type sessionObj struct {
+	CreatedAt  *string `json:"created_at"`
+	Current    bool    `json:"current"`
+	ExpiresAt  *string `json:"expires_at"`
+	ID         string  `json:"id"`
+	IP         string  `json:"ip"`
+	LastSeenAt *string `json:"last_seen_at"`
+	UserAgent  string  `json:"user_agent"`
+}
+
+func decodeSessions(t *testing.T, body []byte) []sessionObj {
+	t.Helper()
+	var list []sessionObj
+	require.NoError(t, json.Unmarshal(body, &list))
+	return list
+}
+
+func TestSessionsAPI(t *testing.T) {
+	s := newSessionServer(t)
+	admin := s.adminCookie()
+	bob := s.createUserAsCookieAdmin("bob@example.com")
+	carol := s.createUserAsCookieAdmin("carol@example.com")
+	bob1 := s.sessionCookie("bob@example.com", userPassword)
+	bob2 := s.sessionCookie("bob@example.com", userPassword)
+	bob3 := s.sessionCookie("bob@example.com", userPassword)
+	carol1 := s.sessionCookie("carol@example.com", userPassword)
+
+	// Anonymous: 401 everywhere.
+	for _, r := range [][2]string{
+		{"GET", "/api/v1/auth_session/sessions"}, {"DELETE", "/api/v1/auth_session/sessions"},
+		{"DELETE", "/api/v1/auth_session/sessions/x"}, {"GET", "/api/v1/users/" + bob.ID + "/sessions"},
+		{"DELETE", "/api/v1/users/" + bob.ID + "/sessions"}, {"PUT", "/api/v1/users/me/password"},
+	} {
+		assertError(t, s.do(r[0], r[1], ""), 401, "Unauthorized")
+	}
+
+	// A user lists their own sessions, the current one marked.
+	rec := s.do("GET", "/api/v1/auth_session/sessions/", "", withCookie(bob2), header("User-Agent", "test-agent/1"))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	list := decodeSessions(t, rec.Body.Bytes())
+	require.Len(t, list, 3)
+	currents := 0
+	for _, x := range list {
+		if x.Current {
+			currents++
+		}
+		assert.Regexp(t, wireTime, *x.CreatedAt)
+		assert.Regexp(t, wireTime, *x.ExpiresAt)
+		assert.Equal(t, "192.0.2.1", x.IP)
+		assert.NotContains(t, rec.Body.String(), bob1.Value)
+	}
+	assert.Equal(t, 1, currents)
+	assert.True(t, list[1].Current, "oldest first; bob2 is the second")
+
+	// Another user's session id is 404, like one that does not exist.
+	rec = s.do("GET", "/api/v1/auth_session/sessions", "", withCookie(carol1))
+	carolSessions := decodeSessions(t, rec.Body.Bytes())
+	require.Len(t, carolSessions, 1)
+	assertError(t, s.do("DELETE", "/api/v1/auth_session/sessions/"+carolSessions[0].ID, "", withCookie(bob1)), 404, "Not found")
+	assertError(t, s.do("DELETE", "/api/v1/auth_session/sessions/no-such-id", "", withCookie(bob1)), 404, "Not found")
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", withCookie(carol1)).Code)
+
+	// Revoke one of mine.
+	assertBody(t, s.do("DELETE", "/api/v1/auth_session/sessions/"+list[0].ID, "", withCookie(bob2)), 200, `{}`)
+	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob1)), 403, "Forbidden")
+
+	// Revoke all my others: the current one lives on.
+	assertBody(t, s.do("DELETE", "/api/v1/auth_session/sessions", "", withCookie(bob2)), 200, `{"revoked":1}`)
+	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob3)), 403, "Forbidden")
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", withCookie(bob2)).Code)
+	assertBody(t, s.do("DELETE", "/api/v1/auth_session/sessions", "", withCookie(bob2)), 200, `{"revoked":0}`)
+
+	// Admin routes: users are refused, admins see and end anyone's.
+	assertError(t, s.do("GET", "/api/v1/users/"+bob.ID+"/sessions", "", withCookie(carol1)), 403, "Forbidden")
+	assertError(t, s.do("DELETE", "/api/v1/users/"+bob.ID+"/sessions", "", withCookie(carol1)), 403, "Forbidden")
+	assertError(t, s.do("GET", "/api/v1/users/me/sessions", "", withCookie(carol1)), 403, "Forbidden")
+	rec = s.do("GET", "/api/v1/users/"+bob.ID+"/sessions", "", withCookie(admin))
+	require.Equal(t, 200, rec.Code)
+	require.Len(t, decodeSessions(t, rec.Body.Bytes()), 1)
+	assert.False(t, decodeSessions(t, rec.Body.Bytes())[0].Current)
+	assertError(t, s.do("GET", "/api/v1/users/00000000-0000-4000-8000-000000000000/sessions", "", withCookie(admin)), 404, "Not found")
+	assertError(t, s.do("DELETE", "/api/v1/users/00000000-0000-4000-8000-000000000000/sessions", "", withCookie(admin)), 404, "Not found")
+	assertBody(t, s.do("DELETE", "/api/v1/users/"+bob.ID+"/sessions/", "", withCookie(admin)), 200, `{"revoked":1}`)
+	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob2)), 403, "Forbidden")
+	rec = s.do("GET", "/api/v1/users/me/sessions", "", withCookie(admin))
+	require.Equal(t, 200, rec.Code)
+	assert.True(t, decodeSessions(t, rec.Body.Bytes())[0].Current)
+	_ = carol
+}
+
+func TestSessionsRoutesAbsentInBasicMode(t *testing.T) {
+	s := newServer(t)
+	assertError(t, s.do("GET", "/api/v1/auth_session/sessions", "", asAdmin()), 404, "Not found")
+	assertError(t, s.do("GET", "/api/v1/users/me/sessions", "", asAdmin()), 404, "Not found")
+	// Password change works in basic_auth mode too.
+	s.createUser("bob@example.com")
+	assertBody(t, s.do("PUT", "/api/v1/users/me/password",
+		`{"current_password":"`+userPassword+`","new_password":"brand-new-pass"}`,
+		basicAuth("bob@example.com", userPassword)), 200, `{}`)
+	assertError(t, s.do("GET", "/api/v1/users/me", "", basicAuth("bob@example.com", userPassword)), 403, "Forbidden")
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", basicAuth("bob@example.com", "brand-new-pass")).Code)
+}
+
+func TestPasswordChange(t *testing.T) {
+	s := newSessionServer(t)
+	s.createUserAsCookieAdmin("bob@example.com")
+	bob1 := s.sessionCookie("bob@example.com", userPassword)
+	bob2 := s.sessionCookie("bob@example.com", userPassword)
+
+	for _, tc := range []struct{ body, msg string }{
+		{``, "Wrong format"},
+		{`[]`, "Wrong format"},
+		{`{}`, "current_password missing"},
+		{`{"current_password":"x"}`, "new_password missing"},
+		{`{"current_password":1,"new_password":"long-enough-1"}`, "Wrong format"},
+		{`{"current_password":"` + userPassword + `","new_password":"short"}`, "password too short"},
+		{`{"current_password":"` + userPassword + `","new_password":"` + strings.Repeat("x", 129) + `"}`, "password too long"},
+	} {
+		assertError(t, s.do("PUT", "/api/v1/users/me/password", tc.body, withCookie(bob1)), 400, tc.msg)
+	}
+	before := s.app.Hasher().Verifications()
+	assertError(t, s.do("PUT", "/api/v1/users/me/password",
+		`{"current_password":"not-it","new_password":"long-enough-1"}`, withCookie(bob1)), 401, "wrong password")
+	assert.Equal(t, before+1, s.app.Hasher().Verifications())
+
+	rec := s.do("PUT", "/api/v1/users/me/password/",
+		`{"current_password":"`+userPassword+`","new_password":"long-enough-1"}`, withCookie(bob1))
+	assertBody(t, rec, 200, `{}`)
+	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	fresh := cookieOf(t, rec)
+	require.NotNil(t, fresh, "a new cookie")
+	assert.NotEqual(t, bob1.Value, fresh.Value)
+	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob1)), 403, "Forbidden")
+	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob2)), 403, "Forbidden")
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", withCookie(fresh)).Code)
+	assertError(t, s.login("bob@example.com", userPassword), 401, "wrong password")
+	assert.Equal(t, 200, s.login("bob@example.com", "long-enough-1").Code)
+}
+
+func TestWrongCurrentPasswordCountsAsFailure(t *testing.T) {
+	s := newSessionServer(t)
+	s.createUserAsCookieAdmin("bob@example.com")
+	bob := s.sessionCookie("bob@example.com", userPassword)
+	for i := 0; i < 5; i++ {
+		assertError(t, s.do("PUT", "/api/v1/users/me/password",
+			`{"current_password":"nope","new_password":"long-enough-1"}`, withCookie(bob)), 401, "wrong password")
+	}
+	rec := s.login("bob@example.com", userPassword)
+	assertError(t, rec, 429, "Too many requests")
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+}
+
+func TestLoginThrottling(t *testing.T) {
+	s := newSessionServer(t)
+	s.createUserAsCookieAdmin("bob@example.com")
+	hasher := s.app.Hasher()
+
+	for i := 0; i < 5; i++ {
+		assertError(t, s.login("bob@example.com", "wrong"), 401, "wrong password")
+	}
+	// Throttled: 429 with Retry-After, and no hash is computed.
+	before := hasher.Verifications()
+	rec := s.login("bob@example.com", userPassword)
+	assertError(t, rec, 429, "Too many requests")
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assertError(t, s.login("BOB@example.com", "wrong"), 429, "Too many requests")
+	assert.Equal(t, before, hasher.Verifications(), "no password hash while throttled")
+
+	// The delay grows: 1 s, then 2 s, then 4 s.
+	wait := 1
+	for _, want := range []string{"2", "4", "8"} {
+		s.clock.Advance(wait)
+		assertError(t, s.login("bob@example.com", "wrong"), 401, "wrong password")
+		rec := s.login("bob@example.com", "wrong")
+		assertError(t, rec, 429, "Too many requests")
+		assert.Equal(t, want, rec.Header().Get("Retry-After"))
+		wait, _ = strconv.Atoi(want)
+	}
+	// Other accounts are not affected.
+	assertError(t, s.login(adminEmail, "wrong"), 401, "wrong password")
+
+	// A success resets the count.
+	s.clock.Advance(wait)
+	require.Equal(t, 200, s.login("bob@example.com", userPassword).Code)
+	for i := 0; i < 4; i++ {
+		assertError(t, s.login("bob@example.com", "wrong"), 401, "wrong password")
+	}
+	assert.Equal(t, 200, s.login("bob@example.com", userPassword).Code)
+}
+
+func TestLoginThrottlingCapsAt100FailuresAnHour(t *testing.T) {
+	s := newSessionServer(t, "LOGIN_MAX_DELAY", "1")
+	for i := 0; i < 100; i++ {
+		s.clock.Advance(2) // past the (capped) delay each time
+		assertError(t, s.login("target@example.com", "wrong"), 404, "no user found for this email")
+	}
+	s.clock.Advance(2)
+	rec := s.login("target@example.com", "wrong")
+	assertError(t, rec, 429, "Too many requests")
+	retry, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+	require.NoError(t, err)
+	assert.Greater(t, retry, 3000, "until the oldest failure is an hour old")
+	s.clock.Advance(retry)
+	assertError(t, s.login("target@example.com", "wrong"), 404, "no user found for this email")
+}
+
+func TestLoginThrottlingPerAddress(t *testing.T) {
+	s := newSessionServer(t, "LOGIN_IP_BURST", "3", "LOGIN_IP_PER_MINUTE", "3", "TRUSTED_PROXIES", "10.0.0.0/8")
+	attempt := func(i int, opts ...option) int {
+		return s.login(fmt.Sprintf("u%d@example.com", i), "whatever", opts...).Code
+	}
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, 404, attempt(i))
+	}
+	assert.Equal(t, 429, attempt(3))
+	s.clock.Advance(20) // one attempt's worth of refill
+	assert.Equal(t, 404, attempt(4))
+	assert.Equal(t, 429, attempt(5))
+
+	// Through a trusted proxy, X-Forwarded-For names the client.
+	proxy := remoteAddr("10.0.0.1:4000")
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, 404, attempt(10+i, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	}
+	assert.Equal(t, 429, attempt(20, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 404, attempt(21, proxy, header("X-Forwarded-For", "198.51.100.8")), "another client behind the proxy")
+
+	// From an untrusted peer, a spoofed X-Forwarded-For changes nothing.
+	peer := remoteAddr("203.0.113.5:4000")
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, 404, attempt(30+i, peer, header("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", 50+i))))
+	}
+	assert.Equal(t, 429, attempt(40, peer, header("X-Forwarded-For", "198.51.100.99")))
+}
+
+func TestEnumerationResistance(t *testing.T) {
+	s := newSessionServer(t)
+	s.createUserAsCookieAdmin("bob@example.com")
+	hasher := s.app.Hasher()
+
+	before := hasher.Verifications()
+	assertError(t, s.login("nobody@example.com", "whatever"), 404, "no user found for this email")
+	assert.Equal(t, before+1, hasher.Verifications(), "unknown email: one dummy verification")
+	before = hasher.Verifications()
+	assertError(t, s.login("bob@example.com", "whatever"), 401, "wrong password")
+	assert.Equal(t, before+1, hasher.Verifications(), "wrong password: one verification")
+
+	g := newSessionServer(t, "AUTH_GENERIC_ERRORS", "true")
+	g.createUserAsCookieAdmin("bob@example.com")
+	unknown := g.login("nobody@example.com", "whatever")
+	wrong := g.login("bob@example.com", "whatever")
+	assert.Equal(t, unknown.Code, wrong.Code)
+	assert.Equal(t, unknown.Body.String(), wrong.Body.String())
+	assert.Equal(t, unknown.Header().Get("Content-Type"), wrong.Header().Get("Content-Type"))
+}
+
+func TestCrossSiteRequests(t *testing.T) {
+	s := newSessionServer(t, "CORS_ORIGINS", "https://app.example.com")
+	admin := s.adminCookie()
+	create := func(n int, opts ...option) int {
+		body := fmt.Sprintf(`{"email":"x%d@example.com","password":"%s"}`, n, userPassword)
+		return s.do("POST", "/api/v1/users", body, append([]option{withCookie(admin)}, opts...)...).Code
+	}
+	assert.Equal(t, 403, create(1, header("Sec-Fetch-Site", "cross-site")))
+	assert.Equal(t, 403, create(2, header("Origin", "https://evil.example.com")))
+	assert.Equal(t, 201, create(3, header("Sec-Fetch-Site", "same-origin")))
+	assert.Equal(t, 201, create(4, header("Sec-Fetch-Site", "cross-site"), header("Origin", "https://app.example.com")))
+	assert.Equal(t, 201, create(5), "no browser headers: curl, Postman")
+	// Safe methods are never refused.
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", withCookie(admin), header("Sec-Fetch-Site", "cross-site")).Code)
+	// A forged cross-site login is refused too.
+	assertError(t, s.login(adminEmail, adminPassword, header("Sec-Fetch-Site", "cross-site")), 403, "Forbidden")
+
+	// Preflight: 204 with the CORS headers, no authentication needed.
+	rec := s.do("OPTIONS", "/api/v1/users", "", header("Origin", "https://app.example.com"),
+		header("Access-Control-Request-Method", "POST"), header("Access-Control-Request-Headers", "content-type"))
+	assert.Equal(t, 204, rec.Code)
+	assert.Equal(t, "https://app.example.com", rec.Header().Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, "true", rec.Header().Get("Access-Control-Allow-Credentials"))
+	assert.Contains(t, rec.Header().Get("Access-Control-Allow-Methods"), "POST")
+	assert.Contains(t, strings.ToLower(rec.Header().Get("Access-Control-Allow-Headers")), "content-type")
+	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+}
+
+func TestHeadersOnServerErrors(t *testing.T) {
+	s := newSessionServer(t)
+	admin := s.adminCookie()
+	s.stop() // the store refuses writes from now on
+	rec := s.do("POST", "/api/v1/users", `{"email":"late@example.com","password":"`+userPassword+`"}`, withCookie(admin))
+	assert.GreaterOrEqual(t, rec.Code, 500)
+	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+	assert.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
+	assert.Equal(t, "DENY", rec.Header().Get("X-Frame-Options"))
+	assert.NotContains(t, rec.Body.String(), "closed", "no internal detail")
+	assert.Contains(t, []string{`{"error":"Internal server error"}`, `{"error":"Service unavailable"}`}, rec.Body.String())
+}
+
+func TestAuditLogHasEventsAndNoSecrets(t *testing.T) {
+	s := newSessionServer(t)
+	admin := s.adminCookie()
+	bob := s.createUserAsCookieAdmin("bob@example.com")
+	assertError(t, s.login("bob@example.com", "wrong-secret-1"), 401, "wrong password")
+	assertError(t, s.login("ghost@example.com", "wrong-secret-2"), 404, "no user found for this email")
+	bobCookie := s.sessionCookie("bob@example.com", userPassword)
+	other := s.sessionCookie("bob@example.com", userPassword)
+	rec := s.do("PUT", "/api/v1/users/me/password", `{"current_password":"`+userPassword+`","new_password":"new-secret-3"}`,
+		withCookie(bobCookie), header("X-Request-ID", "req-pw-1"))
+	require.Equal(t, 200, rec.Code)
+	assert.Equal(t, "req-pw-1", rec.Header().Get("X-Request-ID"))
+	fresh := cookieOf(t, rec)
+	require.Equal(t, 200, s.do("DELETE", "/api/v1/auth_session/logout", "", withCookie(fresh)).Code)
+	require.Equal(t, 200, s.do("PUT", "/api/v1/users/"+bob.ID, `{"role":"admin"}`, withCookie(admin)).Code)
+	require.Equal(t, 200, s.do("DELETE", "/api/v1/users/"+bob.ID, "", withCookie(admin)).Code)
+
+	logs := s.logs.String()
+	for _, secret := range []string{adminPassword, userPassword, "wrong-secret-1", "wrong-secret-2", "new-secret-3",
+		admin.Value, bobCookie.Value, other.Value, fresh.Value} {
+		assert.NotContains(t, logs, secret)
+	}
+	events := map[string][]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var entry map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		if entry["audit"] == true {
+			events[entry["event"].(string)] = append(events[entry["event"].(string)], entry)
+		}
+	}
+	for _, e := range []string{"login_succeeded", "login_failed", "logout", "password_changed", "user_created", "user_role_changed", "user_deleted"} {
+		require.NotEmpty(t, events[e], "event %s", e)
+		fromRequest := 0
+		for _, entry := range events[e] {
+			if entry["request_id"] != nil {
+				fromRequest++
+				assert.Equal(t, "192.0.2.1", entry["client_ip"], e)
+			}
+		}
+		assert.NotZero(t, fromRequest, "event %s carries its request", e)
+	}
+	reasons := map[any]bool{}
+	for _, entry := range events["login_failed"] {
+		reasons[entry["reason"]] = true
+	}
+	assert.True(t, reasons["wrong_password"] && reasons["unknown_email"], "%v", reasons)
+	pw := events["password_changed"][0]
+	assert.Equal(t, "req-pw-1", pw["request_id"])
+	assert.Equal(t, bob.ID, pw["user_id"])
+	assert.NotEmpty(t, pw["session_id"])
+	for _, entry := range events["login_succeeded"] {
+		assert.NotEmpty(t, entry["session_id"])
+		assert.NotEmpty(t, entry["user_id"])
+	}
+	assert.Equal(t, bob.ID, events["user_deleted"][0]["user_id"])
+	assert.NotEmpty(t, events["user_deleted"][0]["actor_id"])
+}
