@@ -17,32 +17,33 @@ const (
 	AdminOnly
 )
 
-// Policy is the access table of SPEC 3: every route the router serves,
-// keyed by "METHOD path-template" (HEAD follows GET). A route missing here
-// is refused, so adding a route without deciding who may call it fails
-// closed.
-var Policy = map[string]Access{
-	"GET /api/v1/status":       Anyone,
-	"GET /api/v1/unauthorized": Anyone,
-	"GET /api/v1/forbidden":    Anyone,
-	"GET /api/v1/openapi.yaml": Anyone,
+// Route names one route: a method and a path template.
+type Route struct{ Method, Path string }
 
-	"GET /api/v1/stats":        SignedIn,
-	"GET /api/v1/users/me":     SignedIn,
-	"GET /api/v1/users":        AdminOnly,
-	"POST /api/v1/users":       AdminOnly,
-	"GET /api/v1/users/:id":    SelfOrAdmin,
-	"PUT /api/v1/users/:id":    SelfOrAdmin,
-	"DELETE /api/v1/users/:id": SelfOrAdmin,
+// Policy is the access table of SPEC 3: every route the router serves
+// (HEAD follows GET). A route missing here is refused, so adding a route
+// without deciding who may call it fails closed.
+var Policy = map[Route]Access{
+	{"GET", "/api/v1/status"}:       Anyone,
+	{"GET", "/api/v1/unauthorized"}: Anyone,
+	{"GET", "/api/v1/forbidden"}:    Anyone,
+	{"GET", "/api/v1/openapi.yaml"}: Anyone,
 
-	"POST /api/v1/auth_session/login":          Anyone,
-	"DELETE /api/v1/auth_session/logout":       SignedIn,
-	"GET /api/v1/auth_session/sessions":        SignedIn,
-	"DELETE /api/v1/auth_session/sessions":     SignedIn,
-	"DELETE /api/v1/auth_session/sessions/:id": SignedIn,
-	"PUT /api/v1/users/me/password":            SignedIn,
-	"GET /api/v1/users/:id/sessions":           AdminOnly,
-	"DELETE /api/v1/users/:id/sessions":        AdminOnly,
+	{"GET", "/api/v1/stats"}:        SignedIn,
+	{"GET", "/api/v1/users"}:        AdminOnly,
+	{"POST", "/api/v1/users"}:       AdminOnly,
+	{"GET", "/api/v1/users/:id"}:    SelfOrAdmin,
+	{"PUT", "/api/v1/users/:id"}:    SelfOrAdmin,
+	{"DELETE", "/api/v1/users/:id"}: SelfOrAdmin,
+
+	{"POST", "/api/v1/auth_session/login"}:          Anyone,
+	{"DELETE", "/api/v1/auth_session/logout"}:       SignedIn,
+	{"GET", "/api/v1/auth_session/sessions"}:        SignedIn,
+	{"DELETE", "/api/v1/auth_session/sessions"}:     SignedIn,
+	{"DELETE", "/api/v1/auth_session/sessions/:id"}: SignedIn,
+	{"PUT", "/api/v1/users/me/password"}:            SignedIn,
+	{"GET", "/api/v1/users/:id/sessions"}:           AdminOnly,
+	{"DELETE", "/api/v1/users/:id/sessions"}:        AdminOnly,
 }
 
 // AccessFor returns the access rule of a route and whether it has one.
@@ -50,7 +51,7 @@ func AccessFor(method, route string) (Access, bool) {
 	if method == "HEAD" {
 		method = "GET"
 	}
-	a, ok := Policy[method+" "+route]
+	a, ok := Policy[Route{method, route}]
 	return a, ok
 }
 

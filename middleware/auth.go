@@ -20,29 +20,47 @@ type Authenticator interface {
 	Authenticate(c *gin.Context) (store.User, error)
 }
 
-const (
-	userKey    = "simpleapi.user"
-	sessionKey = "simpleapi.session"
-)
+// callerKey is the gin context key of the authenticated caller.
+const callerKey = "simpleapi.caller"
+
+// caller is who made a request: one value in the context rather than two
+// saves an allocation per request.
+type caller struct {
+	user       store.User
+	session    store.Session
+	hasSession bool
+}
+
+func callerOf(c *gin.Context) *caller {
+	v, ok := c.Get(callerKey)
+	if !ok {
+		return nil
+	}
+	return v.(*caller)
+}
 
 // CurrentUser returns the authenticated user of the request. Handlers
 // behind Pipeline may rely on it; on public routes ok is false.
 func CurrentUser(c *gin.Context) (store.User, bool) {
-	v, ok := c.Get(userKey)
-	if !ok {
-		return store.User{}, false
+	if who := callerOf(c); who != nil {
+		return who.user, true
 	}
-	return v.(store.User), true
+	return store.User{}, false
 }
 
 // CurrentSession returns the session that authenticated the request, if
 // a session did.
 func CurrentSession(c *gin.Context) (store.Session, bool) {
-	v, ok := c.Get(sessionKey)
-	if !ok {
-		return store.Session{}, false
+	if who := callerOf(c); who != nil && who.hasSession {
+		return who.session, true
 	}
-	return v.(store.Session), true
+	return store.Session{}, false
+}
+
+// setSession records the session of a request being authenticated; the
+// Pipeline adds the user once the authenticator returns.
+func setSession(c *gin.Context, s store.Session) {
+	c.Set(callerKey, &caller{session: s, hasSession: true})
 }
 
 // Pipeline is the request pipeline of SPEC 2 for every /api/v1 request:
@@ -65,12 +83,15 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
-		c.Set(userKey, user)
+		who := callerOf(c)
+		if who == nil {
+			who = &caller{}
+			c.Set(callerKey, who)
+		}
+		who.user = user
 		if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
 			info.UserID = user.ID
-			if s, ok := CurrentSession(c); ok {
-				info.SessionID = s.ID
-			}
+			info.SessionID = who.session.ID
 		}
 		route := c.FullPath()
 		if route == "" {
@@ -178,6 +199,6 @@ func (a SessionAuth) Authenticate(c *gin.Context) (store.User, error) {
 	if err != nil {
 		return store.User{}, err
 	}
-	c.Set(sessionKey, s)
+	setSession(c, s)
 	return user, nil
 }

@@ -36,15 +36,14 @@ func Errorf(code, format string, args ...any) *Error {
 // ErrorCode returns the code of an application error, EINTERNAL for any
 // other non-nil error, and "" for nil.
 func ErrorCode(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &e):
-		return e.Code
-	default:
-		return EINTERNAL
+	if err == nil {
+		return "" // checked first: errors.As below costs an allocation
 	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
 }
 
 // ErrorMessage returns the client-safe message of an application error and

@@ -1,0 +1,196 @@
+package memory
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"simpleapi/store"
+)
+
+var testTime = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
+
+func testSession(i int, userID string) store.Session {
+	token := make([]byte, 32)
+	rand.Read(token)
+	return store.Session{
+		ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
+		TokenHash:  sha256.Sum256(token),
+		UserID:     userID,
+		CreatedAt:  testTime.Add(time.Duration(i) * time.Minute),
+		ExpiresAt:  testTime.Add(24*time.Hour + time.Duration(i)*time.Minute),
+		LastSeenAt: testTime.Add(time.Duration(i) * time.Minute),
+		IP:         "203.0.113.7",
+		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	}
+}
+
+func TestSessions(t *testing.T) {
+	ss := NewSessions()
+	ctx := t.Context()
+	a1, a2, a3, b1 := testSession(1, "alice"), testSession(2, "alice"), testSession(3, "alice"), testSession(4, "bob")
+	b1.ExpiresAt = time.Time{}
+	// Created out of order: listing is still oldest first.
+	for _, s := range []store.Session{a2, a1, a3, b1} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, testSession(1, "carol"))))
+	dupHash := testSession(9, "carol")
+	dupHash.TokenHash = a1.TokenHash
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, dupHash)))
+	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x"})))
+
+	got, err := ss.SessionByTokenHash(ctx, a1.TokenHash)
+	require.NoError(t, err)
+	assert.Equal(t, a1, got)
+	got, err = ss.SessionByID(ctx, b1.ID)
+	require.NoError(t, err)
+	assert.Equal(t, b1, got)
+	assert.True(t, got.ExpiresAt.IsZero())
+	_, err = ss.SessionByTokenHash(ctx, store.TokenHash{})
+	assert.Equal(t, store.Errorf(store.ENOTFOUND, store.MsgNotFound), err)
+	_, err = ss.SessionByID(ctx, "nope")
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+
+	list, err := ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{a1, a2, a3}, list)
+	list, err = ss.ListSessions(ctx, "nobody")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+
+	// Touch: unknown ids skipped, times only move forward.
+	later := testTime.Add(time.Hour)
+	require.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{
+		a1.ID:  later,
+		a2.ID:  testTime.Add(-time.Hour),
+		"nope": later,
+	}))
+	got, err = ss.SessionByID(ctx, a1.ID)
+	require.NoError(t, err)
+	assert.Equal(t, later, got.LastSeenAt)
+	a1.LastSeenAt = later
+	got, err = ss.SessionByID(ctx, a2.ID)
+	require.NoError(t, err)
+	assert.Equal(t, a2, got)
+
+	require.NoError(t, ss.DeleteSession(ctx, a3.ID))
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.DeleteSession(ctx, a3.ID)))
+	_, err = ss.SessionByTokenHash(ctx, a3.TokenHash)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+
+	n, err := ss.DeleteUserSessions(ctx, "alice", a1.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	list, err = ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{a1}, list)
+
+	n, err = ss.DeleteSessionsWhere(ctx, func(s store.Session) bool { return s.LastSeenAt.Before(later) })
+	require.NoError(t, err)
+	assert.Equal(t, 1, n) // b1
+	n, err = ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = ss.DeleteUserSessions(ctx, "alice", "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	require.NoError(t, ss.Close())
+}
+
+func TestTimesKeptToTheSecond(t *testing.T) {
+	ss := NewSessions()
+	s := testSession(1, "alice")
+	s.CreatedAt = time.Date(2024, 5, 17, 14, 30, 45, 999, time.FixedZone("CEST", 2*3600))
+	require.NoError(t, ss.CreateSession(t.Context(), s))
+	got, err := ss.SessionByID(t.Context(), s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, testTime, got.CreatedAt)
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ss := NewSessions()
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			user := fmt.Sprintf("user%d", g%2)
+			for i := range 200 {
+				s := testSession(g*1000+i, user)
+				assert.NoError(t, ss.CreateSession(ctx, s))
+				_, err := ss.SessionByTokenHash(ctx, s.TokenHash)
+				assert.NoError(t, err)
+				assert.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{s.ID: testTime.Add(time.Hour)}))
+				if i%2 == 0 {
+					assert.NoError(t, ss.DeleteSession(ctx, s.ID))
+				}
+				_, err = ss.ListSessions(ctx, user)
+				assert.NoError(t, err)
+			}
+			_, err := ss.DeleteSessionsWhere(ctx, func(s store.Session) bool { return s.UserID == "nobody" })
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	n, err := ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 8*100, n)
+}
+
+var userAgents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	"curl/8.8.0",
+}
+
+// BenchmarkMemoryPerSession stores 1,000,000 sessions of 100,000 users
+// and reports the heap they take per session, indexes included. Each
+// session's strings are fresh allocations, as they are when they come
+// from a request. Run with -benchtime=1x.
+func BenchmarkMemoryPerSession(b *testing.B) {
+	const sessions, users = 1_000_000, 100_000
+	userIDs := make([]string, users)
+	for i := range userIDs {
+		userIDs[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	}
+	var perSession float64
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ss := NewSessions()
+		for i := range sessions {
+			s := store.Session{
+				ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
+				TokenHash:  sha256.Sum256([]byte(fmt.Sprint(i))),
+				UserID:     strings.Clone(userIDs[i%users]),
+				CreatedAt:  testTime.Add(time.Duration(i) * time.Second),
+				ExpiresAt:  testTime.Add(24*time.Hour + time.Duration(i)*time.Second),
+				LastSeenAt: testTime.Add(time.Duration(i) * time.Second),
+				IP:         fmt.Sprintf("198.51.%d.%d", i/256%256, i%256),
+				UserAgent:  strings.Clone(userAgents[i%len(userAgents)]),
+			}
+			if err := ss.CreateSession(b.Context(), s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perSession = float64(after.HeapAlloc-before.HeapAlloc) / sessions
+		runtime.KeepAlive(ss)
+	}
+	b.ReportMetric(perSession, "bytes/session")
+}
