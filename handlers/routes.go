@@ -43,6 +43,7 @@ func (a *App) routes() (http.Handler, error) {
 	getAndHead(api, "/stats", handleStats(a.users))
 	getAndHead(api, "/unauthorized", handleUnauthorized)
 	getAndHead(api, "/forbidden", handleForbidden)
+	getAndHead(api, "/openapi.yaml", handleOpenAPI)
 
 	getAndHead(api, "/users", handleListUsers(a.users))
 	api.POST("/users", handleCreateUser(a.accounts))

@@ -50,7 +50,7 @@ func handleHealthz(c *gin.Context) {
 func handleReadyz(users store.UserStore) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := users.Ping(c.Request.Context()); err != nil {
-			respond.JSON(c, http.StatusServiceUnavailable, statusJSON{Status: "unavailable"})
+			respond.Abort(c, http.StatusServiceUnavailable, respond.MsgUnavailable)
 			return
 		}
 		respond.JSON(c, http.StatusOK, statusOK)

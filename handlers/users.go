@@ -80,7 +80,13 @@ func handleListUsers(users store.UserStore) gin.HandlerFunc {
 
 func handleGetUser(users store.UserStore) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		u, err := users.UserByID(c.Request.Context(), targetID(c))
+		id := targetID(c)
+		// The caller was read fresh for this request already.
+		if caller, ok := middleware.CurrentUser(c); ok && caller.ID == id {
+			respond.JSON(c, http.StatusOK, toUserJSON(caller))
+			return
+		}
+		u, err := users.UserByID(c.Request.Context(), id)
 		if err != nil {
 			respond.Error(c, err)
 			return

@@ -191,6 +191,7 @@ func (s *server) do(method, path, body string, opts ...option) *httptest.Respons
 	}
 	rec := httptest.NewRecorder()
 	s.handler.ServeHTTP(rec, req)
+	validateResponse(s.t, req, rec)
 	return rec
 }
 

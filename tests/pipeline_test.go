@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"simpleapi/auth"
 )
 
 func TestPublicPathsExact(t *testing.T) {
@@ -148,4 +150,23 @@ func TestCORSListedOrigins(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, rec.Code)
 	assert.Equal(t, "http://localhost:3000", rec.Header().Get("Access-Control-Allow-Origin"))
 	assert.Equal(t, "true", rec.Header().Get("Access-Control-Allow-Credentials"))
+}
+
+// TestEveryRouteHasAnAccessRule keeps auth.Policy and the router in step:
+// a route without a rule would be refused, a rule without a route is dead.
+func TestEveryRouteHasAnAccessRule(t *testing.T) {
+	s := newSessionServer(t)
+	registered := map[auth.Route]bool{}
+	for _, r := range s.app.Routes() {
+		method, path, _ := strings.Cut(r, " ")
+		if method == "HEAD" || !strings.HasPrefix(path, "/api/v1/") {
+			continue
+		}
+		registered[auth.Route{Method: method, Path: path}] = true
+		_, ok := auth.AccessFor(method, path)
+		assert.True(t, ok, "route %s has no rule in auth.Policy", r)
+	}
+	for route := range auth.Policy {
+		assert.True(t, registered[route], "auth.Policy names %v, which the router lacks", route)
+	}
 }
