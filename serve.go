@@ -53,6 +53,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
 
+	// The certificate is loaded before anything listens, so a missing or
+	// mismatched file stops the start rather than every handshake.
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: %w", err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+
 	app, err := handlers.New(ctx, cfg, handlers.Options{Logger: log})
 	if err != nil {
 		return err
@@ -72,27 +83,61 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSConfig:         tlsConfig,
 	}
-	serveErr := make(chan error, 1)
+	// The metrics listener is separate from the API's, so the metrics are
+	// never exposed where the API is, and it is plain HTTP: it belongs on
+	// an internal address.
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", app.Metrics())
+		metricsSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
+
+	serveErr := make(chan error, 2)
 	go func() {
 		if cfg.TLSCertFile != "" {
-			serveErr <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 		} else {
 			serveErr <- srv.Serve(ln)
 		}
 	}()
 	log.Info("listening", "addr", ln.Addr().String(), "auth_type", cfg.AuthType,
 		"data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
-
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
+	if metricsSrv != nil {
+		go func() { serveErr <- metricsSrv.Serve(metricsLn) }()
+		log.Info("serving metrics", "addr", metricsLn.Addr().String(), "path", "/metrics")
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+
+	var runErr error
+	select {
+	case runErr = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdownCtx)
+	}
+	if runErr != nil {
+		srv.Close()
+		return runErr
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at shutdown timeout", "err", err.Error())
 	}

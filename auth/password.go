@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -55,6 +56,12 @@ type Hasher struct {
 	// onCompute, when set (by tests), runs inside the semaphore just before
 	// each argon2 computation.
 	onCompute func()
+
+	// Observe, when set, receives the duration of each argon2 computation
+	// (Hash, Verify and VerifyDummy each run one), not counting the wait
+	// for a free slot. Set it before the Hasher is used; it may be called
+	// concurrently.
+	Observe func(time.Duration)
 }
 
 // NewHasher returns a Hasher using params for new hashes. maxConcurrent
@@ -149,7 +156,13 @@ func (h *Hasher) compute(password string, salt []byte, p config.Argon2Params, n 
 	if h.onCompute != nil {
 		h.onCompute()
 	}
-	return argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
+	if h.Observe == nil {
+		return argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
+	}
+	start := time.Now()
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
+	h.Observe(time.Since(start))
+	return key
 }
 
 // weaker reports whether a stored hash is cheaper to attack than one Hash

@@ -22,6 +22,7 @@ import (
 
 	"simpleapi/auth"
 	"simpleapi/config"
+	"simpleapi/metrics"
 	"simpleapi/middleware"
 	"simpleapi/store"
 	"simpleapi/store/jsonfile"
@@ -50,6 +51,7 @@ type App struct {
 	authenticator middleware.Authenticator
 	engine        *gin.Engine
 	handler       http.Handler
+	metrics       *metrics.Metrics
 
 	// Session modes only.
 	sessionStore store.SessionStore
@@ -69,6 +71,9 @@ type Options struct {
 	// WrapSessions, when set, wraps the session store (tests count the
 	// lookups that reach it).
 	WrapSessions func(store.SessionStore) store.SessionStore
+	// Metrics receives the service's measurements; default a fresh
+	// registry. One App per Metrics: a second would clash on its gauges.
+	Metrics *metrics.Metrics
 }
 
 // New opens the data directory and builds the service. Close releases it.
@@ -81,12 +86,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log, Sessions: cfg.AuthType == config.AuthSessionDB})
+	m := opts.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	db, err := jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log, Sessions: cfg.AuthType == config.AuthSessionDB,
+		ObserveWrite: m.ObserveStoreWrite})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, db: db, users: db.Users()}
+	a := &App{cfg: cfg, log: log, db: db, users: db.Users(), metrics: m}
 	a.hasher = auth.NewHasher(cfg.Argon2, 0)
+	a.hasher.Observe = m.ObservePasswordHash
 	a.accounts = &auth.Accounts{
 		Users:             a.users,
 		Hasher:            a.hasher,
@@ -138,6 +149,9 @@ func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) 
 	}
 	if wrap != nil {
 		a.sessionStore = wrap(a.sessionStore)
+	}
+	if err := a.metrics.RegisterActiveSessions(a.sessionStore.CountSessions); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	secrets := cfg.SessionSecrets
 	if len(secrets) == 0 {
@@ -270,6 +284,10 @@ func (a *App) Routes() []string {
 	}
 	return out
 }
+
+// Metrics serves the service's Prometheus metrics; serve mounts it on
+// METRICS_ADDR, never on the API's listener.
+func (a *App) Metrics() http.Handler { return a.metrics.Handler() }
 
 // Accounts is the account service, for the command line and tests.
 func (a *App) Accounts() *auth.Accounts { return a.accounts }

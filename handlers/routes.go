@@ -29,6 +29,8 @@ func (a *App) routes() (http.Handler, error) {
 	r.Use(
 		middleware.SecurityHeaders(),
 		middleware.RequestID(),
+		middleware.AccessLog(a.log),
+		middleware.Metrics(a.metrics),
 		middleware.Recovery(a.log),
 		middleware.CORS(a.cfg.CORSOrigins),
 		middleware.BodyLimit(a.cfg.MaxBodyBytes),

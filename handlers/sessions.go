@@ -14,6 +14,7 @@ import (
 
 	"simpleapi/auth"
 	"simpleapi/handlers/respond"
+	"simpleapi/metrics"
 	"simpleapi/middleware"
 	"simpleapi/store"
 )
@@ -113,14 +114,17 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		ctx := c.Request.Context()
 		email, password, err := loginCredentials(c, d.maxBody)
 		if err != nil {
+			middleware.RecordLogin(c, metrics.LoginInvalid)
 			respond.Error(c, err)
 			return
 		}
 		if email == "" {
+			middleware.RecordLogin(c, metrics.LoginInvalid)
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgEmailMissing))
 			return
 		}
 		if password == "" {
+			middleware.RecordLogin(c, metrics.LoginInvalid)
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgPasswordMissing))
 			return
 		}
@@ -129,6 +133,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		if wait, ok := d.throttle.Allow(email, c.ClientIP()); !ok {
 			failed("throttled")
+			middleware.RecordLogin(c, metrics.LoginThrottled)
 			tooManyRequests(c, wait)
 			return
 		}
@@ -139,8 +144,10 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 				d.throttle.Failure(email)
 				if code == store.ENOTFOUND {
 					failed("unknown_email")
+					middleware.RecordLogin(c, metrics.LoginUnknownEmail)
 				} else {
 					failed("wrong_password")
+					middleware.RecordLogin(c, metrics.LoginWrongPassword)
 				}
 				if d.genericErrors {
 					err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
@@ -168,6 +175,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
+		middleware.RecordLogin(c, metrics.LoginSuccess)
 		respond.JSON(c, http.StatusOK, toUserJSON(user))
 	}
 }

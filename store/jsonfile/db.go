@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"simpleapi/store"
 )
@@ -48,6 +49,11 @@ type Options struct {
 	// compaction; it runs once the journal holds more than
 	// max(CompactAfter, live records). Zero means 10000.
 	CompactAfter int
+	// ObserveWrite, when set, receives the duration of each durable
+	// journal write: one group-commit batch written and fsync'd, after
+	// which every write in it is acknowledged. It is called from the
+	// journals' flusher goroutines, possibly concurrently.
+	ObserveWrite func(time.Duration)
 
 	// syncFile fsyncs a journal or snapshot file; tests replace it to
 	// simulate a failing disk.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // A journal line is the CRC-32C of the body as 8 hex digits, a space, the
@@ -129,9 +130,10 @@ func readJournal(path string, fn func(journalEntry) error) (good, size int64, er
 // writer whose record is now durable. Many concurrent writers therefore
 // share one fsync instead of queueing for one each.
 type journal struct {
-	path string
-	sync func(*os.File) error
-	log  *slog.Logger
+	path    string
+	sync    func(*os.File) error
+	log     *slog.Logger
+	observe func(time.Duration) // Options.ObserveWrite; may be nil
 
 	mu        sync.Mutex
 	work      sync.Cond // the flusher waits here for records, a rotation or close
@@ -151,8 +153,9 @@ type journal struct {
 }
 
 // openJournal opens (creating if needed) the journal at path for appending
-// and starts its flusher.
-func openJournal(path string, sync func(*os.File) error, log *slog.Logger) (*journal, error) {
+// and starts its flusher. observe, if not nil, receives the duration of
+// each batch written and synced.
+func openJournal(path string, sync func(*os.File) error, log *slog.Logger, observe func(time.Duration)) (*journal, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -163,7 +166,7 @@ func openJournal(path string, sync func(*os.File) error, log *slog.Logger) (*jou
 		f.Close()
 		return nil, err
 	}
-	j := &journal{path: path, sync: sync, log: log, f: f, done: make(chan struct{})}
+	j := &journal{path: path, sync: sync, log: log, observe: observe, f: f, done: make(chan struct{})}
 	j.work.L = &j.mu
 	j.progress.L = &j.mu
 	go j.run()
@@ -292,7 +295,11 @@ func (j *journal) run() {
 
 		var err error
 		if !failed { // after a failure nothing more is written
+			start := time.Now()
 			err = j.flush(buf, rotate, off)
+			if err == nil && len(buf) > 0 && j.observe != nil {
+				j.observe(time.Since(start))
+			}
 		}
 
 		j.mu.Lock()

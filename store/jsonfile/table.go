@@ -91,7 +91,7 @@ func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) 
 	if t.jrecs, err = t.replay(jpath, true); err != nil {
 		return nil, err
 	}
-	if t.j, err = openJournal(jpath, t.sync, t.log); err != nil {
+	if t.j, err = openJournal(jpath, t.sync, t.log, opts.ObserveWrite); err != nil {
 		return nil, err
 	}
 	// Finish an interrupted compaction (the old journal must be folded into

@@ -1,0 +1,196 @@
+// Package metrics holds the service's Prometheus collectors in a registry
+// of their own (not the global one, so that one process, or one test, can
+// build many servers), and serves them in the text exposition format.
+//
+// Every method is safe on a nil *Metrics, where it does nothing, so code
+// that records a measurement never has to check whether metrics are on.
+package metrics
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Namespace prefixes every metric of the service.
+const Namespace = "simpleapi"
+
+// Login attempt outcomes, the values of simpleapi_login_attempts_total's
+// "outcome" label.
+const (
+	LoginSuccess       = "success"        // authenticated, session created
+	LoginUnknownEmail  = "unknown_email"  // no account with that email
+	LoginWrongPassword = "wrong_password" // the account exists, the password is wrong
+	LoginThrottled     = "throttled"      // refused with 429 before any password check
+	LoginInvalid       = "invalid"        // malformed request: missing email or password, bad body
+)
+
+// Unmatched is the route label of requests that matched no route.
+const Unmatched = "unmatched"
+
+// Metrics is one registry and the service's collectors in it.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	requests     *prometheus.CounterVec   // route, method, status
+	duration     *prometheus.HistogramVec // route, method
+	logins       *prometheus.CounterVec   // outcome
+	passwordHash prometheus.Histogram
+	storeWrite   prometheus.Histogram
+}
+
+// New builds a registry holding the service's collectors and the Go
+// runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "http", Name: "requests_total",
+			Help: "HTTP requests answered, by route template, method and status code.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "http", Name: "request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route template and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "login_attempts_total",
+			Help: "Login attempts by outcome: success, unknown_email, wrong_password, throttled, invalid.",
+		}, []string{"outcome"}),
+		passwordHash: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "password_hash_seconds",
+			Help: "Time of one argon2id computation (hashing or verifying a password), " +
+				"not counting the wait for a free hashing slot.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1 ms .. ~8 s
+		}),
+		storeWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "store_write_seconds",
+			Help: "Time to write and fsync one group-commit batch of the data files' journals; " +
+				"writes are acknowledged when their batch is durable.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. ~3 s
+		}),
+	}
+	// Every outcome is exported from the start, at zero, so that rates
+	// and alerts do not depend on the first event of each kind.
+	for _, o := range []string{LoginSuccess, LoginUnknownEmail, LoginWrongPassword, LoginThrottled, LoginInvalid} {
+		m.logins.WithLabelValues(o)
+	}
+	m.registry.MustRegister(
+		m.requests, m.duration, m.logins, m.passwordHash, m.storeWrite,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Registry is the registry holding the collectors.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.registry
+}
+
+// Handler serves the registry in the Prometheus exposition formats. With
+// a nil m it answers 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// ObserveRequest counts one answered request. route is the route template
+// (never the raw path) or Unmatched; method is bounded by Method.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	method = Method(method)
+	m.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// LoginAttempt counts one login attempt with outcome, one of the Login*
+// constants.
+func (m *Metrics) LoginAttempt(outcome string) {
+	if m == nil {
+		return
+	}
+	m.logins.WithLabelValues(outcome).Inc()
+}
+
+// ObservePasswordHash records the duration of one argon2id computation.
+func (m *Metrics) ObservePasswordHash(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.passwordHash.Observe(d.Seconds())
+}
+
+// ObserveStoreWrite records the duration of one durable journal write.
+func (m *Metrics) ObserveStoreWrite(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.storeWrite.Observe(d.Seconds())
+}
+
+// RegisterActiveSessions exports simpleapi_active_sessions, the number of
+// sessions count reports at each scrape (NaN when it fails). It fails if
+// the registry already has the gauge.
+func (m *Metrics) RegisterActiveSessions(count func(context.Context) (int, error)) error {
+	if m == nil {
+		return nil
+	}
+	return m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "active_sessions",
+		Help: "Sessions kept by the session store, expired ones not yet swept included.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := count(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
+}
+
+// Method maps a request method to a label value: the standard methods as
+// they are, anything else "other", so clients cannot create series at will.
+func Method(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// statusLabel avoids strconv's allocation for the common codes.
+func statusLabel(status int) string {
+	switch status {
+	case 200:
+		return "200"
+	case 201:
+		return "201"
+	case 204:
+		return "204"
+	case 400:
+		return "400"
+	case 401:
+		return "401"
+	case 403:
+		return "403"
+	case 404:
+		return "404"
+	}
+	return strconv.Itoa(status)
+}

@@ -1,0 +1,65 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNilMetricsDoNothing(t *testing.T) {
+	var m *Metrics
+	m.ObserveRequest("/x", "GET", 200, time.Millisecond)
+	m.LoginAttempt(LoginSuccess)
+	m.ObservePasswordHash(time.Millisecond)
+	m.ObserveStoreWrite(time.Millisecond)
+	assert.NoError(t, m.RegisterActiveSessions(nil))
+	assert.Nil(t, m.Registry())
+	assert.NotNil(t, m.Handler())
+}
+
+func TestMethodLabelsAreBounded(t *testing.T) {
+	m := New()
+	for _, method := range []string{"GET", "BREW", "get", "PROPFIND", "DELETE"} {
+		m.ObserveRequest("/r", method, 200, time.Millisecond)
+	}
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("/r", "GET", "200")))
+	assert.Equal(t, 3.0, testutil.ToFloat64(m.requests.WithLabelValues("/r", "other", "200")))
+	assert.Equal(t, 3, testutil.CollectAndCount(m.requests))
+}
+
+func TestActiveSessions(t *testing.T) {
+	m := New()
+	n, fail := 3, false
+	require.NoError(t, m.RegisterActiveSessions(func(context.Context) (int, error) {
+		if fail {
+			return 0, errors.New("down")
+		}
+		return n, nil
+	}))
+	assert.Equal(t, 3.0, gather(t, m, "simpleapi_active_sessions"))
+	n = 5
+	assert.Equal(t, 5.0, gather(t, m, "simpleapi_active_sessions"))
+	fail = true
+	assert.True(t, math.IsNaN(gather(t, m, "simpleapi_active_sessions")))
+	assert.Error(t, m.RegisterActiveSessions(func(context.Context) (int, error) { return 0, nil }),
+		"registered once")
+}
+
+func gather(t *testing.T, m *Metrics, name string) float64 {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0
+}
