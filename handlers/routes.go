@@ -62,6 +62,7 @@ func (a *App) routes() (http.Handler, error) {
 		genericErrors: a.cfg.AuthGenericErrors,
 		maxBody:       a.cfg.MaxBodyBytes,
 		log:           a.log,
+		metrics:       a.metrics,
 	}
 	api.PUT("/users/me/password", a.withCookie(handleChangePassword(d))...)
 

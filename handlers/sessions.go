@@ -30,6 +30,7 @@ type sessionDeps struct {
 	genericErrors bool
 	maxBody       int64
 	log           *slog.Logger
+	metrics       *metrics.Metrics // nil records nothing
 }
 
 // sessionJSON is the session object of SPEC 4.3, fields in key order.
@@ -114,17 +115,17 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		ctx := c.Request.Context()
 		email, password, err := loginCredentials(c, d.maxBody)
 		if err != nil {
-			middleware.RecordLogin(c, metrics.LoginInvalid)
+			d.metrics.LoginAttempt(metrics.LoginInvalid)
 			respond.Error(c, err)
 			return
 		}
 		if email == "" {
-			middleware.RecordLogin(c, metrics.LoginInvalid)
+			d.metrics.LoginAttempt(metrics.LoginInvalid)
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgEmailMissing))
 			return
 		}
 		if password == "" {
-			middleware.RecordLogin(c, metrics.LoginInvalid)
+			d.metrics.LoginAttempt(metrics.LoginInvalid)
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgPasswordMissing))
 			return
 		}
@@ -133,7 +134,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		if wait, ok := d.throttle.Allow(email, c.ClientIP()); !ok {
 			failed("throttled")
-			middleware.RecordLogin(c, metrics.LoginThrottled)
+			d.metrics.LoginAttempt(metrics.LoginThrottled)
 			tooManyRequests(c, wait)
 			return
 		}
@@ -144,10 +145,10 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 				d.throttle.Failure(email)
 				if code == store.ENOTFOUND {
 					failed("unknown_email")
-					middleware.RecordLogin(c, metrics.LoginUnknownEmail)
+					d.metrics.LoginAttempt(metrics.LoginUnknownEmail)
 				} else {
 					failed("wrong_password")
-					middleware.RecordLogin(c, metrics.LoginWrongPassword)
+					d.metrics.LoginAttempt(metrics.LoginWrongPassword)
 				}
 				if d.genericErrors {
 					err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
@@ -175,7 +176,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
-		middleware.RecordLogin(c, metrics.LoginSuccess)
+		d.metrics.LoginAttempt(metrics.LoginSuccess)
 		respond.JSON(c, http.StatusOK, toUserJSON(user))
 	}
 }
