@@ -1,0 +1,634 @@
+package jsonfile
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"simpleapi/store"
+)
+
+// sessionsCrashEnv names the data directory of a TestSessionsCrashChild
+// process; sessionsCrashRoundEnv its round number.
+const (
+	sessionsCrashEnv      = "JSONFILE_SESSIONS_CRASH_CHILD"
+	sessionsCrashRoundEnv = "JSONFILE_SESSIONS_CRASH_ROUND"
+)
+
+// crashSession is what TestSessionsCrash knows of one session a child
+// process printed.
+type crashSession struct {
+	round    int
+	user     string
+	hash     store.TokenHash // sha256 of the base64url token, recomputed by the parent
+	created  bool            // creation acknowledged
+	deleting bool            // deletion started (always after the creation)
+	deleted  bool            // deletion acknowledged
+	acked    time.Time       // latest last-use time acknowledged (creation or touch)
+	// What the last reopen found: whether the session was there and its
+	// last-use time.
+	present  bool
+	lastSeen time.Time
+}
+
+// TestSessionsCrash is TestCrash for the sessions store: it kills a child
+// process that creates, touches and deletes sessions (TestSessionsCrashChild)
+// at random moments, on one directory over many rounds with a compaction
+// threshold low enough that compactions get interrupted too, and after each
+// kill checks that
+//   - every file still loads;
+//   - every acknowledged create is there, by id and by token hash (and in
+//     its user's list), unless a delete of it followed (acknowledged, or
+//     announced and in flight at the kill), and every acknowledged delete
+//     holds;
+//   - last-use times never go back from an acknowledged touch;
+//   - sessions of earlier rounds, which no later child writes, stay exactly
+//     as the previous reopen found them;
+//   - no file in the directory holds any token the child made, in any
+//     common encoding (only token hashes may be stored).
+func TestSessionsCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns child processes")
+	}
+	const rounds = 20
+	start := time.Now()
+	dir := t.TempDir()
+	sessions := map[string]*crashSession{}
+	tokens := newTokenSet()
+	ops := map[byte]int{} // acknowledged operations by their letter
+	var emptyRounds, midCompaction, tornRounds int
+	for round := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSessionsCrashChild$")
+		cmd.Env = append(os.Environ(), sessionsCrashEnv+"="+dir, fmt.Sprintf("%s=%d", sessionsCrashRoundEnv, round))
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+
+		lines := make(chan []string)
+		go func() {
+			var got []string
+			r := bufio.NewReader(stdout)
+			for {
+				// A last line without its newline was cut short by the
+				// kill: the write it reports was not acknowledged.
+				l, err := r.ReadString('\n')
+				if err != nil {
+					break
+				}
+				got = append(got, strings.TrimSuffix(l, "\n"))
+			}
+			lines <- got
+		}()
+		time.Sleep(time.Duration(20+mrand.IntN(281)) * time.Millisecond)
+		killErr := cmd.Process.Signal(syscall.SIGKILL)
+		got := <-lines
+		err = cmd.Wait()
+		var exit *exec.ExitError
+		require.True(t, errors.As(err, &exit) && killedBySIGKILL(exit),
+			"round %d: child was not killed (signal: %v, wait: %v): %s", round, killErr, err, stderr.String())
+
+		acks := 0
+		for _, l := range got {
+			f := strings.Fields(l)
+			require.True(t, len(f) >= 2 && len(f[0]) == 1, "round %d: bad line %q", round, l)
+			op, args := f[0][0], f[1:]
+			switch op {
+			case 't': // t <id> <user> <token hex> <token base64url>: about to create
+				require.Len(t, args, 4, "round %d: bad line %q", round, l)
+				id, user, tokHex, tokB64 := args[0], args[1], args[2], args[3]
+				_, dup := sessions[id]
+				require.False(t, dup, "round %d: session id %s reused", round, id)
+				raw, err := hex.DecodeString(tokHex)
+				require.NoError(t, err, "round %d: bad line %q", round, l)
+				require.Len(t, raw, 32)
+				require.Equal(t, base64.RawURLEncoding.EncodeToString(raw), tokB64, "round %d: bad line %q", round, l)
+				tokens.add(raw, id)
+				sessions[id] = &crashSession{round: round, user: user, hash: sha256.Sum256([]byte(tokB64))}
+				continue
+			case 'c': // c <id> <unix>: created, last used at <unix>
+				require.Len(t, args, 2, "round %d: bad line %q", round, l)
+				s := sessions[args[0]]
+				require.NotNil(t, s, "round %d: create of %s before its token", round, args[0])
+				s.created = true
+				s.acked = parseUnix(t, args[1])
+			case 'u': // u <id> <unix> [<id> <unix>...]: touched
+				require.True(t, len(args)%2 == 0, "round %d: bad line %q", round, l)
+				for i := 0; i < len(args); i += 2 {
+					s := sessions[args[i]]
+					require.True(t, s != nil && s.created && !s.deleted, "round %d: touch of unknown %s", round, args[i])
+					if at := parseUnix(t, args[i+1]); at.After(s.acked) {
+						s.acked = at
+					}
+				}
+			case 'x': // x <n> <id>...: about to delete
+				for _, id := range idList(t, args, l) {
+					s := sessions[id]
+					require.True(t, s != nil && s.created && !s.deleting, "round %d: delete of unknown %s", round, id)
+					s.deleting = true
+				}
+				continue
+			case 'd', 'a', 'w': // d|a|w <n> <id>...: DeleteSession, DeleteUserSessions, DeleteSessionsWhere
+				for _, id := range idList(t, args, l) {
+					s := sessions[id]
+					require.True(t, s != nil && s.deleting && !s.deleted, "round %d: unannounced delete of %s", round, id)
+					s.deleted = true
+				}
+			default:
+				require.Fail(t, "bad line", "round %d: %q", round, l)
+			}
+			ops[op]++
+			acks++
+		}
+		if acks == 0 {
+			emptyRounds++ // killed before the first write: a crash during Open
+		}
+		if fileExists(filepath.Join(dir, sessionsFile+".journal.old")) || fileExists(filepath.Join(dir, sessionsFile+".tmp")) {
+			midCompaction++
+		}
+		mustHold := false // some session must be on disk now
+		for _, s := range sessions {
+			mustHold = mustHold || (s.created && !s.deleting)
+		}
+		tokens.requireAbsent(t, dir, mustHold, fmt.Sprintf("round %d, as the crash left it", round))
+
+		opts, logs := testOptions()
+		opts.Sessions = true
+		opts.CompactAfter = 1 << 30 // leave the files as the crash left them
+		db, err := Open(dir, opts)
+		require.NoError(t, err, "round %d", round)
+		if strings.Contains(logs.String(), "torn tail") {
+			tornRounds++
+		}
+		checkCrashedSessions(t, db.Sessions(), sessions, round)
+		require.NotContains(t, logs.String(), "level=ERROR", "round %d", round)
+		// Close without compacting sometimes, so that the next child
+		// starts on a long journal (a journal.old left by this crash was
+		// folded in by Open already).
+		if round%2 == 0 {
+			db.sessions.t.mu.Lock()
+			db.sessions.t.jrecs = 0
+			db.sessions.t.mu.Unlock()
+		}
+		require.NoError(t, db.Close())
+		mustHold = false
+		for _, s := range sessions {
+			mustHold = mustHold || s.present
+		}
+		tokens.requireAbsent(t, dir, mustHold, fmt.Sprintf("round %d, after a clean close", round))
+	}
+
+	live := 0
+	for _, s := range sessions {
+		if s.present {
+			live++
+		}
+	}
+	t.Logf("%d rounds in %v: %d acknowledged operations (%d creates, %d touches, %d DeleteSession, %d DeleteUserSessions, %d DeleteSessionsWhere); "+
+		"%d tokens searched for; %d sessions live at the end; %d kills during a compaction, %d torn tails dropped, %d kills before the first write",
+		rounds, time.Since(start).Round(time.Millisecond), ops['c']+ops['u']+ops['d']+ops['a']+ops['w'],
+		ops['c'], ops['u'], ops['d'], ops['a'], ops['w'], tokens.n, live, midCompaction, tornRounds, emptyRounds)
+	require.Greater(t, ops['c'], 100)
+	for _, op := range []byte("udaw") {
+		require.Positive(t, ops[op], "no %q operation acknowledged", op)
+	}
+}
+
+// checkCrashedSessions checks what a reopened store holds against what the
+// child processes acknowledged (see TestSessionsCrash), and records what it
+// found for the next round's check.
+func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[string]*crashSession, round int) {
+	t.Helper()
+	ctx := t.Context()
+	present := 0
+	byUser := map[string][]string{}
+	for id, s := range sessions {
+		got, err := ss.SessionByID(ctx, id)
+		found := err == nil
+		if !found {
+			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s: %v", round, id, err)
+		}
+		byHash, err := ss.SessionByTokenHash(ctx, s.hash)
+		if found {
+			require.NoError(t, err, "round %d: session %s found by id but not by token hash", round, id)
+			require.Equal(t, got, byHash, "round %d: session %s", round, id)
+			require.Equal(t, s.hash, got.TokenHash, "round %d: session %s", round, id)
+			require.Equal(t, s.user, got.UserID, "round %d: session %s", round, id)
+		} else {
+			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s found by token hash but not by id", round, id)
+		}
+
+		switch {
+		case s.deleted:
+			require.False(t, found, "round %d: deleted session %s (from round %d) is back", round, id, s.round)
+		case s.created && !s.deleting: // maybe touched too, in flight when killed
+			require.True(t, found, "round %d: created session %s (from round %d) lost", round, id, s.round)
+		}
+		if found {
+			require.False(t, got.LastSeenAt.Before(s.acked),
+				"round %d: session %s (from round %d): last use %v went back from acknowledged %v", round, id, s.round, got.LastSeenAt, s.acked)
+			if s.present {
+				require.False(t, got.LastSeenAt.Before(s.lastSeen),
+					"round %d: session %s (from round %d): last use %v went back from %v", round, id, s.round, got.LastSeenAt, s.lastSeen)
+			}
+		}
+		// No later child writes a session, so once its own round is over
+		// it must stay as found.
+		if s.round < round {
+			require.Equal(t, s.present, found, "round %d: session %s (from round %d) changed", round, id, s.round)
+			if found {
+				require.Equal(t, s.lastSeen, got.LastSeenAt, "round %d: session %s (from round %d) changed", round, id, s.round)
+			}
+		}
+		s.present, s.lastSeen = found, got.LastSeenAt
+		if found {
+			present++
+			byUser[s.user] = append(byUser[s.user], id)
+		}
+	}
+	// Nothing else is there (every create was announced first), and the
+	// per-user index agrees.
+	n, err := ss.CountSessions(ctx)
+	require.NoError(t, err)
+	require.Equal(t, present, n, "round %d: session count", round)
+	for user, want := range byUser {
+		list, err := ss.ListSessions(ctx, user)
+		require.NoError(t, err)
+		var ids []string
+		for _, s := range list {
+			ids = append(ids, s.ID)
+		}
+		require.ElementsMatch(t, want, ids, "round %d: sessions of %s", round, user)
+	}
+}
+
+// TestSessionsCrashChild works on sessions from 16 goroutines until killed.
+// Each goroutine has its own users and sessions, and does one operation at a
+// time, printing it once acknowledged:
+//
+//	t <id> <user> <token hex> <token base64url>  before creating a session
+//	c <id> <unix>                                created, last used at <unix>
+//	u <id> <unix> [<id> <unix>...]               touched (TouchSessions)
+//	x <n> <id>...                                before deleting sessions
+//	d|a|w <n> <id>...                            deleted (DeleteSession,
+//	                                             DeleteUserSessions,
+//	                                             DeleteSessionsWhere)
+//
+// Tokens are printed before the create, so that the parent knows every
+// token that could have reached the disk, and deletes are announced, so
+// that it knows which sessions a delete in flight at the kill may have
+// removed. A token's hash, the only form the store sees, is the sha256 of
+// its base64url form, as auth.HashToken computes it.
+func TestSessionsCrashChild(t *testing.T) {
+	dir := os.Getenv(sessionsCrashEnv)
+	if dir == "" {
+		t.Skip("runs as a child process of TestSessionsCrash")
+	}
+	// Outlive a parent that failed to kill us by seconds, not forever.
+	time.AfterFunc(20*time.Second, func() { os.Exit(3) })
+	round, err := strconv.Atoi(os.Getenv(sessionsCrashRoundEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	db, err := Open(dir, Options{Sessions: true, CompactAfter: 40})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ss := db.Sessions()
+
+	var mu sync.Mutex
+	ack := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		// One short write per line: it reaches the pipe whole or not at all.
+		os.Stdout.Write(fmt.Appendf(nil, format+"\n", args...))
+	}
+	fatal := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+		os.Exit(1)
+	}
+	for g := range 16 {
+		go func() {
+			runSessionsCrashWorker(t, ss, round, g, ack, fatal)
+		}()
+	}
+	select {}
+}
+
+// runSessionsCrashWorker is one goroutine of TestSessionsCrashChild.
+func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int,
+	ack func(string, ...any), fatal func(string, ...any)) {
+	ctx := t.Context()
+	// Session ids are UUID-shaped and name the round and the goroutine,
+	// which DeleteSessionsWhere uses to stay within this goroutine's
+	// sessions.
+	prefix := fmt.Sprintf("5e55%02d%02d-", round, g)
+	users := []string{
+		fmt.Sprintf("r%d-g%d-u0", round, g),
+		fmt.Sprintf("r%d-g%d-u1", round, g),
+		fmt.Sprintf("r%d-g%d-u2", round, g),
+	}
+	// A few sessions per round are never deleted, so that sessions of
+	// earlier rounds pile up and ride through later crashes and
+	// compactions.
+	keeper := fmt.Sprintf("r%d-g%d-keep", round, g)
+	type session struct {
+		id, user string
+		lastSeen time.Time
+	}
+	var mine []*session // this goroutine's live sessions, oldest first
+	clock := testTime.Add(time.Duration(round) * 24 * time.Hour)
+	deletable := func(user string) []*session {
+		var list []*session
+		for _, s := range mine {
+			if s.user != keeper && (user == "" || s.user == user) {
+				list = append(list, s)
+			}
+		}
+		return list
+	}
+	idsOf := func(list []*session) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d", len(list))
+		for _, s := range list {
+			b.WriteString(" " + s.id)
+		}
+		return b.String()
+	}
+	forget := func(gone []*session) string {
+		mine = slices.DeleteFunc(mine, func(s *session) bool { return slices.Contains(gone, s) })
+		return idsOf(gone)
+	}
+
+	for k := 0; ; k++ {
+		// Create.
+		user := users[k%len(users)]
+		if k%32 == 0 {
+			user = keeper
+		}
+		token := make([]byte, 32)
+		rand.Read(token)
+		enc := base64.RawURLEncoding.EncodeToString(token)
+		clock = clock.Add(time.Second)
+		s := store.Session{
+			ID:         fmt.Sprintf("%s0000-4000-8000-%012d", prefix, k),
+			TokenHash:  sha256.Sum256([]byte(enc)),
+			UserID:     user,
+			CreatedAt:  clock,
+			LastSeenAt: clock,
+			IP:         "203.0.113.7",
+			UserAgent:  "crash-test/1.0",
+		}
+		if k%2 == 0 {
+			s.ExpiresAt = clock.Add(24 * time.Hour)
+		}
+		ack("t %s %s %s %s", s.ID, user, hex.EncodeToString(token), enc)
+		if err := ss.CreateSession(ctx, s); err != nil {
+			fatal("create %s: %v", s.ID, err)
+		}
+		ack("c %s %d", s.ID, clock.Unix())
+		mine = append(mine, &session{id: s.ID, user: user, lastSeen: clock})
+
+		// Touch one to three sessions, sometimes with a time older than
+		// the one stored (which the store must ignore), and an unknown id.
+		clock = clock.Add(time.Second)
+		touch := map[string]time.Time{}
+		for range 1 + mrand.IntN(3) {
+			s := mine[mrand.IntN(len(mine))]
+			at := clock
+			if k%5 == 0 {
+				at = s.lastSeen.Add(-time.Hour)
+			}
+			touch[s.id] = at
+		}
+		if k%7 == 0 {
+			touch[prefix+"ffff-4000-8000-000000000000"] = clock
+		}
+		if err := ss.TouchSessions(ctx, touch); err != nil {
+			fatal("touch: %v", err)
+		}
+		var line strings.Builder
+		line.WriteString("u")
+		for _, s := range mine {
+			if at, ok := touch[s.id]; ok {
+				fmt.Fprintf(&line, " %s %d", s.id, at.Unix())
+				if at.After(s.lastSeen) {
+					s.lastSeen = at
+				}
+			}
+		}
+		ack("%s", line.String())
+
+		// Delete, most of the time, so that the journal keeps outgrowing
+		// the live set and compactions keep running.
+		switch {
+		case k%8 == 3:
+			user := users[(k/8)%len(users)]
+			gone := deletable(user)
+			except := ""
+			if k%16 == 3 && len(gone) > 0 {
+				i := mrand.IntN(len(gone))
+				except = gone[i].id
+				gone = slices.Delete(gone, i, i+1)
+			}
+			ack("x %s", idsOf(gone))
+			n, err := ss.DeleteUserSessions(ctx, user, except)
+			if err != nil || n != len(gone) {
+				fatal("delete sessions of %s: %d deleted, want %d: %v", user, n, len(gone), err)
+			}
+			ack("a %s", forget(gone))
+		case k%8 == 7:
+			// Idle for more than a few seconds of the test clock.
+			cutoff := clock.Add(-4 * time.Second)
+			var gone []*session
+			for _, s := range deletable("") {
+				if s.lastSeen.Before(cutoff) {
+					gone = append(gone, s)
+				}
+			}
+			ack("x %s", idsOf(gone))
+			n, err := ss.DeleteSessionsWhere(ctx, func(s store.Session) bool {
+				return strings.HasPrefix(s.ID, prefix) && s.UserID != keeper && s.LastSeenAt.Before(cutoff)
+			})
+			if err != nil || n != len(gone) {
+				fatal("delete idle sessions: %d deleted, want %d: %v", n, len(gone), err)
+			}
+			ack("w %s", forget(gone))
+		case k%2 == 0:
+			if list := deletable(""); len(list) > 0 {
+				s := list[mrand.IntN(len(list))]
+				ack("x %s", idsOf([]*session{s}))
+				if err := ss.DeleteSession(ctx, s.id); err != nil {
+					fatal("delete %s: %v", s.id, err)
+				}
+				ack("d %s", forget([]*session{s}))
+			}
+		}
+	}
+}
+
+// idList parses the "<n> <id>..." arguments of a delete line.
+func idList(t *testing.T, args []string, line string) []string {
+	t.Helper()
+	n, err := strconv.Atoi(args[0])
+	require.NoError(t, err, "bad line %q", line)
+	require.Len(t, args[1:], n, "bad line %q", line)
+	return args[1:]
+}
+
+// killedBySIGKILL reports whether a child process ended by SIGKILL.
+func killedBySIGKILL(exit *exec.ExitError) bool {
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+func parseUnix(t *testing.T, s string) time.Time {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	require.NoError(t, err)
+	return time.Unix(n, 0).UTC()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// tokenSet holds every form in which a token might be written out (raw,
+// hex, the four base64 variants), to search files for all of them at once.
+type tokenSet struct {
+	forms map[string]string // form → session id
+	lens  []int             // the distinct lengths of the forms
+	// starts has the bit prefixSlot(form) set for every form: a quick
+	// filter that spares a map lookup at almost every position of a file.
+	starts []uint64
+	n      int // tokens added
+}
+
+// minFormLen is the length of the shortest form, the raw token.
+const minFormLen = 32
+
+func newTokenSet() *tokenSet {
+	return &tokenSet{forms: map[string]string{}, starts: make([]uint64, 1<<24/64)}
+}
+
+// prefixSlot hashes the first 4 bytes of b to one of 1<<24 bits.
+func prefixSlot(b []byte) uint32 {
+	return binary.LittleEndian.Uint32(b) * 2654435761 >> 8
+}
+
+func (ts *tokenSet) add(raw []byte, id string) {
+	ts.n++
+	for _, form := range []string{
+		string(raw),
+		hex.EncodeToString(raw),
+		strings.ToUpper(hex.EncodeToString(raw)),
+		base64.StdEncoding.EncodeToString(raw),
+		base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw),
+		base64.RawURLEncoding.EncodeToString(raw),
+	} {
+		ts.forms[form] = id
+		slot := prefixSlot([]byte(form))
+		ts.starts[slot/64] |= 1 << (slot % 64)
+		if !slices.Contains(ts.lens, len(form)) {
+			ts.lens = append(ts.lens, len(form))
+		}
+	}
+}
+
+// find returns the session id whose token b holds in some form, or "".
+// It looks the windows of b of each form's length up in the set, at the
+// positions where some form could start, so the cost does not grow with
+// the number of tokens.
+func (ts *tokenSet) find(b []byte) string {
+	for i := 0; i+minFormLen <= len(b); i++ {
+		slot := prefixSlot(b[i:])
+		if ts.starts[slot/64]&(1<<(slot%64)) == 0 {
+			continue
+		}
+		for _, n := range ts.lens {
+			if i+n > len(b) {
+				continue
+			}
+			if id, ok := ts.forms[string(b[i:i+n])]; ok {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// requireAbsent fails the test if any file in dir holds a token. With
+// mustHold (some session must be stored) it also checks that the sessions
+// files hold token hashes, so that the search is known to look at the right
+// data.
+func (ts *tokenSet) requireAbsent(t *testing.T, dir string, mustHold bool, when string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	hashes := !mustHold
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		if strings.HasPrefix(e.Name(), sessionsFile) && bytes.Contains(b, []byte(`"token_hash":"`)) {
+			hashes = true
+		}
+		if id := ts.find(b); id != "" {
+			require.Fail(t, "token stored", "%s: %s holds the token of session %s", when, e.Name(), id)
+		}
+	}
+	require.True(t, hashes, "%s: no token hashes in %s*", when, sessionsFile)
+}
+
+// TestTokenSetFinds checks that the search TestSessionsCrash relies on
+// finds a token in each form it knows, anywhere in a file.
+func TestTokenSetFinds(t *testing.T) {
+	ts := newTokenSet()
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	ts.add(raw, "the-id")
+	other := make([]byte, 32)
+	rand.Read(other)
+	ts.add(other, "other")
+	for form := range ts.forms {
+		if ts.forms[form] != "the-id" {
+			continue
+		}
+		for _, pad := range []int{0, 1, 1000} {
+			b := append(bytes.Repeat([]byte{'x'}, pad), form...)
+			require.Equal(t, "the-id", ts.find(b), "form %q at the end", form)
+			b = append(b, `","more":1}`...)
+			require.Equal(t, "the-id", ts.find(b), "form %q", form)
+		}
+	}
+	require.Equal(t, "", ts.find(nil))
+	unrelated := make([]byte, 32)
+	rand.Read(unrelated)
+	require.Equal(t, "", ts.find([]byte(hex.EncodeToString(unrelated)+base64.RawURLEncoding.EncodeToString(unrelated))))
+}
