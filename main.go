@@ -71,6 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout)
 	case "version":
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, mainUsage)
+			return nil
+		}
 		fmt.Fprintln(stdout, "simpleapi", version)
 		return nil
 	case "help":

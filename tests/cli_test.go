@@ -156,7 +156,7 @@ func TestConfigErrorsExit2NamingTheVariable(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"user", "-h"}, {"user", "create", "-h"}, {"healthcheck", "-h"}, {"help"}} {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"user", "-h"}, {"user", "create", "-h"}, {"healthcheck", "-h"}, {"version", "-h"}, {"help"}} {
 		code, stdout, stderr := command(t, map[string]string{}, "", args...)
 		assert.Equal(t, 0, code, "%v: %s", args, stderr)
 		assert.Contains(t, stdout, "Usage", args)
