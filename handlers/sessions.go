@@ -203,14 +203,19 @@ func handleLogout(d sessionDeps) gin.HandlerFunc {
 func handleListMySessions(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		user, _ := middleware.CurrentUser(c)
-		current, _ := middleware.CurrentSession(c)
-		list, err := d.sessions.List(c.Request.Context(), user.ID)
-		if err != nil {
-			respond.Error(c, err)
-			return
-		}
-		respond.JSON(c, http.StatusOK, toSessionJSONs(list, current.ID))
+		listSessions(c, d, user.ID)
 	}
+}
+
+// listSessions answers the live sessions of userID, marking the caller's.
+func listSessions(c *gin.Context, d sessionDeps, userID string) {
+	current, _ := middleware.CurrentSession(c)
+	list, err := d.sessions.List(c.Request.Context(), userID)
+	if err != nil {
+		respond.Error(c, err)
+		return
+	}
+	respond.JSON(c, http.StatusOK, toSessionJSONs(list, current.ID))
 }
 
 // handleRevokeMySession ends one of the caller's sessions. Someone else's
@@ -262,19 +267,12 @@ func handleRevokeMyOtherSessions(d sessionDeps) gin.HandlerFunc {
 // handleListUserSessions lists any user's sessions (admins).
 func handleListUserSessions(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx := c.Request.Context()
 		id := targetID(c)
-		if _, err := d.users.UserByID(ctx, id); err != nil {
+		if _, err := d.users.UserByID(c.Request.Context(), id); err != nil {
 			respond.Error(c, err)
 			return
 		}
-		current, _ := middleware.CurrentSession(c)
-		list, err := d.sessions.List(ctx, id)
-		if err != nil {
-			respond.Error(c, err)
-			return
-		}
-		respond.JSON(c, http.StatusOK, toSessionJSONs(list, current.ID))
+		listSessions(c, d, id)
 	}
 }
 
