@@ -13,37 +13,35 @@ import (
 	"simpleapi/store"
 )
 
-// Authenticator finds the user of a request. It returns EUNAUTHORIZED when
-// the request carries no credentials at all and EFORBIDDEN when the
+// Caller is who made a request.
+type Caller struct {
+	User    store.User
+	Session store.Session // zero unless a session authenticated the request
+}
+
+// Authenticator finds the caller of a request. It returns EUNAUTHORIZED
+// when the request carries no credentials at all and EFORBIDDEN when the
 // credentials it carries are not valid (SPEC 2 steps 3 and 4).
 type Authenticator interface {
-	Authenticate(c *gin.Context) (store.User, error)
+	Authenticate(c *gin.Context) (*Caller, error)
 }
 
-// callerKey is the gin context key of the authenticated caller.
+// callerKey is the gin context key of the authenticated *Caller.
 const callerKey = "simpleapi.caller"
 
-// caller is who made a request: one value in the context rather than two
-// saves an allocation per request.
-type caller struct {
-	user       store.User
-	session    store.Session
-	hasSession bool
-}
-
-func callerOf(c *gin.Context) *caller {
+func callerOf(c *gin.Context) *Caller {
 	v, ok := c.Get(callerKey)
 	if !ok {
 		return nil
 	}
-	return v.(*caller)
+	return v.(*Caller)
 }
 
 // CurrentUser returns the authenticated user of the request. Handlers
 // behind Pipeline may rely on it; on public routes ok is false.
 func CurrentUser(c *gin.Context) (store.User, bool) {
 	if who := callerOf(c); who != nil {
-		return who.user, true
+		return who.User, true
 	}
 	return store.User{}, false
 }
@@ -51,16 +49,10 @@ func CurrentUser(c *gin.Context) (store.User, bool) {
 // CurrentSession returns the session that authenticated the request, if
 // a session did.
 func CurrentSession(c *gin.Context) (store.Session, bool) {
-	if who := callerOf(c); who != nil && who.hasSession {
-		return who.session, true
+	if who := callerOf(c); who != nil && who.Session.ID != "" {
+		return who.Session, true
 	}
 	return store.Session{}, false
-}
-
-// setSession records the session of a request being authenticated; the
-// Pipeline adds the user once the authenticator returns.
-func setSession(c *gin.Context, s store.Session) {
-	c.Set(callerKey, &caller{session: s, hasSession: true})
 }
 
 // Pipeline is the request pipeline of SPEC 2 for every /api/v1 request:
@@ -75,7 +67,7 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		user, err := authn.Authenticate(c)
+		who, err := authn.Authenticate(c)
 		if err != nil {
 			// Gin sets Allow before running the chain of a 405; an
 			// unauthenticated caller must not learn the methods.
@@ -83,15 +75,10 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
-		who := callerOf(c)
-		if who == nil {
-			who = &caller{}
-			c.Set(callerKey, who)
-		}
-		who.user = user
+		c.Set(callerKey, who)
 		if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
-			info.UserID = user.ID
-			info.SessionID = who.session.ID
+			info.UserID = who.User.ID
+			info.SessionID = who.Session.ID
 		}
 		route := c.FullPath()
 		if route == "" {
@@ -99,7 +86,7 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 			return
 		}
 		access, ok := auth.AccessFor(c.Request.Method, route)
-		if !ok || !auth.Allowed(access, user.Role == store.RoleAdmin, user.ID, c.Param("id")) {
+		if !ok || !auth.Allowed(access, who.User.Role == store.RoleAdmin, who.User.ID, c.Param("id")) {
 			respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
 			return
 		}
@@ -135,35 +122,35 @@ type BasicAuth struct {
 	Throttle   *auth.Throttle
 }
 
-func (b BasicAuth) Authenticate(c *gin.Context) (store.User, error) {
+func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if !hasAuthorization(c.Request) {
 		if hasCookie(c.Request, b.CookieName) {
-			return store.User{}, Forbidden
+			return nil, Forbidden
 		}
-		return store.User{}, Unauthorized
+		return nil, Unauthorized
 	}
 	email, password, err := auth.ParseBasic(c.GetHeader("Authorization"))
 	if err != nil {
-		return store.User{}, Forbidden
+		return nil, Forbidden
 	}
 	// Every request carries the password, so only an account under attack
 	// is held back; client addresses are not limited here.
 	if wait, ok := b.Throttle.AllowAccount(email); !ok {
 		c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-		return store.User{}, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
+		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
 	}
 	user, err := b.Accounts.Authenticate(c.Request.Context(), email, password)
 	if err != nil {
 		switch store.ErrorCode(err) {
 		case store.ENOTFOUND, store.EUNAUTHORIZED:
 			b.Throttle.Failure(email)
-			return store.User{}, Forbidden
+			return nil, Forbidden
 		default:
-			return store.User{}, err
+			return nil, err
 		}
 	}
 	b.Throttle.Success(email)
-	return user, nil
+	return &Caller{User: user}, nil
 }
 
 // SessionAuth authenticates requests by session cookie (the session
@@ -175,30 +162,29 @@ type SessionAuth struct {
 	CrossOrigin *CrossOrigin
 }
 
-func (a SessionAuth) Authenticate(c *gin.Context) (store.User, error) {
+func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	token, present, ok := a.Cookies.Token(c.Request)
 	switch {
 	case !present && hasAuthorization(c.Request):
-		return store.User{}, Forbidden
+		return nil, Forbidden
 	case !present:
-		return store.User{}, Unauthorized
+		return nil, Unauthorized
 	case !ok:
-		return store.User{}, Forbidden // bad signature: the store is not asked
+		return nil, Forbidden // bad signature: the store is not asked
 	case !a.CrossOrigin.Allowed(c.Request):
-		return store.User{}, Forbidden // a cross-site browser request riding the cookie
+		return nil, Forbidden // a cross-site browser request riding the cookie
 	}
 	ctx := c.Request.Context()
 	s, err := a.Sessions.Lookup(ctx, token)
 	if err != nil {
-		return store.User{}, err
+		return nil, err
 	}
 	user, err := a.Users.UserByID(ctx, s.UserID)
 	if store.ErrorCode(err) == store.ENOTFOUND {
-		return store.User{}, Forbidden
+		return nil, Forbidden
 	}
 	if err != nil {
-		return store.User{}, err
+		return nil, err
 	}
-	setSession(c, s)
-	return user, nil
+	return &Caller{User: user, Session: s}, nil
 }
