@@ -3,12 +3,16 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"simpleapi/middleware"
 )
 
 type sessionObj struct {
@@ -309,8 +313,21 @@ func TestHeadersOnServerErrors(t *testing.T) {
 	assert.Contains(t, []string{`{"error":"Internal server error"}`, `{"error":"Service unavailable"}`}, rec.Body.String())
 }
 
+// rawToken opens a session cookie with the server's secret and returns the
+// token inside, so tests can look for the token itself.
+func rawToken(t *testing.T, secret string, c *http.Cookie) string {
+	t.Helper()
+	codec := middleware.NewSessionCookies(middleware.CookieConfig{Name: c.Name, Secrets: [][]byte{[]byte(secret)}})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	token, _, ok := codec.Token(req)
+	require.True(t, ok)
+	require.Len(t, token, 43)
+	return token
+}
+
 func TestAuditLogHasEventsAndNoSecrets(t *testing.T) {
-	s := newSessionServer(t)
+	s := newSessionServer(t, "SESSION_SECRET", secretA)
 	admin := s.adminCookie()
 	bob := s.createUserAsCookieAdmin("bob@example.com")
 	assertError(t, s.login("bob@example.com", "wrong-secret-1"), 401, "wrong password")
@@ -322,13 +339,24 @@ func TestAuditLogHasEventsAndNoSecrets(t *testing.T) {
 	require.Equal(t, 200, rec.Code)
 	assert.Equal(t, "req-pw-1", rec.Header().Get("X-Request-ID"))
 	fresh := cookieOf(t, rec)
-	require.Equal(t, 200, s.do("DELETE", "/api/v1/auth_session/logout", "", withCookie(fresh)).Code)
+	third := s.sessionCookie("bob@example.com", "new-secret-3")
+	rec = s.do("GET", "/api/v1/auth_session/sessions", "", withCookie(third))
+	require.Equal(t, 200, rec.Code)
+	for _, x := range decodeSessions(t, rec.Body.Bytes()) {
+		if !x.Current {
+			require.Equal(t, 200, s.do("DELETE", "/api/v1/auth_session/sessions/"+x.ID, "", withCookie(third)).Code)
+		}
+	}
+	require.Equal(t, 200, s.do("DELETE", "/api/v1/auth_session/logout", "", withCookie(third)).Code)
 	require.Equal(t, 200, s.do("PUT", "/api/v1/users/"+bob.ID, `{"role":"admin"}`, withCookie(admin)).Code)
 	require.Equal(t, 200, s.do("DELETE", "/api/v1/users/"+bob.ID, "", withCookie(admin)).Code)
 
 	logs := s.logs.String()
-	for _, secret := range []string{adminPassword, userPassword, "wrong-secret-1", "wrong-secret-2", "new-secret-3",
-		admin.Value, bobCookie.Value, other.Value, fresh.Value} {
+	secrets := []string{adminPassword, userPassword, "wrong-secret-1", "wrong-secret-2", "new-secret-3", secretA}
+	for _, c := range []*http.Cookie{admin, bobCookie, other, fresh, third} {
+		secrets = append(secrets, c.Value, rawToken(t, secretA, c))
+	}
+	for _, secret := range secrets {
 		assert.NotContains(t, logs, secret)
 	}
 	events := map[string][]map[string]any{}
@@ -339,7 +367,8 @@ func TestAuditLogHasEventsAndNoSecrets(t *testing.T) {
 			events[entry["event"].(string)] = append(events[entry["event"].(string)], entry)
 		}
 	}
-	for _, e := range []string{"login_succeeded", "login_failed", "logout", "password_changed", "user_created", "user_role_changed", "user_deleted"} {
+	for _, e := range []string{"login_succeeded", "login_failed", "logout", "session_revoked", "password_changed",
+		"user_created", "user_role_changed", "user_deleted"} {
 		require.NotEmpty(t, events[e], "event %s", e)
 		fromRequest := 0
 		for _, entry := range events[e] {

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
@@ -357,10 +358,23 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	fresh := s.adminCookie()
 	s.stop()
 
-	raw, err := os.ReadFile(filepath.Join(dir, ".db_UserSession.json"))
+	// The secret was generated and kept in DATA_DIR.
+	encoded, err := os.ReadFile(filepath.Join(dir, ".session_secret"))
 	require.NoError(t, err)
-	for _, c := range []*http.Cookie{long, fresh} {
-		assert.NotContains(t, string(raw), c.Value)
+	secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(encoded)))
+	require.NoError(t, err)
+
+	// No file in the data directory holds a token or a cookie.
+	files, err := filepath.Glob(filepath.Join(dir, ".db_UserSession.json*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, name := range files {
+		raw, err := os.ReadFile(name)
+		require.NoError(t, err)
+		for _, c := range []*http.Cookie{long, fresh} {
+			assert.NotContains(t, string(raw), c.Value, name)
+			assert.NotContains(t, string(raw), rawToken(t, string(secret), c), name)
+		}
 	}
 
 	// The secret was generated and kept in DATA_DIR, so the cookies still
