@@ -103,7 +103,17 @@ func TestSessionsAPI(t *testing.T) {
 	rec = s.do("GET", "/api/v1/users/me/sessions", "", withCookie(admin))
 	require.Equal(t, 200, rec.Code)
 	assert.True(t, decodeSessions(t, rec.Body.Bytes())[0].Current)
-	_ = carol
+
+	// An admin's own sessions through the user routes; an admin cannot
+	// revoke another user's session through them either.
+	rec = s.do("GET", "/api/v1/auth_session/sessions", "", withCookie(admin))
+	require.Equal(t, 200, rec.Code)
+	require.Len(t, decodeSessions(t, rec.Body.Bytes()), 1)
+	assertError(t, s.do("DELETE", "/api/v1/auth_session/sessions/"+carolSessions[0].ID, "", withCookie(admin)), 404, "Not found")
+	assertBody(t, s.do("DELETE", "/api/v1/auth_session/sessions", "", withCookie(admin)), 200, `{"revoked":0}`)
+	rec = s.do("GET", "/api/v1/users/"+carol.ID+"/sessions", "", withCookie(admin))
+	require.Equal(t, 200, rec.Code)
+	assert.Len(t, decodeSessions(t, rec.Body.Bytes()), 1, "carol's session untouched")
 }
 
 func TestSessionsRoutesAbsentInBasicMode(t *testing.T) {
