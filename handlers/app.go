@@ -34,6 +34,13 @@ func init() {
 	gin.SetMode(gin.ReleaseMode)
 }
 
+// Basic credentials that verified are remembered this long (see
+// auth.CredentialCache), for at most this many clients.
+const (
+	basicCacheTTL     = 5 * time.Minute
+	basicCacheEntries = 10_000
+)
+
 // sweepInterval is how often expired sessions are removed and recorded
 // uses written.
 const sweepInterval = time.Minute
@@ -116,7 +123,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	} else {
-		a.authenticator = middleware.BasicAuth{Accounts: a.accounts, CookieName: cfg.SessionName, Throttle: a.throttle}
+		a.authenticator = middleware.BasicAuth{
+			Accounts:   a.accounts,
+			Users:      a.users,
+			CookieName: cfg.SessionName,
+			Throttle:   a.throttle,
+			Verified:   auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now),
+		}
 	}
 
 	if cfg.AdminEmail != "" {

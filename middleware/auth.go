@@ -118,8 +118,10 @@ func hasCookie(r *http.Request, name string) bool {
 // mode). A session cookie alone is the wrong scheme for this mode: 403.
 type BasicAuth struct {
 	Accounts   *auth.Accounts
+	Users      store.UserStore
 	CookieName string
 	Throttle   *auth.Throttle
+	Verified   *auth.CredentialCache
 }
 
 func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
@@ -133,13 +135,21 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if err != nil {
 		return nil, Forbidden
 	}
+	ctx := c.Request.Context()
+	// Credentials that verified recently against the user's current hash
+	// need no argon2id run; the user is still read fresh.
+	if id, hash, ok := b.Verified.Lookup(email, password); ok {
+		if u, err := b.Users.UserByID(ctx, id); err == nil && u.PasswordHash == hash && strings.EqualFold(u.Email, email) {
+			return &Caller{User: u}, nil
+		}
+	}
 	// Every request carries the password, so only an account under attack
 	// is held back; client addresses are not limited here.
 	if wait, ok := b.Throttle.AllowAccount(email); !ok {
 		c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
 		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
 	}
-	user, err := b.Accounts.Authenticate(c.Request.Context(), email, password)
+	user, err := b.Accounts.Authenticate(ctx, email, password)
 	if err != nil {
 		switch store.ErrorCode(err) {
 		case store.ENOTFOUND, store.EUNAUTHORIZED:
@@ -150,6 +160,12 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 		}
 	}
 	b.Throttle.Success(email)
+	// Read back: a legacy or weak hash was just upgraded, and the upgraded
+	// hash is the one later requests will find.
+	if fresh, err := b.Users.UserByID(ctx, user.ID); err == nil {
+		user = fresh
+	}
+	b.Verified.Remember(email, password, user.ID, user.PasswordHash)
 	return &Caller{User: user}, nil
 }
 

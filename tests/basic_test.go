@@ -59,3 +59,45 @@ func TestBasicAuth(t *testing.T) {
 		assertError(t, s.do("DELETE", "/api/v1/auth_session/logout", "", basicAuth("bob@example.com", userPassword)), 404, "Not found")
 	})
 }
+
+func TestBasicCredentialsVerifiedOncePerTTL(t *testing.T) {
+	s := newServer(t)
+	s.createUser("bob@example.com")
+	bob := basicAuth("bob@example.com", userPassword)
+	hasher := s.app.Hasher()
+
+	if rec := s.do("GET", "/api/v1/users/me", "", bob); rec.Code != 200 {
+		t.Fatalf("first request: %d", rec.Code)
+	}
+	before := hasher.Verifications()
+	for i := 0; i < 5; i++ {
+		if rec := s.do("GET", "/api/v1/users/me", "", bob); rec.Code != 200 {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+	}
+	if got := hasher.Verifications(); got != before {
+		t.Fatalf("remembered credentials were verified again: %d verifications", got-before)
+	}
+	// A wrong password is never served from the cache.
+	assertError(t, s.do("GET", "/api/v1/users/me", "", basicAuth("bob@example.com", userPassword+"x")), 403, "Forbidden")
+	if got := hasher.Verifications(); got != before+1 {
+		t.Fatalf("wrong password: %d verifications, want 1", got-before)
+	}
+	// After the TTL the password is verified again.
+	s.clock.Advance(5*60 + 1)
+	before = hasher.Verifications()
+	if rec := s.do("GET", "/api/v1/users/me", "", bob); rec.Code != 200 {
+		t.Fatalf("after TTL: %d", rec.Code)
+	}
+	if got := hasher.Verifications(); got != before+1 {
+		t.Fatalf("after TTL: %d verifications, want 1", got-before)
+	}
+	// A role change applies at once: the user is read fresh.
+	id := s.userByEmail("bob@example.com").ID
+	if rec := s.do("PUT", "/api/v1/users/"+id, `{"role":"admin"}`, asAdmin()); rec.Code != 200 {
+		t.Fatalf("role change: %d", rec.Code)
+	}
+	if rec := s.do("GET", "/api/v1/users", "", bob); rec.Code != 200 {
+		t.Fatalf("bob as admin: %d", rec.Code)
+	}
+}

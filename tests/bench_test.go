@@ -32,3 +32,23 @@ func BenchmarkAuthOverhead(b *testing.B) {
 	b.Run("status", func(b *testing.B) { run(b, status) })
 	b.Run("users_me", func(b *testing.B) { run(b, me) })
 }
+
+// BenchmarkBasicAuth is one Basic-authenticated request whose credentials
+// verified recently (the common case of an API client) against the
+// public /status. Run with
+//
+//	go test -run '^$' -bench BasicAuth -benchmem ./tests
+func BenchmarkBasicAuth(b *testing.B) {
+	s := newServer(b)
+	s.logs.discard = true
+	me := httptest.NewRequest("GET", "/api/v1/users/me", nil)
+	me.SetBasicAuth(adminEmail, adminPassword)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, me)
+		if rec.Code != 200 {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
