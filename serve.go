@@ -21,10 +21,15 @@ import (
 // the flags.
 func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (config.Config, error) {
 	cfg, err := config.Load(args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
+	var cfgErr *config.Error
+	switch {
+	case err == nil, errors.As(err, &cfgErr):
+	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, mainUsage)
 		fmt.Fprintln(stdout, "\nFlags of serve and healthcheck (each also an environment variable; flags win):")
 		config.Usage(stdout)
+	default:
+		err = usageError{err.Error() + " (see simpleapi -h)"} // unknown flag, stray argument
 	}
 	return cfg, err
 }

@@ -149,6 +149,11 @@ func TestConfigErrorsExit2NamingTheVariable(t *testing.T) {
 		assert.Equal(t, 2, code)
 		assert.Contains(t, stderr, "API_PORT")
 	})
+	t.Run("unknown flag", func(t *testing.T) {
+		code, _, stderr := command(t, testEnv(t.TempDir()), "", "serve", "--no-such-flag")
+		assert.Equal(t, 2, code, stderr)
+		assert.Contains(t, stderr, "no-such-flag")
+	})
 	t.Run("unknown command", func(t *testing.T) {
 		code, _, _ := command(t, testEnv(t.TempDir()), "", "frobnicate")
 		assert.Equal(t, 2, code)
