@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"strings"
 	"sync"
 	"time"
 )
@@ -43,7 +44,7 @@ func NewCredentialCache(ttl time.Duration, max int, now func() time.Time) *Crede
 
 func (c *CredentialCache) sum(email, password string) [32]byte {
 	mac := hmac.New(sha256.New, c.key[:])
-	mac.Write([]byte(accountKey(email)))
+	mac.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
 	mac.Write([]byte{0})
 	mac.Write([]byte(password))
 	var out [32]byte

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"math"
 	"strings"
 	"sync"
@@ -9,25 +10,46 @@ import (
 	"simpleapi/config"
 )
 
+// maxTrackedAccounts bounds the failure records kept; past it, records
+// that no longer delay anything are dropped at once.
+const maxTrackedAccounts = 100_000
+
 // Throttle limits password attempts per account and per client address
 // (SPEC 4.4). It is consulted before any password hash is computed, so a
 // throttled attempt costs almost nothing.
+//
+// Every attempt that Allow lets through must end in exactly one of
+// Failure, Success or Abandon: attempts still in flight count against the
+// account, so parallel guesses cannot slip past its limits.
 type Throttle struct {
 	limits config.LoginLimits
 	now    func() time.Time
 
 	mu       sync.Mutex
-	accounts map[string]*accountFailures // by lower-cased email
-	addrs    map[string]*tokenBucket     // by client address
+	accounts map[accountKey]*accountFailures
+	addrs    map[string]*tokenBucket // by client address
 	lastGC   time.Time
 }
 
-// accountFailures is the failure record of one account (or of one unknown
-// email: they are tracked alike, so throttling reveals nothing).
+// accountKey is the SHA-256 of the normalised email: fixed-size, whatever
+// length of email a client sends.
+type accountKey [32]byte
+
+func keyOf(email string) accountKey {
+	return sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+}
+
+// accountFailures is the record of one account (or of one unknown email:
+// they are tracked alike, so throttling reveals nothing).
 type accountFailures struct {
 	consecutive int
+	inFlight    int
 	waitUntil   time.Time
 	recent      []time.Time // failures within the last hour, oldest first
+}
+
+func (a *accountFailures) idle(now time.Time) bool {
+	return a.inFlight == 0 && len(a.recent) == 0 && !a.waitUntil.After(now)
 }
 
 // tokenBucket allows IPBurst attempts at once, refilled at IPPerMinute.
@@ -44,27 +66,62 @@ func NewThrottle(limits config.LoginLimits, now func() time.Time) *Throttle {
 	return &Throttle{
 		limits:   limits,
 		now:      now,
-		accounts: make(map[string]*accountFailures),
+		accounts: make(map[accountKey]*accountFailures),
 		addrs:    make(map[string]*tokenBucket),
 	}
 }
 
-func accountKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// Allow records an attempt for email from addr and reports whether it may
-// go ahead; when not, retryAfter says how long to wait. Every attempt
-// counts against the address; the account only limits after failures.
+// Allow starts an attempt for email from addr ("" for no address limit)
+// and reports whether it may go ahead; when not, retryAfter says how long
+// to wait. Every attempt counts against the address.
 func (t *Throttle) Allow(email, addr string) (retryAfter time.Duration, ok bool) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.collect(now)
-	if wait := t.accountWait(accountKey(email), now); wait > 0 {
-		return wait, false
+	t.collect(now, false)
+	key := keyOf(email)
+	a := t.accounts[key]
+	if a != nil {
+		if wait := t.accountWait(a, now); wait > 0 {
+			return wait, false
+		}
 	}
-	if addr == "" {
-		return 0, true
+	if addr != "" {
+		if wait := t.takeToken(addr, now); wait > 0 {
+			return wait, false
+		}
 	}
+	if a == nil {
+		if len(t.accounts) >= maxTrackedAccounts {
+			t.collect(now, true)
+		}
+		a = &accountFailures{}
+		t.accounts[key] = a
+	}
+	a.inFlight++
+	return 0, true
+}
+
+// accountWait is how long the account must still wait; t.mu is held.
+func (t *Throttle) accountWait(a *accountFailures, now time.Time) time.Duration {
+	a.dropOlderThan(now.Add(-time.Hour))
+	if len(a.recent)+a.inFlight >= t.limits.MaxFailuresPerHour {
+		if len(a.recent) > 0 {
+			return max(a.recent[0].Add(time.Hour).Sub(now), time.Second)
+		}
+		return t.limits.BaseDelay
+	}
+	// Attempts in flight may all fail: they count as failures until they
+	// end, so only one at a time gets through once delays are near.
+	if a.inFlight > 0 && a.consecutive+a.inFlight >= t.limits.MaxFailures {
+		return t.limits.BaseDelay
+	}
+	return a.waitUntil.Sub(now)
+}
+
+// takeToken spends one attempt of addr's bucket, or says how long until
+// one is available; t.mu is held.
+func (t *Throttle) takeToken(addr string, now time.Time) time.Duration {
 	b := t.addrs[addr]
 	if b == nil {
 		b = &tokenBucket{tokens: float64(t.limits.IPBurst), last: now}
@@ -74,34 +131,10 @@ func (t *Throttle) Allow(email, addr string) (retryAfter time.Duration, ok bool)
 	b.tokens = math.Min(float64(t.limits.IPBurst), b.tokens+now.Sub(b.last).Seconds()*perSecond)
 	b.last = now
 	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) / perSecond * float64(time.Second)), false
+		return time.Duration((1 - b.tokens) / perSecond * float64(time.Second))
 	}
 	b.tokens--
-	return 0, true
-}
-
-// AllowAccount reports whether the account may try a password now,
-// without counting an attempt against any address (Basic authentication,
-// where every request carries the password).
-func (t *Throttle) AllowAccount(email string) (retryAfter time.Duration, ok bool) {
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	wait := t.accountWait(accountKey(email), now)
-	return wait, wait <= 0
-}
-
-// accountWait is how long the account must still wait; t.mu is held.
-func (t *Throttle) accountWait(key string, now time.Time) time.Duration {
-	a := t.accounts[key]
-	if a == nil {
-		return 0
-	}
-	a.dropOlderThan(now.Add(-time.Hour))
-	if len(a.recent) >= t.limits.MaxFailuresPerHour {
-		return a.recent[0].Add(time.Hour).Sub(now)
-	}
-	return a.waitUntil.Sub(now)
+	return 0
 }
 
 func (a *accountFailures) dropOlderThan(cutoff time.Time) {
@@ -112,48 +145,75 @@ func (a *accountFailures) dropOlderThan(cutoff time.Time) {
 	a.recent = a.recent[i:]
 }
 
-// Failure records a failed attempt for email. From the MaxFailures-th
-// consecutive failure on, the next attempt waits BaseDelay, doubling with
-// each further failure up to MaxDelay.
+// Failure ends an attempt that failed. From the MaxFailures-th consecutive
+// failure on, the next attempt waits BaseDelay, doubling with each further
+// failure up to MaxDelay.
 func (t *Throttle) Failure(email string) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := accountKey(email)
+	key := keyOf(email)
 	a := t.accounts[key]
 	if a == nil {
 		a = &accountFailures{}
 		t.accounts[key] = a
 	}
+	if a.inFlight > 0 {
+		a.inFlight--
+	}
 	a.consecutive++
 	a.recent = append(a.recent, now)
 	if over := a.consecutive - t.limits.MaxFailures; over >= 0 {
-		delay := t.limits.MaxDelay
-		if over < 40 { // beyond that the shift overflows; MaxDelay applies anyway
-			delay = min(t.limits.BaseDelay<<over, t.limits.MaxDelay)
-		}
-		a.waitUntil = now.Add(delay)
+		a.waitUntil = now.Add(backoff(t.limits.BaseDelay, t.limits.MaxDelay, over))
 	}
 }
 
-// Success clears the account's failures.
+// backoff is base doubled n times, at most limit (no overflow).
+func backoff(base, limit time.Duration, n int) time.Duration {
+	d := base
+	for i := 0; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// Success ends an attempt that succeeded and clears the account's
+// failures.
 func (t *Throttle) Success(email string) {
 	t.mu.Lock()
-	delete(t.accounts, accountKey(email))
+	delete(t.accounts, keyOf(email))
 	t.mu.Unlock()
 }
 
+// Abandon ends an attempt that neither failed nor succeeded (an internal
+// error): it no longer counts as in flight.
+func (t *Throttle) Abandon(email string) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := keyOf(email)
+	if a := t.accounts[key]; a != nil {
+		if a.inFlight > 0 {
+			a.inFlight--
+		}
+		if a.consecutive == 0 && a.idle(now) {
+			delete(t.accounts, key)
+		}
+	}
+}
+
 // collect drops records that no longer limit anything, at most once a
-// minute, so memory stays bounded by recent activity; t.mu is held.
-func (t *Throttle) collect(now time.Time) {
-	if now.Sub(t.lastGC) < time.Minute {
+// minute unless forced, so memory stays bounded by recent activity; t.mu
+// is held.
+func (t *Throttle) collect(now time.Time, force bool) {
+	if !force && now.Sub(t.lastGC) < time.Minute {
 		return
 	}
 	t.lastGC = now
 	hourAgo := now.Add(-time.Hour)
 	for k, a := range t.accounts {
 		a.dropOlderThan(hourAgo)
-		if len(a.recent) == 0 && !a.waitUntil.After(now) {
+		if a.idle(now) {
 			delete(t.accounts, k)
 		}
 	}

@@ -3,12 +3,9 @@ package handlers
 import (
 	"errors"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -62,14 +59,6 @@ func toSessionJSONs(list []store.Session, currentID string) []sessionJSON {
 
 type revokedJSON struct {
 	Revoked int `json:"revoked"`
-}
-
-// tooManyRequests answers a throttled attempt with Retry-After in whole
-// seconds (at least 1).
-func tooManyRequests(c *gin.Context, wait time.Duration) {
-	secs := int(math.Ceil(wait.Seconds()))
-	c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
-	respond.Abort(c, http.StatusTooManyRequests, respond.MsgTooManyRequests)
 }
 
 // loginCredentials reads email and password from a form body (urlencoded
@@ -135,7 +124,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		if wait, ok := d.throttle.Allow(email, c.ClientIP()); !ok {
 			failed("throttled")
 			d.metrics.LoginAttempt(metrics.LoginThrottled)
-			tooManyRequests(c, wait)
+			respond.TooManyRequests(c, wait)
 			return
 		}
 		user, err := d.accounts.Authenticate(ctx, email, password)
@@ -153,6 +142,8 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 				if d.genericErrors {
 					err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
 				}
+			} else {
+				d.throttle.Abandon(email)
 			}
 			respond.Error(c, err)
 			return
@@ -323,7 +314,7 @@ func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 			return
 		}
 		if wait, ok := d.throttle.Allow(user.Email, c.ClientIP()); !ok {
-			tooManyRequests(c, wait)
+			respond.TooManyRequests(c, wait)
 			return
 		}
 		if err := d.accounts.ChangePassword(ctx, user, current, newPassword); err != nil {
@@ -331,6 +322,8 @@ func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 				d.throttle.Failure(user.Email)
 				auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed,
 					slog.String("user_id", user.ID), slog.String("reason", "wrong_current_password"))
+			} else {
+				d.throttle.Abandon(user.Email)
 			}
 			respond.Error(c, err)
 			return

@@ -1,9 +1,7 @@
 package middleware
 
 import (
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -143,10 +141,10 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 			return &Caller{User: u}, nil
 		}
 	}
-	// Every request carries the password, so only an account under attack
-	// is held back; client addresses are not limited here.
-	if wait, ok := b.Throttle.AllowAccount(email); !ok {
-		c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
+	// A password that must be verified is an attempt like a login, limited
+	// per account and per client address.
+	if wait, ok := b.Throttle.Allow(email, c.ClientIP()); !ok {
+		respond.SetRetryAfter(c, wait) // the pipeline writes the 429
 		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
 	}
 	user, err := b.Accounts.Authenticate(ctx, email, password)
@@ -156,6 +154,7 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 			b.Throttle.Failure(email)
 			return nil, Forbidden
 		default:
+			b.Throttle.Abandon(email)
 			return nil, err
 		}
 	}

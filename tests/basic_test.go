@@ -2,7 +2,10 @@ package tests
 
 import (
 	"encoding/base64"
+	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestBasicAuth(t *testing.T) {
@@ -99,5 +102,22 @@ func TestBasicCredentialsVerifiedOncePerTTL(t *testing.T) {
 	}
 	if rec := s.do("GET", "/api/v1/users", "", bob); rec.Code != 200 {
 		t.Fatalf("bob as admin: %d", rec.Code)
+	}
+}
+
+func TestBasicAuthPerAddressLimit(t *testing.T) {
+	s := newServer(t, "LOGIN_IP_BURST", "2", "LOGIN_IP_PER_MINUTE", "2")
+	for i := 0; i < 2; i++ {
+		assertError(t, s.do("GET", "/api/v1/users/me", "", basicAuth(fmt.Sprintf("spray%d@example.com", i), "guess-1")), 403, "Forbidden")
+	}
+	rec := s.do("GET", "/api/v1/users/me", "", basicAuth("spray9@example.com", "guess-1"))
+	assertError(t, rec, 429, "Too many requests")
+	assert.Equal(t, "30", rec.Header().Get("Retry-After"))
+	// Once a token is back the admin verifies, and from then on the
+	// remembered credentials are no attempts at all.
+	s.clock.Advance(30)
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", asAdmin()).Code)
+	for i := 0; i < 5; i++ {
+		assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", asAdmin()).Code, "remembered credentials cost no attempt")
 	}
 }

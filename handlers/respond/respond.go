@@ -9,7 +9,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -87,6 +90,17 @@ func Error(c *gin.Context, err error) {
 // Abort ends the request with an error body.
 func Abort(c *gin.Context, status int, msg string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+}
+
+// TooManyRequests answers a throttled attempt: 429 with Retry-After.
+func TooManyRequests(c *gin.Context, wait time.Duration) {
+	SetRetryAfter(c, wait)
+	Abort(c, http.StatusTooManyRequests, MsgTooManyRequests)
+}
+
+// SetRetryAfter sets Retry-After to wait in whole seconds, at least 1.
+func SetRetryAfter(c *gin.Context, wait time.Duration) {
+	c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
 }
 
 // DecodeObject reads the request body as one JSON object and returns its

@@ -1,0 +1,97 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"simpleapi/config"
+)
+
+var testLimits = config.LoginLimits{
+	MaxFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute,
+	MaxFailuresPerHour: 100, IPPerMinute: 30, IPBurst: 10,
+}
+
+func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(testLimits, clk.Now)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// Each guess from its own address, all in flight at once.
+			if _, ok := th.Allow("victim@example.com", fmt.Sprintf("198.51.100.%d", i%250)); ok {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	assert.Equal(t, testLimits.MaxFailures, allowed, "attempts in flight count as failures")
+	for i := 0; i < allowed; i++ {
+		th.Failure("victim@example.com")
+	}
+	_, ok := th.Allow("victim@example.com", "")
+	assert.False(t, ok, "delayed after the failures")
+}
+
+func TestAbandonReleasesTheAttempt(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(testLimits, clk.Now)
+	for i := 0; i < 20; i++ {
+		_, ok := th.Allow("bob@example.com", "")
+		assert.True(t, ok, "attempt %d", i)
+		th.Abandon("bob@example.com")
+	}
+	assert.Empty(t, th.accounts, "nothing left behind")
+}
+
+func TestBackoffNeverOverflows(t *testing.T) {
+	for n := 0; n < 200; n++ {
+		d := backoff(time.Second, 15*time.Minute, n)
+		assert.Positive(t, d)
+		assert.LessOrEqual(t, d, 15*time.Minute)
+	}
+	assert.Equal(t, 4*time.Second, backoff(time.Second, time.Hour, 2))
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(testLimits, clk.Now)
+	for i := 0; i < 60; i++ {
+		th.Failure("bob@example.com")
+		wait, ok := th.Allow("bob@example.com", "")
+		if i >= 4 {
+			assert.False(t, ok, "failure %d", i+1)
+			assert.Positive(t, wait)
+		}
+		if ok {
+			th.Abandon("bob@example.com")
+		}
+	}
+}
+
+func TestThrottleMemoryStaysBounded(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(testLimits, clk.Now)
+	long := strings.Repeat("x", 60_000)
+	for i := 0; i < 2000; i++ {
+		email := fmt.Sprintf("%s-%d@example.com", long, i)
+		if _, ok := th.Allow(email, ""); ok {
+			th.Failure(email)
+		}
+	}
+	assert.Len(t, th.accounts, 2000)
+	for k := range th.accounts {
+		assert.Len(t, k, 32, "keys are hashes, not the emails sent")
+	}
+	clk.Advance(2 * time.Hour)
+	th.Allow("someone@example.com", "203.0.113.1")
+	assert.Len(t, th.accounts, 1, "old records are dropped")
+}
