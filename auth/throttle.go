@@ -111,9 +111,11 @@ func (t *Throttle) accountWait(a *accountFailures, now time.Time) time.Duration 
 		}
 		return t.limits.BaseDelay
 	}
-	// Attempts in flight may all fail: they count as failures until they
-	// end, so only one at a time gets through once delays are near.
-	if a.inFlight > 0 && a.consecutive+a.inFlight >= t.limits.MaxFailures {
+	// Once an account has failures, attempts in flight may all fail too:
+	// they count until they end, so only one at a time gets through when
+	// delays are near. (Without failures, parallel logins are legitimate;
+	// the hourly cap above still bounds them.)
+	if a.consecutive > 0 && a.inFlight > 0 && a.consecutive+a.inFlight >= t.limits.MaxFailures {
 		return t.limits.BaseDelay
 	}
 	return a.waitUntil.Sub(now)

@@ -36,12 +36,25 @@ func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	assert.Equal(t, testLimits.MaxFailures, allowed, "attempts in flight count as failures")
+	assert.Equal(t, testLimits.MaxFailuresPerHour, allowed, "attempts in flight count against the hourly cap")
 	for i := 0; i < allowed; i++ {
 		th.Failure("victim@example.com")
 	}
 	_, ok := th.Allow("victim@example.com", "")
 	assert.False(t, ok, "delayed after the failures")
+
+	// With failures on record, guesses in flight count as failures too.
+	other := NewThrottle(testLimits, clk.Now)
+	for i := 0; i < 3; i++ {
+		other.Allow("v2@example.com", "")
+		other.Failure("v2@example.com")
+	}
+	for i := 0; i < 2; i++ {
+		_, ok := other.Allow("v2@example.com", "")
+		assert.True(t, ok)
+	}
+	_, ok = other.Allow("v2@example.com", "")
+	assert.False(t, ok, "3 failures + 2 in flight reach the limit of 5")
 }
 
 func TestAbandonReleasesTheAttempt(t *testing.T) {
