@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -18,6 +19,10 @@ const tokenKey = "t"
 // emptied, which costs only a re-verification per client.
 const maxVerified = 100_000
 
+// maxCookieValue is the longest session cookie value looked at; ours are
+// about 200 bytes, and browsers keep at most 4096 per cookie.
+const maxCookieValue = 4096
+
 // SessionCookies reads and writes the session cookie through
 // gin-contrib/sessions and its cookie store, which signs the value with
 // HMAC-SHA256 under the session secrets (the first signs; every one is
@@ -33,7 +38,7 @@ type SessionCookies struct {
 	// and dozens of allocations. A cookie value that verified once always
 	// verifies to the same token, so verified values are remembered.
 	mu       sync.RWMutex
-	verified map[string]string
+	verified map[[32]byte]string // SHA-256 of the exact value → token
 }
 
 // CookieConfig configures SessionCookies.
@@ -74,7 +79,7 @@ func NewSessionCookies(cfg CookieConfig) *SessionCookies {
 		secure:   cfg.Secure,
 		sameSite: sameSite,
 		trusted:  cfg.TrustedProxies,
-		verified: make(map[string]string),
+		verified: make(map[[32]byte]string),
 	}
 }
 
@@ -94,13 +99,20 @@ func (sc *SessionCookies) Token(r *http.Request) (token string, present, ok bool
 	if !present {
 		return "", false, false
 	}
+	if len(raw) > maxCookieValue {
+		return "", true, false
+	}
+	key := hashValue(raw)
 	sc.mu.RLock()
-	token, ok = sc.verified[raw]
+	token, ok = sc.verified[key]
 	sc.mu.RUnlock()
 	if ok {
 		return token, true, true
 	}
-	s, err := sc.store.New(r, sc.name)
+	// The store decodes exactly the value that was found (and will be
+	// remembered), not whatever its own cookie parser would pick.
+	only := &http.Request{Header: http.Header{"Cookie": {sc.name + "=" + raw}}}
+	s, err := sc.store.New(only, sc.name)
 	if err != nil || s.IsNew {
 		return "", true, false
 	}
@@ -112,9 +124,19 @@ func (sc *SessionCookies) Token(r *http.Request) (token string, present, ok bool
 	if len(sc.verified) >= maxVerified {
 		clear(sc.verified)
 	}
-	sc.verified[raw] = token
+	sc.verified[key] = token
 	sc.mu.Unlock()
 	return token, true, true
+}
+
+// hashValue is the SHA-256 of a cookie value, without allocating for
+// values of the usual size.
+func hashValue(v string) [32]byte {
+	var buf [512]byte
+	if len(v) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], v)])
+	}
+	return sha256.Sum256([]byte(v))
 }
 
 // Set writes a cookie carrying token, living maxAge seconds (0: until the

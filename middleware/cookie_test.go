@@ -65,6 +65,26 @@ func TestTokenRoundTrip(t *testing.T) {
 	assert.False(t, ok, "another secret does not verify it")
 }
 
+// A value the store's parser would skip must not be remembered as valid
+// because a later cookie of the same name verified.
+func TestCacheKeyedByTheVerifiedValue(t *testing.T) {
+	sc := newTestCookies()
+	valid := signedCookie(t, sc, "the-token")
+	for i := 0; i < 50; i++ {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", sc.Name()+"="+strings.Repeat("j", 100)+"\\"+strings.Repeat("x", i)+"; "+sc.Name()+"="+valid)
+		_, present, ok := sc.Token(req)
+		assert.True(t, present)
+		assert.False(t, ok, "the first value is what counts, and it is not signed")
+	}
+	assert.Empty(t, sc.verified)
+	_, _, ok := sc.Token(requestWithCookie(sc.Name(), strings.Repeat("A", maxCookieValue+1)))
+	assert.False(t, ok)
+	_, _, ok = sc.Token(requestWithCookie(sc.Name(), valid))
+	assert.True(t, ok)
+	assert.Len(t, sc.verified, 1)
+}
+
 func TestCookieValueParsing(t *testing.T) {
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Add("Cookie", "a=1; _my_session_id=\"abc\"; b=2")
