@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -13,10 +14,6 @@ import (
 
 	"simpleapi/store"
 )
-
-// touchInterval is how stale a session's recorded last use may get before
-// a new use is written to the store: at most once a minute per session.
-const touchInterval = time.Minute
 
 // tokenBytes is the size of a session token: 256 bits.
 const tokenBytes = 32
@@ -31,8 +28,10 @@ type SessionManager struct {
 	idle     time.Duration // 0: no idle expiry
 	log      *slog.Logger
 
-	// Uses not yet written to the store, by session id; flushed in the
-	// background and at Close.
+	// The latest use of each session used since the last flush, by
+	// session id: exact for the idle timeout, written to the store in the
+	// background (once a minute, so at most once a minute per session) and
+	// at shutdown.
 	mu      sync.Mutex
 	touched map[string]time.Time
 }
@@ -129,17 +128,23 @@ func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Sessio
 		return store.Session{}, err
 	}
 	now := m.now()
-	if m.expired(s, now) {
-		// Ended now rather than waiting for the sweep.
-		_ = m.store.DeleteSession(ctx, s.ID)
-		return store.Session{}, invalidSession
-	}
-	if now.Sub(s.LastSeenAt) >= touchInterval {
+	expired := !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)
+	if !expired {
 		m.mu.Lock()
-		if now.Sub(m.touched[s.ID]) >= touchInterval {
+		last := s.LastSeenAt
+		if t, ok := m.touched[s.ID]; ok && t.After(last) {
+			last = t
+		}
+		expired = m.idle > 0 && now.Sub(last) >= m.idle
+		if !expired && now.After(last) {
 			m.touched[s.ID] = now
 		}
 		m.mu.Unlock()
+	}
+	if expired {
+		// Ended now rather than waiting for the sweep.
+		_ = m.Destroy(ctx, s.ID)
+		return store.Session{}, invalidSession
 	}
 	return s, nil
 }
@@ -160,9 +165,7 @@ func (m *SessionManager) expired(s store.Session, now time.Time) bool {
 	if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
 		return true
 	}
-	// The recorded last use can be up to touchInterval old; consult the
-	// pending uses only when the cheap check says idle.
-	return m.idle > 0 && now.Sub(s.LastSeenAt) >= m.idle && now.Sub(m.lastSeen(s)) >= m.idle
+	return m.idle > 0 && now.Sub(m.lastSeen(s)) >= m.idle
 }
 
 // MaxAge is how many seconds the cookie of s should live: the rest of its
@@ -175,17 +178,24 @@ func (m *SessionManager) MaxAge(s store.Session) int {
 	return max(secs, 1)
 }
 
-// Renew replaces the token of s with a fresh one, keeping its public id
-// and lifetime: used after a password change so a token seen before it is
-// worthless.
+// Renew replaces s by a session with a fresh token (and public id) and
+// the same lifetime: used after a password change so a token seen before
+// it is worthless. The new session is stored before the old one is
+// deleted, so a revocation racing with the renewal ends both.
 func (m *SessionManager) Renew(ctx context.Context, s store.Session) (string, store.Session, error) {
 	token := newToken()
 	renewed := s
+	renewed.ID = uuid.NewString()
 	renewed.TokenHash = HashToken(token)
-	if err := m.store.DeleteSession(ctx, s.ID); err != nil {
+	renewed.LastSeenAt = m.now().UTC().Truncate(time.Second)
+	if err := m.store.CreateSession(ctx, renewed); err != nil {
 		return "", store.Session{}, err
 	}
-	if err := m.store.CreateSession(ctx, renewed); err != nil {
+	if err := m.Destroy(ctx, s.ID); err != nil {
+		_ = m.Destroy(ctx, renewed.ID)
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return "", store.Session{}, invalidSession // revoked meanwhile
+		}
 		return "", store.Session{}, err
 	}
 	return token, renewed, nil
@@ -244,17 +254,27 @@ func (m *SessionManager) Get(ctx context.Context, id string) (store.Session, err
 	return s, nil
 }
 
-// Flush writes the recorded uses to the store.
+// Flush writes the recorded uses to the store. They stay visible to
+// Lookup until written, and are kept for the next try if writing fails.
 func (m *SessionManager) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	if len(m.touched) == 0 {
 		m.mu.Unlock()
 		return nil
 	}
-	batch := m.touched
-	m.touched = make(map[string]time.Time)
+	batch := maps.Clone(m.touched)
 	m.mu.Unlock()
-	return m.store.TouchSessions(ctx, batch)
+	if err := m.store.TouchSessions(ctx, batch); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for id, t := range batch {
+		if m.touched[id].Equal(t) { // not used again meanwhile
+			delete(m.touched, id)
+		}
+	}
+	m.mu.Unlock()
+	return nil
 }
 
 // Sweep removes every expired session and returns how many.

@@ -46,35 +46,73 @@ func newTestManager(idle time.Duration) (*SessionManager, *touchCounter, *fakeCl
 	return m, st, clk
 }
 
-func TestLastUseWrittenAtMostOnceAMinute(t *testing.T) {
+func TestLastUseWrittenOncePerFlush(t *testing.T) {
 	ctx := context.Background()
 	m, st, clk := newTestManager(30 * time.Minute)
 	token, s, err := m.Create(ctx, "user-1", "203.0.113.1", "test")
 	require.NoError(t, err)
 
-	// Uses within the first minute record nothing.
+	// Many uses between two flushes (the background flush runs once a
+	// minute) make one write, of the latest use.
+	var last time.Time
 	for i := 0; i < 5; i++ {
 		clk.Advance(10 * time.Second)
+		last = clk.Now()
 		_, err := m.Lookup(ctx, token)
 		require.NoError(t, err)
 	}
-	require.NoError(t, m.Flush(ctx))
-	assert.Empty(t, st.batches)
-
-	// Many uses a minute later make one write, at the first of them.
-	clk.Advance(20 * time.Second)
-	firstUse := clk.Now()
-	for i := 0; i < 5; i++ {
-		_, err := m.Lookup(ctx, token)
-		require.NoError(t, err)
-		clk.Advance(time.Second)
-	}
+	assert.Empty(t, st.batches, "nothing is written on the request path")
 	require.NoError(t, m.Flush(ctx))
 	require.Len(t, st.batches, 1)
-	assert.Equal(t, map[string]time.Time{s.ID: firstUse}, st.batches[0])
+	assert.Equal(t, map[string]time.Time{s.ID: last}, st.batches[0])
 	got, err := st.SessionByID(ctx, s.ID)
 	require.NoError(t, err)
-	assert.True(t, got.LastSeenAt.Equal(firstUse))
+	assert.True(t, got.LastSeenAt.Equal(last))
+
+	// Without uses, a flush writes nothing.
+	require.NoError(t, m.Flush(ctx))
+	assert.Len(t, st.batches, 1)
+}
+
+func TestIdleTimeoutShorterThanAMinute(t *testing.T) {
+	ctx := context.Background()
+	m, _, clk := newTestManager(30 * time.Second)
+	token, _, err := m.Create(ctx, "user-1", "", "")
+	require.NoError(t, err)
+	for i := 0; i < 10; i++ {
+		clk.Advance(20 * time.Second)
+		_, err := m.Lookup(ctx, token)
+		require.NoError(t, err, "use %d, 20 s after the previous one", i)
+	}
+	clk.Advance(30 * time.Second)
+	_, err = m.Lookup(ctx, token)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+}
+
+func TestRenewReplacesTokenAndID(t *testing.T) {
+	ctx := context.Background()
+	m, st, _ := newTestManager(time.Hour)
+	token, s, err := m.Create(ctx, "user-1", "", "")
+	require.NoError(t, err)
+	fresh, renewed, err := m.Renew(ctx, s)
+	require.NoError(t, err)
+	assert.NotEqual(t, token, fresh)
+	assert.NotEqual(t, s.ID, renewed.ID)
+	assert.Equal(t, s.ExpiresAt, renewed.ExpiresAt, "same lifetime")
+	_, err = m.Lookup(ctx, token)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	_, err = m.Lookup(ctx, fresh)
+	assert.NoError(t, err)
+
+	// Renewing a session revoked meanwhile leaves nothing behind.
+	_, gone, err := m.Create(ctx, "user-2", "", "")
+	require.NoError(t, err)
+	require.NoError(t, m.Destroy(ctx, gone.ID))
+	_, _, err = m.Renew(ctx, gone)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	left, err := st.ListSessions(ctx, "user-2")
+	require.NoError(t, err)
+	assert.Empty(t, left)
 }
 
 func TestPendingUseKeepsSessionAlive(t *testing.T) {
