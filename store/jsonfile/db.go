@@ -9,7 +9,23 @@
 // the background once the journal outgrows the data, so the cost of a
 // write does not depend on how many records there are. A crash at any
 // moment loses no acknowledged write: the load replays the journal over
-// the snapshot and drops a torn tail with a warning.
+// the snapshot and drops a torn tail with a warning. Damage in the middle
+// of a journal (a bad line with intact lines after it, which no crash can
+// leave) is not truncated: Open fails, naming the file and the byte
+// offset, so that acknowledged writes after it are not thrown away.
+//
+// A failed write (a failed fsync, or a compaction that cannot write)
+// fails the store for good, until a restart. A write is applied in memory
+// before its journal record is fsync'd, so after a failed fsync the
+// in-memory state may include that write, which was never acknowledged
+// and may not be on disk; and after a failed fsync what the file holds is
+// unknown. So the store then refuses every write and Ping fails (the
+// server reports not ready), while reads keep answering from memory;
+// restarting reloads what is really on disk.
+//
+// Sessions written by the old service (a raw session_id, no token_hash)
+// are dropped on load with one warning, and the file is rewritten without
+// them; their users sign in again.
 //
 // All data is held in memory; reads are map lookups under a read lock.
 // A data directory is used by one process at a time (see ErrLocked).

@@ -2,6 +2,7 @@ package jsonfile
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,6 +27,9 @@ func TestTornTail(t *testing.T) {
 		"half a line":  []byte(`3f2a9c1b {"op":"put","id":"00000000-0000-4000-8000-0000000`),
 		"bad checksum": badChecksum(appendLine(nil, "del", testUser(0).ID, nil)),
 		"garbage":      []byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\n\xff\xfe{{{"),
+		// Several bad lines, none intact: still a tail.
+		"bad lines": append(append(append(badChecksum(appendLine(nil, "put", "x", []byte(`{}`))), "\x00\x00\n"...),
+			badChecksum(appendLine(nil, "del", testUser(0).ID, nil))...), `3f2a9c1b {"op":"del","id":"`...),
 	}
 	for name, tail := range tails {
 		t.Run(name, func(t *testing.T) {
@@ -60,6 +64,79 @@ func TestTornTail(t *testing.T) {
 			assert.Equal(t, 6, n)
 			assert.NotContains(t, logs3.String(), "torn tail")
 		})
+	}
+}
+
+// TestDamagedJournal: a bad line with intact lines after it is damage in
+// the middle of the journal, not a torn tail (a crash only ever tears the
+// tail). Open refuses, naming the file and the offset, and leaves the file
+// as it is: truncating it would delete acknowledged writes.
+func TestDamagedJournal(t *testing.T) {
+	// Each damage gets the journal's lines (5 creates) and returns the
+	// damaged journal and the offset of the first bad line.
+	damages := map[string]func(lines [][]byte) ([]byte, int){
+		"bad checksum": func(lines [][]byte) ([]byte, int) {
+			lines[1] = badChecksum(lines[1])
+			return bytes.Join(lines, nil), len(lines[0])
+		},
+		"flipped bit in a record": func(lines [][]byte) ([]byte, int) {
+			lines[2][30] ^= 0x04
+			return bytes.Join(lines, nil), len(lines[0]) + len(lines[1])
+		},
+		"zeroed block across lines": func(lines [][]byte) ([]byte, int) {
+			b := bytes.Join(lines, nil)
+			start := len(lines[0]) + 20
+			for i := start; i < len(lines[0])+len(lines[1])+len(lines[2])+10; i++ {
+				b[i] = 0
+			}
+			return b, len(lines[0])
+		},
+		"lost bytes": func(lines [][]byte) ([]byte, int) {
+			lines[1] = lines[1][:40] // runs into the next line
+			return bytes.Join(lines, nil), len(lines[0])
+		},
+		"garbage before the last record": func(lines [][]byte) ([]byte, int) {
+			n := len(bytes.Join(lines[:4], nil))
+			return bytes.Join([][]byte{lines[0], lines[1], lines[2], lines[3], []byte("\x00\x00garbage\n"), lines[4]}, nil), n
+		},
+	}
+	for name, damage := range damages {
+		for _, file := range []string{".journal", ".journal.old"} {
+			t.Run(name+" in "+file, func(t *testing.T) {
+				dir := t.TempDir()
+				opts, logs := testOptions()
+				db := openDB(t, dir, opts)
+				for i := range 5 {
+					require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
+				}
+				crashed := copyDir(t, dir)
+				path := filepath.Join(crashed, usersFile+".journal")
+				b, err := os.ReadFile(path)
+				require.NoError(t, err)
+				lines := bytes.SplitAfter(b, []byte("\n"))
+				lines = lines[:len(lines)-1] // after the last newline
+				require.Len(t, lines, 5)
+				damaged, offset := damage(lines)
+				if file == ".journal.old" {
+					// As left by a compaction cut short.
+					require.NoError(t, os.Remove(path))
+					path += ".old"
+				}
+				require.NoError(t, os.WriteFile(path, damaged, 0o600))
+
+				_, err = Open(crashed, opts)
+				require.Error(t, err)
+				assert.Equal(t, fmt.Sprintf("%s is damaged at byte %d with intact records after it; not truncating — "+
+					"restore from backup or move the file aside", path, offset), err.Error())
+				assert.NotContains(t, logs.String(), "torn tail")
+				after, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.Equal(t, damaged, after, "the file was changed")
+				// Refused again on the next try: nothing was dropped.
+				_, err = Open(crashed, opts)
+				require.ErrorContains(t, err, "is damaged at byte")
+			})
+		}
 	}
 }
 

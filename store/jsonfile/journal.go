@@ -80,6 +80,13 @@ func parseLine(line []byte) (body []byte, ok bool) {
 // of the intact prefix (good) and of the whole file (size); good < size
 // means a tail should be dropped. A missing file is an empty journal. An
 // error from fn stops the read and is returned.
+//
+// Only the tail can be torn by a crash: lines are only ever appended, so
+// nothing is written after a line that a crash cut short. A bad line
+// followed by an intact one is therefore damage in the middle of the file
+// (a disk error, an edit), and dropping everything after it would lose
+// acknowledged writes: readJournal returns a *damagedError instead, and the
+// file is left as it is.
 func readJournal(path string, fn func(journalEntry) error) (good, size int64, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -108,6 +115,13 @@ func readJournal(path string, fn func(journalEntry) error) (good, size int64, er
 		}
 		body, ok := parseLine(line)
 		if !ok {
+			intact, err := intactLineIn(r)
+			if err != nil {
+				return good, size, err
+			}
+			if intact {
+				return good, size, &damagedError{path: path, offset: good}
+			}
 			return good, size, nil
 		}
 		var e journalEntry
@@ -121,6 +135,35 @@ func readJournal(path string, fn func(journalEntry) error) (good, size int64, er
 		}
 		good += int64(len(line))
 	}
+}
+
+// intactLineIn reports whether what is left of r holds a complete line
+// with a valid checksum.
+func intactLineIn(r *bufio.Reader) (bool, error) {
+	for {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return false, nil // a last line without its newline is not intact
+		}
+		if err != nil {
+			return false, err
+		}
+		if _, ok := parseLine(line); ok {
+			return true, nil
+		}
+	}
+}
+
+// damagedError is readJournal's error for a journal with a bad line
+// followed by intact ones.
+type damagedError struct {
+	path   string
+	offset int64 // of the first bad line
+}
+
+func (e *damagedError) Error() string {
+	return fmt.Sprintf("%s is damaged at byte %d with intact records after it; not truncating — "+
+		"restore from backup or move the file aside", e.path, e.offset)
 }
 
 // journal is the append-only log of one table, written with group commit:
@@ -145,7 +188,7 @@ type journal struct {
 	rotate    bool      // a rotation is due once buf[:rotateOff] is on disk
 	rotateOff int
 	rotations uint64 // rotations completed
-	err       error  // first failure; sticky, since after a failed fsync the file's state is unknown
+	err       error  // first failure; sticky: see fail
 	closing   bool
 	done      chan struct{} // closed when the flusher has exited
 
@@ -236,7 +279,15 @@ func (j *journal) waitRotation(n uint64) error {
 }
 
 // fail marks the journal failed (if it is not already) and wakes every
-// waiter.
+// waiter, whose writes are then not acknowledged.
+//
+// The failure is sticky until a restart. After a failed fsync the file's
+// contents are unknown (the kernel may have dropped the dirty pages), and
+// the table applied each write in memory before queueing its record, so
+// the in-memory state may include writes that were never acknowledged and
+// may not be on disk. Readers keep seeing that state until the process
+// restarts and reloads the files; to keep it from growing or being built
+// on, the table then refuses every write, and Ping (readiness) fails.
 func (j *journal) fail(err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -17,33 +17,57 @@ const sessionsFile = ".db_UserSession.json"
 // sessionRecord is a session on disk. Only the token's hash is kept, so a
 // copy of the file cannot be used to sign in. updated_at is the time of the
 // last change (last use, or creation), for symmetry with the users file.
+//
+// The old service's sessions file has records of another shape,
+// {"id","created_at","updated_at","user_id","session_id"}, whose session_id
+// is the raw token. They are recognised by a missing token_hash or a
+// session_id key and dropped on load (see decodeSession): their users sign
+// in again.
 type sessionRecord struct {
 	ID         string  `json:"id"`
 	UserID     string  `json:"user_id"`
-	TokenHash  string  `json:"token_hash"`
+	TokenHash  *string `json:"token_hash"` // always written; nil only in an old service's record
 	CreatedAt  string  `json:"created_at"`
 	UpdatedAt  string  `json:"updated_at"`
 	ExpiresAt  *string `json:"expires_at"` // null: no absolute expiry
 	LastSeenAt string  `json:"last_seen_at"`
 	IP         string  `json:"ip"`
 	UserAgent  string  `json:"user_agent"`
+	// SessionID is set when the record has a session_id key (an old
+	// service's raw token); its value is never kept. Never written.
+	SessionID keyPresent `json:"session_id,omitempty"`
+}
+
+// keyPresent records that a JSON key was present without keeping its
+// value.
+type keyPresent bool
+
+func (p *keyPresent) UnmarshalJSON([]byte) error {
+	*p = true
+	return nil
 }
 
 var sessionCodec = codec[store.Session]{
 	id:     func(s *store.Session) string { return s.ID },
 	encode: encodeSession,
 	decode: decodeSession,
+	dropWarning: "dropping sessions written by the old service (they hold raw session tokens, which this service never stores); " +
+		"their users must sign in again, and the file is rewritten without them",
 }
+
+// errOldSession is decodeSession's error for an old service's session.
+var errOldSession = fmt.Errorf("%w: a session of the old service (raw session_id, no token_hash)", errDropRecord)
 
 func encodeSession(s *store.Session) ([]byte, error) {
 	updated := s.CreatedAt
 	if s.LastSeenAt.After(updated) {
 		updated = s.LastSeenAt
 	}
+	hash := hex.EncodeToString(s.TokenHash[:])
 	r := sessionRecord{
 		ID:         s.ID,
 		UserID:     s.UserID,
-		TokenHash:  hex.EncodeToString(s.TokenHash[:]),
+		TokenHash:  &hash,
 		CreatedAt:  formatTime(s.CreatedAt),
 		UpdatedAt:  formatTime(updated),
 		LastSeenAt: formatTime(s.LastSeenAt),
@@ -62,11 +86,17 @@ func decodeSession(unmarshal func(any) error) (*store.Session, error) {
 	if err := unmarshal(&r); err != nil {
 		return nil, err
 	}
+	// An old service's session: an id and a raw token (session_id) where
+	// this service keeps a hash. It is dropped, not converted, and nothing
+	// of it is kept: a raw token must never be stored.
+	if r.ID != "" && (r.TokenHash == nil || r.SessionID) {
+		return nil, errOldSession
+	}
 	s := &store.Session{ID: r.ID, UserID: r.UserID, IP: r.IP, UserAgent: r.UserAgent}
-	if len(r.TokenHash) != hex.EncodedLen(len(s.TokenHash)) {
+	if r.TokenHash == nil || len(*r.TokenHash) != hex.EncodedLen(len(s.TokenHash)) {
 		return nil, fmt.Errorf("token_hash: want %d hex digits", hex.EncodedLen(len(s.TokenHash)))
 	}
-	if _, err := hex.Decode(s.TokenHash[:], []byte(r.TokenHash)); err != nil {
+	if _, err := hex.Decode(s.TokenHash[:], []byte(*r.TokenHash)); err != nil {
 		return nil, fmt.Errorf("token_hash: %w", err)
 	}
 	var err error

@@ -22,9 +22,20 @@ type codec[T any] struct {
 	encode func(*T) ([]byte, error) // the value's JSON object
 	// decode builds a value from its JSON object, which unmarshal reads
 	// into a JSON-tagged record struct: a json.Decoder's Decode for the
-	// snapshot, so each record is parsed once, in place.
+	// snapshot, so each record is parsed once, in place. An error wrapping
+	// errDropRecord asks for the record to be left out: allowed in the
+	// snapshot only (see dropWarning).
 	decode func(unmarshal func(any) error) (*T, error)
+	// dropWarning is the warning logged, once with the count, when the
+	// snapshot held records that decode asked to drop. A load that drops
+	// any rewrites the snapshot at once, so they leave the disk.
+	dropWarning string
 }
+
+// errDropRecord is wrapped by a codec's decode error for a snapshot record
+// that is to be left out on load, such as a session written by the old
+// service.
+var errDropRecord = errors.New("record to drop on load")
 
 // node holds one id's current value; v is nil once the id is deleted.
 type node[T any] struct{ v *T }
@@ -75,9 +86,12 @@ func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) 
 	if err := os.Remove(path + ".tmp"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	haveSnap, err := t.loadSnapshot()
+	haveSnap, dropped, err := t.loadSnapshot()
 	if err != nil {
 		return nil, err
+	}
+	if dropped > 0 {
+		t.log.Warn(c.dropWarning, "file", path, "records", dropped)
 	}
 	jpath := path + ".journal"
 	if _, err := os.Stat(jpath + ".old"); err == nil {
@@ -95,9 +109,10 @@ func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) 
 		return nil, err
 	}
 	// Finish an interrupted compaction (the old journal must be folded into
-	// a snapshot before the next rotation would overwrite it), and write a
-	// snapshot for a new table so the file exists from the start.
-	if t.haveOld || !haveSnap {
+	// a snapshot before the next rotation would overwrite it), write a
+	// snapshot for a new table so the file exists from the start, and
+	// rewrite one that held records dropped on load so they leave the disk.
+	if t.haveOld || !haveSnap || dropped > 0 {
 		if err := t.compact(); err != nil {
 			t.j.close()
 			return nil, err
@@ -106,64 +121,75 @@ func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) 
 	return t, nil
 }
 
-// loadSnapshot reads the snapshot file, if there is one. It decodes the
-// object token by token rather than into a map so that the file's order is
-// kept.
-func (t *table[T]) loadSnapshot() (bool, error) {
+// loadSnapshot reads the snapshot file, if there is one, and returns
+// whether there was one and how many records it dropped (see
+// errDropRecord). It decodes the object token by token rather than into a
+// map so that the file's order is kept.
+func (t *table[T]) loadSnapshot() (exists bool, dropped int, err error) {
 	f, err := os.Open(t.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return false, 0, nil
 	}
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer f.Close()
 
 	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) {
-		return true, nil // an empty file holds no records
+		return true, 0, nil // an empty file holds no records
 	}
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", t.path, err)
+		return false, 0, fmt.Errorf("%s: %w", t.path, err)
 	}
 	if tok != json.Delim('{') {
-		return false, fmt.Errorf("%s: not a JSON object", t.path)
+		return false, 0, fmt.Errorf("%s: not a JSON object", t.path)
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return false, fmt.Errorf("%s: %w", t.path, err)
+			return false, 0, fmt.Errorf("%s: %w", t.path, err)
 		}
 		key, _ := tok.(string) // object keys are always strings
 		v, err := t.codec.decode(dec.Decode)
+		if errors.Is(err, errDropRecord) {
+			dropped++ // its value is consumed: go on with the next key
+			continue
+		}
 		if err != nil {
-			return false, fmt.Errorf("%s: record %q: %w", t.path, key, err)
+			return false, 0, fmt.Errorf("%s: record %q: %w", t.path, key, err)
 		}
 		if id := t.codec.id(v); id != key {
-			return false, fmt.Errorf("%s: record %q has id %q", t.path, key, id)
+			return false, 0, fmt.Errorf("%s: record %q has id %q", t.path, key, id)
 		}
 		t.apply(key, v)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return false, fmt.Errorf("%s: %w", t.path, err)
+		return false, 0, fmt.Errorf("%s: %w", t.path, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("%s: unexpected data after the JSON object", t.path)
+		return false, 0, fmt.Errorf("%s: unexpected data after the JSON object", t.path)
 	}
-	return true, nil
+	return true, dropped, nil
 }
 
 // replay applies the journal at path and returns how many records it
 // held. A torn or corrupt tail (what a crash in the middle of a write
 // leaves) is dropped with a warning, and cut off the file when truncate is
-// set so that new records are not appended after garbage.
+// set so that new records are not appended after garbage. A bad line with
+// intact lines after it is damage, not a torn tail: replay fails and
+// leaves the file alone (see readJournal).
 func (t *table[T]) replay(path string, truncate bool) (int, error) {
 	n := 0
 	good, size, err := readJournal(path, func(e journalEntry) error {
 		switch e.Op {
 		case "put":
 			v, err := t.codec.decode(func(r any) error { return json.Unmarshal(e.Rec, r) })
+			if errors.Is(err, errDropRecord) {
+				// This service never journals such a record.
+				return fmt.Errorf("%w, which only a snapshot may hold", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -248,7 +274,11 @@ func (t *table[T]) all(fn func(*T) bool) {
 	}
 }
 
-// writable returns the error a write gets when the table cannot take one.
+// writable returns the error a write gets when the table cannot take one:
+// closed, or failed. Once a journal write or fsync has failed, every write
+// is refused and ping fails until a restart: put applies a change in memory
+// before it is durable, so after a failed fsync memory may hold a write
+// that was never acknowledged and may not be on disk (see journal.fail).
 // The caller holds t.mu.
 func (t *table[T]) writable() error {
 	if t.closed {
@@ -467,8 +497,8 @@ func (t *table[T]) close() error {
 	return err
 }
 
-// unavailable is the error for writes (and Ping) once storage has failed.
-// The cause was logged when it happened.
+// unavailable is the error for writes (and Ping) once storage has failed;
+// see writable. The cause was logged when it happened.
 func unavailable() error {
 	return store.Errorf(store.EUNAVAILABLE, "storage unavailable")
 }

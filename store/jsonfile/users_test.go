@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/cases"
 
 	"simpleapi/store"
 )
@@ -387,4 +388,125 @@ func TestConcurrentCreatesSameEmail(t *testing.T) {
 	count, err := us.CountUsers(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, count)
+}
+
+// TestEmailCaseFolding: emails that differ only by Unicode case (beyond
+// ASCII) are one email, for uniqueness and for lookups.
+func TestEmailCaseFolding(t *testing.T) {
+	opts, _ := testOptions()
+	dir := t.TempDir()
+	db := openDB(t, dir, opts)
+	us := db.Users()
+	ctx := t.Context()
+
+	pairs := [][2]string{
+		{"sam@x", "ſam@x"}, // U+017F LATIN SMALL LETTER LONG S
+		{"µ@x", "μ@x"},     // U+00B5 MICRO SIGN, U+03BC GREEK SMALL LETTER MU
+		{"σ@x", "ς@x"},     // final sigma
+		{"Σ@y", "ς@y"},
+		{"kelvin@x", "\u212aelvin@x"}, // U+212A KELVIN SIGN
+		{"ǅ@x", "ǆ@x"},                // title case
+	}
+	for i, p := range pairs {
+		u := testUser(i)
+		u.Email = p[0]
+		require.NoError(t, us.CreateUser(ctx, u), p[0])
+		other := testUser(100 + i)
+		other.Email = p[1]
+		assert.Equal(t, store.Errorf(store.ECONFLICT, store.MsgEmailTaken), us.CreateUser(ctx, other), "%s after %s", p[1], p[0])
+		got, err := us.UserByEmail(ctx, p[1])
+		if assert.NoError(t, err, "UserByEmail(%q)", p[1]) {
+			assert.Equal(t, u.ID, got.ID)
+		}
+	}
+	// An update to the other spelling is a conflict too.
+	spare := testUser(50)
+	spare.Email = "spare@x"
+	require.NoError(t, us.CreateUser(ctx, spare))
+	for _, p := range pairs {
+		_, err := us.UpdateUser(ctx, spare.ID, func(u *store.User) error { u.Email = p[1]; return nil })
+		assert.Equal(t, store.Errorf(store.ECONFLICT, store.MsgEmailTaken), err, "update to %s", p[1])
+	}
+	// Plain ASCII emails still compare case-insensitively, and distinct
+	// ones stay distinct.
+	got, err := us.UserByEmail(ctx, "SAM@X")
+	require.NoError(t, err)
+	assert.Equal(t, testUser(0).ID, got.ID)
+	_, err = us.UserByEmail(ctx, "sam@y")
+	assert.Equal(t, store.ENOTFOUND, codeOf(err))
+
+	// The same after a restart.
+	require.NoError(t, db.Close())
+	us = openDB(t, dir, opts).Users()
+	got, err = us.UserByEmail(ctx, "ſAM@x")
+	require.NoError(t, err)
+	assert.Equal(t, testUser(0).ID, got.ID)
+}
+
+// TestEmailCaseFoldingLegacyCollisions: data written before emails were
+// case folded may hold users whose emails now compare equal. They load,
+// with the duplicate-email warning, and lookups find the earliest.
+func TestEmailCaseFoldingLegacyCollisions(t *testing.T) {
+	dir := t.TempDir()
+	file := `{"a": {"id": "a", "email": "sam@x.io", "created_at": "2017-01-01T00:00:00", "updated_at": "2017-01-01T00:00:00"},
+	          "b": {"id": "b", "email": "ſam@x.io", "created_at": "2017-01-01T00:00:00", "updated_at": "2017-01-01T00:00:00"},
+	          "c": {"id": "c", "email": "ς@x.io", "created_at": "2017-01-01T00:00:00", "updated_at": "2017-01-01T00:00:00"},
+	          "d": {"id": "d", "email": "σ@x.io", "created_at": "2017-01-01T00:00:00", "updated_at": "2017-01-01T00:00:00"}}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, usersFile), []byte(file), 0o600))
+	opts, logs := testOptions()
+	us := openDB(t, dir, opts).Users()
+	ctx := t.Context()
+	assert.Contains(t, logs.String(), "sharing an email")
+	assert.Contains(t, logs.String(), "users=2")
+	for email, id := range map[string]string{"SAM@x.io": "a", "ſam@x.io": "a", "σ@x.io": "c", "Σ@x.io": "c"} {
+		u, err := us.UserByEmail(ctx, email)
+		require.NoError(t, err, email)
+		assert.Equal(t, id, u.ID, email)
+	}
+	require.NoError(t, us.DeleteUser(ctx, "a"))
+	u, err := us.UserByEmail(ctx, "sam@x.io")
+	require.NoError(t, err)
+	assert.Equal(t, "b", u.ID)
+}
+
+// TestEmailKeyASCII: the ASCII fast path of emailKey is the same mapping
+// as Unicode case folding.
+func TestEmailKeyASCII(t *testing.T) {
+	var b strings.Builder
+	for c := range 0x80 {
+		b.WriteByte(byte(c))
+	}
+	ascii := b.String()
+	assert.Equal(t, cases.Fold().String(ascii), emailKey(ascii))
+	// Not ASCII: folded (cases.Fold is full folding, so ß is ss).
+	assert.Equal(t, "strasse@x", emailKey("STRAßE@X"))
+	// Invalid UTF-8 is kept as is, not merged into U+FFFD.
+	assert.NotEqual(t, emailKey("\xff@x"), emailKey("\xfe@x"))
+}
+
+// TestUserByEmailConcurrent looks up non-ASCII emails from many goroutines
+// at once (run with -race: the case folding must not share state).
+func TestUserByEmailConcurrent(t *testing.T) {
+	opts, _ := testOptions()
+	us := openDB(t, t.TempDir(), opts).Users()
+	ctx := t.Context()
+	emails := []string{"jürgen@x", "ſam@x", "μ@x", "ς@x", "ascii@x"}
+	for i, e := range emails {
+		u := testUser(i)
+		u.Email = e
+		require.NoError(t, us.CreateUser(ctx, u))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 200 {
+				i := (g + k) % len(emails)
+				u, err := us.UserByEmail(ctx, strings.ToUpper(emails[i]))
+				if assert.NoError(t, err) {
+					assert.Equal(t, testUser(i).ID, u.ID)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
