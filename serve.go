@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"simpleapi/config"
@@ -64,7 +65,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
-			return fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: %w", err)
+			return &config.Error{Var: "TLS_CERT_FILE", Value: cfg.TLSCertFile,
+				Allowed: "want a readable PEM certificate matching TLS_KEY_FILE (" + strings.ReplaceAll(err.Error(), "\n", " ") + ")"}
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}

@@ -24,6 +24,8 @@ const (
 	MsgNoUserForEmail   = "no user found for this email"
 	MsgWrongPassword    = "wrong password"
 	MsgGenericLogin     = "wrong email or password"
+	MsgFirstNameTooLong = "first_name too long"
+	MsgLastNameTooLong  = "last_name too long"
 )
 
 // MaxPasswordLength is the longest password accepted, in characters.
@@ -81,14 +83,34 @@ func (a *Accounts) log() *slog.Logger {
 }
 
 // ValidateEmail checks that email is a plausible address: one "@",
-// non-empty parts, no white space or control characters, at most 254
-// bytes.
+// non-empty parts, at most 254 bytes, and none of: white space, control
+// or invisible formatting characters (such as a right-to-left override,
+// which can disguise an address), or ":" (which Basic authentication
+// could not carry).
 func ValidateEmail(email string) error {
 	local, domain, ok := strings.Cut(email, "@")
 	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
 		len(email) > maxEmailBytes || !utf8.ValidString(email) ||
-		strings.IndexFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		strings.IndexFunc(email, forbiddenInEmail) >= 0 {
 		return store.Errorf(store.EINVALID, MsgInvalidEmail)
+	}
+	return nil
+}
+
+func forbiddenInEmail(r rune) bool {
+	return r == ':' || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+}
+
+// MaxNameLength is the longest first or last name accepted, in characters.
+const MaxNameLength = 255
+
+// ValidateNames checks first and last names (nil: not given).
+func ValidateNames(first, last *string) error {
+	if first != nil && utf8.RuneCountInString(*first) > MaxNameLength {
+		return store.Errorf(store.EINVALID, MsgFirstNameTooLong)
+	}
+	if last != nil && utf8.RuneCountInString(*last) > MaxNameLength {
+		return store.Errorf(store.EINVALID, MsgLastNameTooLong)
 	}
 	return nil
 }
@@ -114,6 +136,9 @@ func (a *Accounts) Create(ctx context.Context, in NewUser) (store.User, error) {
 		return store.User{}, err
 	}
 	if err := a.ValidatePassword(in.Password); err != nil {
+		return store.User{}, err
+	}
+	if err := ValidateNames(in.FirstName, in.LastName); err != nil {
 		return store.User{}, err
 	}
 	// Checked before hashing so a duplicate costs no hash work; the store
@@ -155,6 +180,9 @@ func (a *Accounts) Create(ctx context.Context, in NewUser) (store.User, error) {
 // Update applies changes to the user id on behalf of caller. Only admins
 // may change a role; a role change ends the user's sessions.
 func (a *Accounts) Update(ctx context.Context, caller store.User, id string, ch Changes) (store.User, error) {
+	if err := ValidateNames(ch.FirstName, ch.LastName); err != nil {
+		return store.User{}, err
+	}
 	var newRole store.Role
 	if ch.Role != nil {
 		if caller.Role != store.RoleAdmin {

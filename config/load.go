@@ -241,7 +241,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		if err := s.set(&c, v); err != nil {
 			shown := v
 			if s.secret {
-				shown = redact(v)
+				shown = Redact(v)
 			}
 			return Config{}, &Error{Var: s.name, Value: shown, Allowed: err.Error()}
 		}
@@ -302,7 +302,8 @@ func Usage(w io.Writer) {
 }
 
 // redact describes a secret without revealing it.
-func redact(v string) string {
+// Redact is how a secret value is shown in an error: its length only.
+func Redact(v string) string {
 	return fmt.Sprintf("<redacted, %d bytes>", len(v))
 }
 

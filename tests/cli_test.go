@@ -149,6 +149,20 @@ func TestConfigErrorsExit2NamingTheVariable(t *testing.T) {
 		assert.Equal(t, 2, code)
 		assert.Contains(t, stderr, "API_PORT")
 	})
+	t.Run("admin values that could not make an admin", func(t *testing.T) {
+		for _, tc := range []struct{ email, password, name, shown string }{
+			{"not-an-email", "long-enough-1", "ADMIN_EMAIL", "not-an-email"},
+			{"a@example.com", "short", "ADMIN_PASSWORD", "<redacted, 5 bytes>"},
+		} {
+			env := testEnv(t.TempDir())
+			env["ADMIN_EMAIL"], env["ADMIN_PASSWORD"] = tc.email, tc.password
+			code, _, stderr := command(t, env, "", "serve")
+			assert.Equal(t, 2, code, stderr)
+			assert.Contains(t, stderr, tc.name+"=")
+			assert.Contains(t, stderr, tc.shown)
+			assert.NotContains(t, stderr, "short\"", "the password is never shown")
+		}
+	})
 	t.Run("unknown flag", func(t *testing.T) {
 		code, _, stderr := command(t, testEnv(t.TempDir()), "", "serve", "--no-such-flag")
 		assert.Equal(t, 2, code, stderr)

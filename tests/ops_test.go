@@ -596,8 +596,10 @@ func TestTLSBadCertificateStopsStart(t *testing.T) {
 	env["TLS_CERT_FILE"] = filepath.Join(dir, "missing-cert.pem")
 	env["TLS_KEY_FILE"] = filepath.Join(dir, "missing-key.pem")
 	code, _, stderr := command(t, env, "", "serve")
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "a bad setting")
 	assert.Contains(t, stderr, "TLS_CERT_FILE")
+	assert.Contains(t, stderr, "missing-cert.pem")
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
 	assert.NotContains(t, stderr, "listening")
 }
 

@@ -154,6 +154,12 @@ func TestCreateUserErrorsInOrder(t *testing.T) {
 		{"invalid email empty domain", `{"email":"x@","password":"secret-password"}`, 400, "invalid email"},
 		{"invalid email too long", `{"email":"` + strings.Repeat("a", 250) + `@b.co","password":"secret-password"}`, 400, "invalid email"},
 		{"invalid email before short password", `{"email":"nope","password":"x"}`, 400, "invalid email"},
+		{"invalid email with a colon", `{"email":"a:b@example.com","password":"secret-password"}`, 400, "invalid email"},
+		{"invalid email with a right-to-left override", `{"email":"\u202eevil@example.com","password":"secret-password"}`, 400, "invalid email"},
+		{"invalid email with a space", `{"email":"a b@example.com","password":"secret-password"}`, 400, "invalid email"},
+		{"not UTF-8", "{\"email\":\"inv\xff@example.com\",\"password\":\"secret-password\"}", 400, "Wrong format"},
+		{"first_name too long", `{"email":"x@example.com","password":"secret-password","first_name":"` + strings.Repeat("n", 256) + `"}`, 400, "first_name too long"},
+		{"last_name too long", `{"email":"x@example.com","password":"secret-password","last_name":"` + strings.Repeat("n", 256) + `"}`, 400, "last_name too long"},
 		{"password too short", `{"email":"x@example.com","password":"1234567"}`, 400, "password too short"},
 		{"password too long", `{"email":"x@example.com","password":"` + long + `"}`, 400, "password too long"},
 		{"duplicate", `{"email":"taken@example.com","password":"secret-password"}`, 409, "email already registered"},
@@ -215,6 +221,10 @@ func TestUpdateUser(t *testing.T) {
 		assertError(t, s.do("PUT", "/api/v1/users/me", body, bob), 400, "Wrong format")
 	}
 	assertError(t, s.do("PUT", "/api/v1/users/me", `{"first_name":5}`, bob), 400, "Wrong format")
+	assertError(t, s.do("PUT", "/api/v1/users/me", `{"last_name":"`+strings.Repeat("é", 256)+`"}`, bob), 400, "last_name too long")
+	assertError(t, s.do("PUT", "/api/v1/users/me", "{\"first_name\":\"\xff\"}", bob), 400, "Wrong format")
+	rec255 := s.do("PUT", "/api/v1/users/me", `{"first_name":"`+strings.Repeat("é", 255)+`"}`, bob)
+	require.Equal(t, 200, rec255.Code, "255 characters are fine")
 
 	rec := s.do("PUT", "/api/v1/users/me", `{"first_name":"Bob","last_name":"Builder","email":"new@example.com","password":"x"}`, bob)
 	require.Equal(t, 200, rec.Code, rec.Body.String())

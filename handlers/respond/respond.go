@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -121,6 +122,10 @@ func DecodeObject(c *gin.Context) (map[string]json.RawMessage, error) {
 		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
 	}
 	data = bytes.TrimSpace(data)
+	// Text that is not UTF-8 would be stored altered (U+FFFD): refuse it.
+	if !utf8.Valid(data) {
+		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
+	}
 	// Only an object will do: null, arrays, strings and numbers are all
 	// "Wrong format", as is trailing garbage after the object.
 	if len(data) == 0 || data[0] != '{' {
