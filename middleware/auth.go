@@ -138,6 +138,7 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	// need no argon2id run; the user is still read fresh.
 	if id, hash, ok := b.Verified.Lookup(email, password); ok {
 		if u, err := b.Users.UserByID(ctx, id); err == nil && u.PasswordHash == hash && strings.EqualFold(u.Email, email) {
+			b.Throttle.Success(email) // a success clears the account's failures
 			return &Caller{User: u}, nil
 		}
 	}

@@ -69,11 +69,13 @@ func BodyLimit(max int64) gin.HandlerFunc {
 }
 
 // CORS answers cross-origin requests with github.com/gin-contrib/cors
-// (SPEC 4.6). With no origins listed, every origin gets
+// (SPEC 4.6). With no origins listed, every API response carries
 // "Access-Control-Allow-Origin: *" without credentials, as the old service
-// did. With a list, listed origins are echoed with credentials allowed and
-// other origins get no CORS headers (the library would answer them 403,
-// which would also break same-site browsers that send Origin).
+// (Flask-CORS, which sends it even without an Origin header) did. With a
+// list, listed origins are echoed with credentials allowed; other origins
+// get no CORS headers (the library would answer them 403, which would also
+// break same-site browsers that send Origin), and their preflights are
+// answered 204 without them, never sent on to authentication.
 func CORS(origins []string) gin.HandlerFunc {
 	cfg := cors.Config{
 		AllowMethods:     []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
@@ -91,12 +93,26 @@ func CORS(origins []string) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		origin := c.GetHeader("Origin")
-		if len(origins) > 0 && origin != "" && !listed[origin] {
+		switch {
+		case len(origins) == 0 && origin == "":
+			if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+				c.Header("Access-Control-Allow-Origin", "*")
+			}
 			c.Next()
-			return
+		case len(origins) > 0 && origin != "" && !listed[origin]:
+			if isPreflight(c.Request) {
+				c.AbortWithStatus(http.StatusNoContent)
+				return
+			}
+			c.Next()
+		default:
+			handle(c)
 		}
-		handle(c)
 	}
+}
+
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // JSONNotFound answers unknown routes.

@@ -121,3 +121,17 @@ func TestBasicAuthPerAddressLimit(t *testing.T) {
 		assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", asAdmin()).Code, "remembered credentials cost no attempt")
 	}
 }
+
+func TestBasicSuccessClearsFailures(t *testing.T) {
+	s := newServer(t)
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", asAdmin()).Code) // verified, remembered
+	wrong := basicAuth(adminEmail, "not-the-password")
+	for i := 0; i < 5; i++ {
+		assertError(t, s.do("GET", "/api/v1/users/me", "", wrong), 403, "Forbidden")
+	}
+	assertError(t, s.do("GET", "/api/v1/users/me", "", wrong), 429, "Too many requests")
+	// The real client, whose credentials verified before, goes on working,
+	// and its success clears the failures.
+	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", asAdmin()).Code)
+	assertError(t, s.do("GET", "/api/v1/users/me", "", wrong), 403, "Forbidden")
+}

@@ -119,6 +119,9 @@ func TestBodyLimit(t *testing.T) {
 
 func TestCORSDefaultAllowsAnyOriginWithoutCredentials(t *testing.T) {
 	s := newServer(t)
+	// Like the old service, even without an Origin header.
+	assert.Equal(t, "*", s.do("GET", "/api/v1/status", "").Header().Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, "*", s.do("GET", "/api/v1/users", "").Header().Get("Access-Control-Allow-Origin"))
 	rec := s.do("GET", "/api/v1/status", "", header("Origin", "https://app.example.com"))
 	require.Equal(t, 200, rec.Code)
 	assert.Equal(t, "*", rec.Header().Get("Access-Control-Allow-Origin"))
@@ -144,6 +147,14 @@ func TestCORSListedOrigins(t *testing.T) {
 	rec = s.do("GET", "/api/v1/status", "", header("Origin", "https://evil.example.com"))
 	assertBody(t, rec, 200, `{"status":"OK"}`)
 	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"))
+	assert.Empty(t, s.do("GET", "/api/v1/status", "").Header().Get("Access-Control-Allow-Origin"))
+	// Their preflights are answered without authentication, and without
+	// CORS headers, so the browser refuses.
+	rec = s.do("OPTIONS", "/api/v1/users/me", "", header("Origin", "https://evil.example.com"),
+		header("Access-Control-Request-Method", "PUT"))
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"))
+	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Methods"))
 
 	rec = s.do("OPTIONS", "/api/v1/users/me", "", header("Origin", "http://localhost:3000"),
 		header("Access-Control-Request-Method", "PUT"))
