@@ -10,6 +10,7 @@ import (
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-gonic/gin"
+	gsessions "github.com/gorilla/sessions"
 )
 
 // tokenKey is the key of the session token among the cookie's values.
@@ -89,7 +90,22 @@ func (sc *SessionCookies) Name() string { return sc.name }
 // Middleware is gin-contrib/sessions' middleware, needed by the routes
 // that write the cookie.
 func (sc *SessionCookies) Middleware() gin.HandlerFunc {
-	return sessions.Sessions(sc.name, sc.store)
+	return sessions.Sessions(sc.name, quietStore{sc.store})
+}
+
+// quietStore is the cookie store, except that a request cookie which does
+// not verify yields a new, empty session without an error: gin-contrib's
+// session would log that error at ERROR level, so any client could fill
+// the log by sending junk cookies to the login route. Such cookies are
+// already answered 403 by the authenticator.
+type quietStore struct{ cookie.Store }
+
+func (q quietStore) Get(r *http.Request, name string) (*gsessions.Session, error) {
+	s, err := q.Store.Get(r, name)
+	if err != nil && s != nil {
+		return s, nil
+	}
+	return s, err
 }
 
 // Token returns the token in the request's cookie. present is false when

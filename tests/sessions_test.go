@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -482,4 +483,18 @@ func TestConcurrentSessions(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+func TestJunkCookieOnLoginLogsNoError(t *testing.T) {
+	// gin-contrib/sessions logs through the default logger.
+	var global syncBuffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&global, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	s := newSessionServer(t)
+	rec := s.login(adminEmail, adminPassword, header("Cookie", "_my_session_id=garbage"))
+	require.Equal(t, 200, rec.Code)
+	assert.NotContains(t, s.logs.String(), `"level":"ERROR"`)
+	assert.NotContains(t, global.String(), `"level":"ERROR"`)
 }
