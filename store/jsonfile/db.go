@@ -7,7 +7,10 @@
 // journal and acknowledged once fsync'd; concurrent writers share one
 // fsync (group commit). Compaction folds the journal into a new snapshot in
 // the background once the journal outgrows the data, so the cost of a
-// write does not depend on how many records there are. A crash at any
+// write does not depend on how many records there are, and also once
+// writes have paused for a moment (Options.QuietCompactAfter), so that
+// the snapshot file holds current data for tools that read it, such as
+// the old service's, or a backup, while the server runs. A crash at any
 // moment loses no acknowledged write: the load replays the journal over
 // the snapshot and drops a torn tail with a warning. Damage in the middle
 // of a journal (a bad line with intact lines after it, which no crash can
@@ -65,6 +68,16 @@ type Options struct {
 	// compaction; it runs once the journal holds more than
 	// max(CompactAfter, live records). Zero means 10000.
 	CompactAfter int
+	// QuietCompactAfter is how long a file must go without a write
+	// before a journal holding records is compacted in the background, so
+	// that the snapshot file (.db_User.json) holds current data while the
+	// server runs, not only after CompactAfter records or at Close. A
+	// burst of writes is followed by one such compaction; a steady stream
+	// of writes gets none (CompactAfter covers it), nor does an idle
+	// store. A journal found non-empty on Open (after a crash) is
+	// compacted once the store has been quiet for this long too. Zero
+	// means 2s; negative disables it.
+	QuietCompactAfter time.Duration
 	// ObserveWrite, when set, receives the duration of each durable
 	// journal write: one group-commit batch written and fsync'd, after
 	// which every write in it is acknowledged. It is called from the
@@ -95,6 +108,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	if opts.CompactAfter <= 0 {
 		opts.CompactAfter = 10000
+	}
+	if opts.QuietCompactAfter == 0 {
+		opts.QuietCompactAfter = 2 * time.Second
 	}
 	if opts.syncFile == nil {
 		opts.syncFile = (*os.File).Sync

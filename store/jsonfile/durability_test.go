@@ -419,6 +419,7 @@ func TestCrash(t *testing.T) {
 
 		opts, _ := testOptions()
 		opts.CompactAfter = 1 << 30 // leave the files as the crash left them
+		opts.QuietCompactAfter = -1
 		db, err := Open(dir, opts)
 		require.NoError(t, err, "round %d", round)
 		us := db.Users()

@@ -175,6 +175,7 @@ func TestSessionsCrash(t *testing.T) {
 		opts, logs := testOptions()
 		opts.Sessions = true
 		opts.CompactAfter = 1 << 30 // leave the files as the crash left them
+		opts.QuietCompactAfter = -1
 		db, err := Open(dir, opts)
 		require.NoError(t, err, "round %d", round)
 		if strings.Contains(logs.String(), "torn tail") {

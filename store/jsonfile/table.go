@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"simpleapi/store"
 )
@@ -57,6 +58,7 @@ type table[T any] struct {
 	log          *slog.Logger
 	sync         func(*os.File) error
 	compactAfter int
+	quietAfter   time.Duration // Options.QuietCompactAfter; <= 0: no quiet compaction
 
 	mu         sync.RWMutex
 	nodes      map[string]*node[T]
@@ -68,6 +70,19 @@ type table[T any] struct {
 	closed     bool
 	j          *journal
 	bg         sync.WaitGroup // background compaction
+
+	// Quiet compaction (see quietLoop). lastWrite and quietArmed are
+	// guarded by mu; the channels are nil when it is disabled.
+	lastWrite  time.Time     // when the latest put or remove was applied
+	quietArmed bool          // quietLoop is timing a quiet period
+	quietKick  chan struct{} // arms quietLoop; buffered, one slot
+	quietStop  chan struct{} // closed by close
+	quietDone  chan struct{} // closed when quietLoop has returned
+
+	// For tests, guarded by mu: compactions completed, and quiet
+	// compactions started.
+	compactions      int
+	quietCompactions int
 }
 
 // openTable loads the table stored at path (creating it if absent) and
@@ -79,6 +94,7 @@ func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) 
 		log:          opts.Logger,
 		sync:         opts.syncFile,
 		compactAfter: opts.CompactAfter,
+		quietAfter:   opts.QuietCompactAfter,
 		nodes:        make(map[string]*node[T]),
 	}
 	// A leftover temporary snapshot is an interrupted compaction's; the
@@ -116,6 +132,19 @@ func openTable[T any](path string, c codec[T], opts Options) (*table[T], error) 
 		if err := t.compact(); err != nil {
 			t.j.close()
 			return nil, err
+		}
+	}
+	if t.quietAfter > 0 {
+		t.quietKick = make(chan struct{}, 1)
+		t.quietStop = make(chan struct{})
+		t.quietDone = make(chan struct{})
+		go t.quietLoop()
+		// A journal left by a crash (or a Close that could not compact) is
+		// folded into the snapshot too once the table has been quiet.
+		if t.jrecs > 0 {
+			t.mu.Lock()
+			t.noteWrite()
+			t.mu.Unlock()
 		}
 	}
 	return t, nil
@@ -309,6 +338,7 @@ func (t *table[T]) put(v *T) (uint64, error) {
 	t.apply(id, v)
 	t.jrecs++
 	t.maybeCompact()
+	t.noteWrite()
 	return seq, nil
 }
 
@@ -324,6 +354,7 @@ func (t *table[T]) remove(id string) (uint64, error) {
 	t.drop(id)
 	t.jrecs++
 	t.maybeCompact()
+	t.noteWrite()
 	return seq, nil
 }
 
@@ -354,6 +385,13 @@ func (t *table[T]) maybeCompact() {
 	if t.compacting || t.closed || t.jrecs <= max(t.compactAfter, len(t.nodes)) {
 		return
 	}
+	t.startCompaction()
+}
+
+// startCompaction runs compact in the background. The caller holds t.mu
+// for writing and has checked that no compaction is running and the table
+// is not closed.
+func (t *table[T]) startCompaction() {
 	t.compacting = true
 	t.bg.Add(1)
 	go func() {
@@ -422,8 +460,89 @@ func (t *table[T]) compact() error {
 	}
 	t.mu.Lock()
 	t.haveOld = false
+	t.compactions++
 	t.mu.Unlock()
 	return nil
+}
+
+// noteWrite records that a write was just applied and arms the quiet
+// compaction if it is not armed already. It costs a clock read, and a
+// channel send for the first write after a quiet period. The caller holds
+// t.mu for writing.
+func (t *table[T]) noteWrite() {
+	if t.quietKick == nil {
+		return
+	}
+	t.lastWrite = time.Now()
+	if !t.quietArmed {
+		t.quietArmed = true
+		select {
+		case t.quietKick <- struct{}{}:
+		default: // cannot happen: quietArmed was false, so the slot is empty
+		}
+	}
+}
+
+// quietLoop keeps the snapshot current while writes are few: once the
+// table has had no write for quietAfter and its journal holds records, it
+// starts a compaction, so that the snapshot file holds the data without
+// waiting for the journal to reach the size that triggers one (see
+// maybeCompact) or for close. A burst of writes is followed by one quiet
+// compaction; a steady stream of writes never lets the table be quiet.
+//
+// Writers only note the time of their write (noteWrite); the first write
+// after a quiet period wakes this goroutine, which then sleeps on a timer
+// until quietAfter has passed since the latest write. While the table is
+// idle it waits on its channels with no timer running. close stops it.
+func (t *table[T]) quietLoop() {
+	defer close(t.quietDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-t.quietKick:
+		case <-t.quietStop:
+			return
+		}
+		for wait := t.quietAfter; wait > 0; wait = t.quietCheck() {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-t.quietStop:
+				timer.Stop()
+				return
+			}
+		}
+	}
+}
+
+// quietCheck is called when quietLoop's timer fires. If the table has had
+// no write for quietAfter, it disarms the loop, starts a compaction if the
+// journal holds records, and returns 0; otherwise it returns how much
+// longer to wait.
+func (t *table[T]) quietCheck() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0 // close compacts; quietLoop is about to be stopped
+	}
+	if since := time.Since(t.lastWrite); since < t.quietAfter {
+		return t.quietAfter - since
+	}
+	if t.compacting {
+		// A size-triggered compaction is running; records written after
+		// its rotation are not in the snapshot it writes. Look again once
+		// it has had time to finish.
+		return t.quietAfter
+	}
+	t.quietArmed = false
+	// After a storage failure nothing is written; the next start reloads
+	// the files.
+	if t.jrecs > 0 && t.j.failed() == nil {
+		t.quietCompactions++
+		t.startCompaction()
+	}
+	return 0
 }
 
 // writeSnapshot atomically replaces the snapshot file with vals: one
@@ -471,9 +590,9 @@ func (t *table[T]) writeSnapshot(vals []*T) (err error) {
 	return syncDir(filepath.Dir(t.path))
 }
 
-// close stops writes, lets a running compaction finish, compacts what the
-// journal holds so the next start reads just the snapshot, and closes the
-// journal.
+// close stops writes and the quiet compaction, lets a running compaction
+// finish, compacts what the journal holds so the next start reads just the
+// snapshot, and closes the journal.
 func (t *table[T]) close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -482,6 +601,10 @@ func (t *table[T]) close() error {
 	}
 	t.closed = true
 	t.mu.Unlock()
+	if t.quietStop != nil {
+		close(t.quietStop)
+		<-t.quietDone
+	}
 	t.bg.Wait()
 
 	var err error
