@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"runtime"
@@ -14,109 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/store"
+	"simpleapi/store/storetest"
 )
 
-var testTime = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
-
-func testSession(i int, userID string) store.Session {
-	token := make([]byte, 32)
-	rand.Read(token)
-	return store.Session{
-		ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
-		TokenHash:  sha256.Sum256(token),
-		UserID:     userID,
-		CreatedAt:  testTime.Add(time.Duration(i) * time.Minute),
-		ExpiresAt:  testTime.Add(24*time.Hour + time.Duration(i)*time.Minute),
-		LastSeenAt: testTime.Add(time.Duration(i) * time.Minute),
-		IP:         "203.0.113.7",
-		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-	}
-}
-
 func TestSessions(t *testing.T) {
-	ss := NewSessions()
-	ctx := t.Context()
-	a1, a2, a3, b1 := testSession(1, "alice"), testSession(2, "alice"), testSession(3, "alice"), testSession(4, "bob")
-	b1.ExpiresAt = time.Time{}
-	// Created out of order: listing is still oldest first.
-	for _, s := range []store.Session{a2, a1, a3, b1} {
-		require.NoError(t, ss.CreateSession(ctx, s))
-	}
-	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, testSession(1, "carol"))))
-	dupHash := testSession(9, "carol")
-	dupHash.TokenHash = a1.TokenHash
-	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, dupHash)))
-	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x"})))
-
-	got, err := ss.SessionByTokenHash(ctx, a1.TokenHash)
-	require.NoError(t, err)
-	assert.Equal(t, a1, got)
-	got, err = ss.SessionByID(ctx, b1.ID)
-	require.NoError(t, err)
-	assert.Equal(t, b1, got)
-	assert.True(t, got.ExpiresAt.IsZero())
-	_, err = ss.SessionByTokenHash(ctx, store.TokenHash{})
-	assert.Equal(t, store.Errorf(store.ENOTFOUND, store.MsgNotFound), err)
-	_, err = ss.SessionByID(ctx, "nope")
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-
-	list, err := ss.ListSessions(ctx, "alice")
-	require.NoError(t, err)
-	assert.Equal(t, []store.Session{a1, a2, a3}, list)
-	list, err = ss.ListSessions(ctx, "nobody")
-	require.NoError(t, err)
-	assert.Empty(t, list)
-
-	// Touch: unknown ids skipped, times only move forward.
-	later := testTime.Add(time.Hour)
-	require.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{
-		a1.ID:  later,
-		a2.ID:  testTime.Add(-time.Hour),
-		"nope": later,
-	}))
-	got, err = ss.SessionByID(ctx, a1.ID)
-	require.NoError(t, err)
-	assert.Equal(t, later, got.LastSeenAt)
-	a1.LastSeenAt = later
-	got, err = ss.SessionByID(ctx, a2.ID)
-	require.NoError(t, err)
-	assert.Equal(t, a2, got)
-
-	require.NoError(t, ss.DeleteSession(ctx, a3.ID))
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.DeleteSession(ctx, a3.ID)))
-	_, err = ss.SessionByTokenHash(ctx, a3.TokenHash)
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-
-	n, err := ss.DeleteUserSessions(ctx, "alice", a1.ID)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	list, err = ss.ListSessions(ctx, "alice")
-	require.NoError(t, err)
-	assert.Equal(t, []store.Session{a1}, list)
-
-	n, err = ss.DeleteSessionsWhere(ctx, func(s store.Session) bool { return s.LastSeenAt.Before(later) })
-	require.NoError(t, err)
-	assert.Equal(t, 1, n) // b1
-	n, err = ss.CountSessions(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	n, err = ss.DeleteUserSessions(ctx, "alice", "")
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	n, err = ss.CountSessions(ctx)
-	require.NoError(t, err)
-	assert.Zero(t, n)
-	require.NoError(t, ss.Close())
+	storetest.SessionStore(t, func(t *testing.T) store.SessionStore { return NewSessions() })
 }
 
 func TestTimesKeptToTheSecond(t *testing.T) {
 	ss := NewSessions()
-	s := testSession(1, "alice")
+	s := storetest.Session(1, "alice")
 	s.CreatedAt = time.Date(2024, 5, 17, 14, 30, 45, 999, time.FixedZone("CEST", 2*3600))
 	require.NoError(t, ss.CreateSession(t.Context(), s))
 	got, err := ss.SessionByID(t.Context(), s.ID)
 	require.NoError(t, err)
-	assert.Equal(t, testTime, got.CreatedAt)
+	assert.Equal(t, storetest.Time, got.CreatedAt)
 }
 
 func TestConcurrentUse(t *testing.T) {
@@ -127,11 +38,11 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			user := fmt.Sprintf("user%d", g%2)
 			for i := range 200 {
-				s := testSession(g*1000+i, user)
+				s := storetest.Session(g*1000+i, user)
 				assert.NoError(t, ss.CreateSession(ctx, s))
 				_, err := ss.SessionByTokenHash(ctx, s.TokenHash)
 				assert.NoError(t, err)
-				assert.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{s.ID: testTime.Add(time.Hour)}))
+				assert.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{s.ID: storetest.Time.Add(time.Hour)}))
 				if i%2 == 0 {
 					assert.NoError(t, ss.DeleteSession(ctx, s.ID))
 				}
@@ -177,9 +88,9 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 				ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
 				TokenHash:  sha256.Sum256([]byte(fmt.Sprint(i))),
 				UserID:     strings.Clone(userIDs[i%users]),
-				CreatedAt:  testTime.Add(time.Duration(i) * time.Second),
-				ExpiresAt:  testTime.Add(24*time.Hour + time.Duration(i)*time.Second),
-				LastSeenAt: testTime.Add(time.Duration(i) * time.Second),
+				CreatedAt:  storetest.Time.Add(time.Duration(i) * time.Second),
+				ExpiresAt:  storetest.Time.Add(24*time.Hour + time.Duration(i)*time.Second),
+				LastSeenAt: storetest.Time.Add(time.Duration(i) * time.Second),
 				IP:         fmt.Sprintf("198.51.%d.%d", i/256%256, i%256),
 				UserAgent:  strings.Clone(userAgents[i%len(userAgents)]),
 			}
