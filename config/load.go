@@ -252,15 +252,6 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// Defaults returns the configuration of an empty environment without flags.
-func Defaults() Config {
-	c, err := Load(nil, func(string) string { return "" })
-	if err != nil {
-		panic("config: defaults are invalid: " + err.Error())
-	}
-	return c
-}
-
 // check validates settings that depend on each other.
 func (c Config) check() error {
 	switch {

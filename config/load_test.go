@@ -52,7 +52,9 @@ func TestLoadDefaults(t *testing.T) {
 		ShutdownTimeout: 15 * time.Second,
 	}
 	assert.Equal(t, want, c)
-	assert.Equal(t, want, Defaults())
+	defaults, err := Load(nil, func(string) string { return "" })
+	require.NoError(t, err)
+	assert.Equal(t, want, defaults)
 	assert.True(t, c.SessionMode())
 }
 

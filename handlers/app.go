@@ -324,9 +324,6 @@ func (a *App) Routes() []string {
 // METRICS_ADDR, never on the API's listener.
 func (a *App) Metrics() http.Handler { return a.metrics.Handler() }
 
-// Accounts is the account service, for the command line and tests.
-func (a *App) Accounts() *auth.Accounts { return a.accounts }
-
 // Hasher is the password hasher, for tests that count its work.
 func (a *App) Hasher() *auth.Hasher { return a.hasher }
 

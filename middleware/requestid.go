@@ -41,11 +41,3 @@ func saneRequestID(id string) bool {
 	}
 	return true
 }
-
-// RequestIDOf returns the request id given to c.
-func RequestIDOf(c *gin.Context) string {
-	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
-		return info.RequestID
-	}
-	return ""
-}
