@@ -52,9 +52,6 @@ func TestLoadDefaults(t *testing.T) {
 		ShutdownTimeout: 15 * time.Second,
 	}
 	assert.Equal(t, want, c)
-	defaults, err := Load(nil, func(string) string { return "" })
-	require.NoError(t, err)
-	assert.Equal(t, want, defaults)
 	assert.True(t, c.SessionMode())
 }
 
