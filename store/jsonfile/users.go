@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"golang.org/x/text/cases"
 
 	"simpleapi/store"
 )
@@ -331,24 +328,8 @@ func (s *userStore) unindexEmail(u *store.User) {
 	})
 }
 
-// emailKey is the form emails are compared in: Unicode case folded, so
-// that every spelling that differs only in case maps to one key ("ſam" and
-// "SAM" are "sam", "µ" is "μ", "ς" is "σ"). cases.Fold does full case
-// folding, so "ß" matches "ss" too.
-//
-// UserByEmail is on the login path: an all-ASCII email, by far the most
-// common, takes strings.ToLower, which for ASCII is the same mapping. A
-// Caser is made per call rather than shared: the Caser type is documented
-// as possibly stateful and not to be shared between goroutines, and a Fold
-// Caser holds no state, so making one costs no allocation.
-func emailKey(email string) string {
-	for i := 0; i < len(email); i++ {
-		if email[i] >= utf8.RuneSelf {
-			return cases.Fold().String(email)
-		}
-	}
-	return strings.ToLower(email)
-}
+// emailKey is the one normal form of an email (store.EmailKey).
+var emailKey = store.EmailKey
 
 // normalizeUser returns a private copy of u with times as the file keeps
 // them (UTC, whole seconds), so a value reads the same before and after a
