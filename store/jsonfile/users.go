@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"simpleapi/store"
 )
 
