@@ -1,0 +1,111 @@
+// Package redis keeps sessions and login-attempt counters in Redis, so
+// that any number of server instances share them: a session revoked on
+// one instance is gone for all, and N instances allow no more login
+// attempts than one. Nothing is cached in the process.
+//
+// Every key starts with a prefix (one per deployment, or per test), and
+// the store needs a single Redis server (not a cluster): its scripts
+// touch keys they derive from the prefix.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"simpleapi/store"
+)
+
+// OpTimeout bounds every operation of this package, retries included, so
+// that an unreachable Redis makes a request fail fast instead of hanging.
+const OpTimeout = 2 * time.Second
+
+// Open returns a client for url (redis://[user:password@]host:port/db)
+// with short timeouts. It does not connect yet: the first operation does,
+// and the pool reconnects by itself after an outage.
+func Open(url string) (*goredis.Client, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		// The URL may hold a password: name the problem, not the value.
+		return nil, errors.New("REDIS_URL is not a valid redis:// URL")
+	}
+	opt.DialTimeout = 500 * time.Millisecond
+	opt.ReadTimeout = time.Second
+	opt.WriteTimeout = time.Second
+	opt.PoolTimeout = time.Second
+	opt.MaxRetries = 1
+	opt.ContextTimeoutEnabled = true
+	return goredis.NewClient(opt), nil
+}
+
+// Ping reports whether Redis answers, as store.EUNAVAILABLE when not.
+func Ping(ctx context.Context, c goredis.UniversalClient) error {
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
+	return mapErr(c.Ping(ctx).Err())
+}
+
+// mapErr turns a client error into an application error: anything that
+// means Redis cannot be reached or cannot serve now is EUNAVAILABLE (503),
+// so an outage never shows as an internal error. Errors the server sends
+// about the request itself stay internal.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *store.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if unavailable(err) {
+		return &unavailableError{cause: err}
+	}
+	return fmt.Errorf("redis: %w", err)
+}
+
+func unavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, goredis.ErrClosed), errors.Is(err, goredis.ErrPoolTimeout),
+		errors.As(err, &ne):
+		return true
+	}
+	var re goredis.Error
+	if errors.As(err, &re) {
+		msg := re.Error()
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "BUSY", "CLUSTERDOWN", "OOM"} {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+		return false
+	}
+	// A reply that was not an error reply but could not be read: the
+	// connection broke.
+	return true
+}
+
+// unavailableError is store.EUNAVAILABLE that keeps its cause for logs.
+type unavailableError struct{ cause error }
+
+func (u *unavailableError) Error() string { return "redis unavailable: " + u.cause.Error() }
+
+// As lets store.ErrorCode and store.ErrorMessage see the application
+// error.
+func (u *unavailableError) As(target any) bool {
+	if t, ok := target.(**store.Error); ok {
+		*t = store.Errorf(store.EUNAVAILABLE, "Service unavailable")
+		return true
+	}
+	return false
+}
+
+func (u *unavailableError) Unwrap() error { return u.cause }
