@@ -40,6 +40,7 @@ func Open(url string) (*goredis.Client, error) {
 	opt.WriteTimeout = time.Second
 	opt.PoolTimeout = time.Second
 	opt.MaxRetries = 1
+	opt.DialerRetries = 1 // a refused connection is an outage: report it at once
 	opt.ContextTimeoutEnabled = true
 	return goredis.NewClient(opt), nil
 }
