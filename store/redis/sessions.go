@@ -304,17 +304,20 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	return out, nil
 }
 
-// deleteScript removes the sessions ARGV[2..] of the user whose set is
-// KEYS[1], with their token indexes, skipping ids that are gone. ARGV[1]
-// is the prefix. It returns how many sessions it removed.
+// deleteScript removes the sessions ARGV[3..] of the user whose set is
+// KEYS[1], with their token indexes. ARGV[1] is the prefix, ARGV[2] the
+// store's clock in ms. It returns how many of them were live at that
+// clock (their deadline in the live set still ahead).
 var deleteScript = goredis.NewScript(`
 local n = 0
-for i = 2, #ARGV do
+local live = ARGV[1] .. 'live'
+for i = 3, #ARGV do
   local id = ARGV[i]
   local sk = ARGV[1] .. 's:' .. id
   local h = redis.call('HMGET', sk, 'hash', 'prev')
   if redis.call('DEL', sk) == 1 then
-    n = n + 1
+    local d = tonumber(redis.call('ZSCORE', live, id))
+    if d and d > tonumber(ARGV[2]) then n = n + 1 end
     for _, th in ipairs(h) do
       if th and th ~= '' then
         local tk = ARGV[1] .. 't:' .. th
@@ -323,7 +326,7 @@ for i = 2, #ARGV do
     end
   end
   redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', ARGV[1] .. 'live', id)
+  redis.call('ZREM', live, id)
 end
 return n
 `)
@@ -338,12 +341,12 @@ func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	n, err := deleteScript.Run(ctx, s.c, []string{s.userKey(user)}, s.prefix, id).Int()
+	n, err := deleteScript.Run(ctx, s.c, []string{s.userKey(user)}, s.prefix, s.now().UnixMilli(), id).Int()
 	if err != nil {
 		return mapErr(err)
 	}
 	if n == 0 {
-		return notFound() // removed meanwhile
+		return notFound() // removed meanwhile, or ended already
 	}
 	return nil
 }
@@ -356,13 +359,13 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 	if err != nil {
 		return 0, mapErr(err)
 	}
-	args := []any{s.prefix}
+	args := []any{s.prefix, s.now().UnixMilli()}
 	for _, id := range ids {
 		if id != exceptID {
 			args = append(args, id)
 		}
 	}
-	if len(args) == 1 {
+	if len(args) == 2 {
 		return 0, nil
 	}
 	n, err := deleteScript.Run(ctx, s.c, []string{uk}, args...).Int()
