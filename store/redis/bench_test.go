@@ -18,7 +18,7 @@ import (
 //	go test -run '^$' -bench SessionLookup -benchtime 20000x ./store/redis
 func BenchmarkSessionLookup(b *testing.B) {
 	c, prefix := testClient(b)
-	ss := NewSessions(c, prefix, nil)
+	ss := NewSessions(c, Options{Prefix: prefix})
 	ctx := b.Context()
 	const live = 100_000
 	hashes := make([]store.TokenHash, live)

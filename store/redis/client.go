@@ -45,6 +45,40 @@ func Open(url string) (*goredis.Client, error) {
 	return goredis.NewClient(opt), nil
 }
 
+// Options are what the stores of this package share. The zero value
+// works: no prefix, time.Now, nothing observed.
+type Options struct {
+	// Prefix starts every key: one per deployment (or per test), so that
+	// several can share a Redis.
+	Prefix string
+	// Now is the stores' clock; nil means time.Now.
+	Now func() time.Time
+	// Observe, when set, receives the duration of every operation, named
+	// like "session_by_token_hash" or "login_allow", whatever its outcome.
+	// It is called concurrently.
+	Observe func(op string, d time.Duration)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// begin bounds one operation by OpTimeout and returns the function that
+// ends it, reporting its duration to Observe.
+func (o Options) begin(ctx context.Context, op string) (context.Context, func()) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	return ctx, func() {
+		cancel()
+		if o.Observe != nil {
+			o.Observe(op, time.Since(start))
+		}
+	}
+}
+
 // Ping reports whether Redis answers, as store.EUNAVAILABLE when not.
 func Ping(ctx context.Context, c goredis.UniversalClient) error {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)

@@ -33,6 +33,7 @@ type Limiter struct {
 	prefix string
 	limits config.LoginLimits
 	now    func() time.Time
+	opts   Options
 }
 
 var _ store.LoginLimiter = (*Limiter)(nil)
@@ -40,13 +41,10 @@ var _ store.LoginLimiter = (*Limiter)(nil)
 // InFlightLimit is the longest an attempt counts as in flight.
 const InFlightLimit = time.Minute
 
-// NewLimiter returns a limiter using c under prefix; now is its clock
-// (time.Now when nil).
-func NewLimiter(c goredis.UniversalClient, prefix string, limits config.LoginLimits, now func() time.Time) *Limiter {
-	if now == nil {
-		now = time.Now
-	}
-	return &Limiter{c: c, prefix: prefix, limits: limits, now: now}
+// NewLimiter returns a limiter with limits using c.
+func NewLimiter(c goredis.UniversalClient, limits config.LoginLimits, opts Options) *Limiter {
+	opts = opts.withDefaults()
+	return &Limiter{c: c, prefix: opts.Prefix, limits: limits, now: opts.Now, opts: opts}
 }
 
 func (l *Limiter) accountKeys(account string) []string {
@@ -152,8 +150,8 @@ return 0
 `)
 
 func (l *Limiter) Allow(ctx context.Context, account, addr string) (time.Duration, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := l.opts.begin(ctx, "login_allow")
+	defer done()
 	lim := l.limits
 	keys := append(l.accountKeys(account), l.addrKey(addr))
 	wait, err := allowScript.Run(ctx, l.c, keys, l.now().UnixMilli(),
@@ -169,23 +167,23 @@ func (l *Limiter) Allow(ctx context.Context, account, addr string) (time.Duratio
 }
 
 func (l *Limiter) Failure(ctx context.Context, account string) error {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := l.opts.begin(ctx, "login_failure")
+	defer done()
 	lim := l.limits
 	return mapErr(failureScript.Run(ctx, l.c, l.accountKeys(account), l.now().UnixMilli(),
 		lim.MaxFailures, lim.BaseDelay.Milliseconds(), lim.MaxDelay.Milliseconds()).Err())
 }
 
 func (l *Limiter) Success(ctx context.Context, account, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := l.opts.begin(ctx, "login_success")
+	defer done()
 	keys := append(l.accountKeys(account), l.addrKey(addr))
 	return mapErr(successScript.Run(ctx, l.c, keys, l.now().UnixMilli(),
 		l.limits.IPBurst, l.limits.IPPerMinute, addr).Err())
 }
 
 func (l *Limiter) Abandon(ctx context.Context, account string) error {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := l.opts.begin(ctx, "login_abandon")
+	defer done()
 	return mapErr(abandonScript.Run(ctx, l.c, l.accountKeys(account), l.now().UnixMilli()).Err())
 }

@@ -25,7 +25,7 @@ var testLimits = config.LoginLimits{
 func newLimiter(t *testing.T, limits config.LoginLimits) (*Limiter, *clock) {
 	c, prefix := testClient(t)
 	clk := newClock(baseTime)
-	return NewLimiter(c, prefix, limits, clk.Now), clk
+	return NewLimiter(c, limits, Options{Prefix: prefix, Now: clk.Now}), clk
 }
 
 // fail runs one attempt of account that fails.
@@ -118,7 +118,7 @@ func TestLimiterInFlightAcrossInstances(t *testing.T) {
 	c2, err := Open(testURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
-	b := NewLimiter(c2, a.prefix, testLimits, clk.Now)
+	b := NewLimiter(c2, testLimits, a.opts)
 	fail(t, a, "bob@example.com")
 	fail(t, b, "bob@example.com")
 
@@ -151,8 +151,8 @@ func TestLimiterInFlightAcrossInstances(t *testing.T) {
 func TestLimiterParallelHealthyAccount(t *testing.T) {
 	limits := testLimits
 	limits.MaxFailuresPerHour = 10
-	a, clk := newLimiter(t, limits)
-	b := NewLimiter(a.c, a.prefix, limits, clk.Now)
+	a, _ := newLimiter(t, limits)
+	b := NewLimiter(a.c, limits, a.opts)
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 30 {

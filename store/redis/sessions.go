@@ -29,17 +29,15 @@ type Sessions struct {
 	c      goredis.UniversalClient
 	prefix string
 	now    func() time.Time
+	opts   Options
 }
 
 var _ store.SessionStore = (*Sessions)(nil)
 
-// NewSessions returns a store using c under prefix; now is its clock
-// (time.Now when nil).
-func NewSessions(c goredis.UniversalClient, prefix string, now func() time.Time) *Sessions {
-	if now == nil {
-		now = time.Now
-	}
-	return &Sessions{c: c, prefix: prefix, now: now}
+// NewSessions returns a store using c.
+func NewSessions(c goredis.UniversalClient, opts Options) *Sessions {
+	opts = opts.withDefaults()
+	return &Sessions{c: c, prefix: opts.Prefix, now: opts.Now, opts: opts}
 }
 
 func (s *Sessions) sessionKey(id string) string { return s.prefix + "s:" + id }
@@ -124,8 +122,8 @@ func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
 	if v.ID == "" || v.UserID == "" {
 		return store.Errorf(store.EINVALID, "session needs an id and a user id")
 	}
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "create_session")
+	defer done()
 	ttl := s.ttl(v.Deadline())
 	sk, tk := s.sessionKey(v.ID), s.tokenKey(v.TokenHash)
 	return s.retry(ctx, func(tx *goredis.Tx) error {
@@ -168,8 +166,8 @@ return redis.call('HGETALL', ARGV[1] .. id)
 `)
 
 func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "session_by_token_hash")
+	defer done()
 	res, err := lookupScript.Run(ctx, s.c, []string{s.tokenKey(h)}, s.prefix+"s:").StringSlice()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return store.Session{}, mapErr(err)
@@ -183,8 +181,8 @@ func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (s
 }
 
 func (s *Sessions) SessionByID(ctx context.Context, id string) (store.Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "session_by_id")
+	defer done()
 	return s.get(ctx, s.c, id)
 }
 
@@ -202,8 +200,8 @@ func (s *Sessions) get(ctx context.Context, c goredis.Cmdable, id string) (store
 }
 
 func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "list_sessions")
+	defer done()
 	uk := s.userKey(userID)
 	ids, err := s.c.ZRange(ctx, uk, 0, -1).Result()
 	if err != nil {
@@ -242,8 +240,8 @@ func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Ses
 }
 
 func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "touch_session")
+	defer done()
 	sk := s.sessionKey(id)
 	return s.retry(ctx, func(tx *goredis.Tx) error {
 		v, err := s.get(ctx, tx, id)
@@ -269,8 +267,8 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 }
 
 func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "rotate_token")
+	defer done()
 	sk := s.sessionKey(id)
 	var out store.Session
 	err := s.retry(ctx, func(tx *goredis.Tx) error {
@@ -332,8 +330,8 @@ return n
 `)
 
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "delete_session")
+	defer done()
 	user, err := s.c.HGet(ctx, s.sessionKey(id), fUser).Result()
 	if errors.Is(err, goredis.Nil) {
 		return notFound()
@@ -352,8 +350,8 @@ func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 }
 
 func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "delete_user_sessions")
+	defer done()
 	uk := s.userKey(userID)
 	ids, err := s.c.ZRange(ctx, uk, 0, -1).Result()
 	if err != nil {
@@ -375,8 +373,8 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 // DeleteExpired drops ended sessions from the live set; the sessions
 // themselves expire by Redis key TTL, so it always reports 0.
 func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "delete_expired")
+	defer done()
 	return 0, s.pruneLive(ctx)
 }
 
@@ -388,8 +386,8 @@ func (s *Sessions) pruneLive(ctx context.Context) error {
 
 // CountSessions counts the live set, the same for every instance.
 func (s *Sessions) CountSessions(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
-	defer cancel()
+	ctx, done := s.opts.begin(ctx, "count_sessions")
+	defer done()
 	if err := s.pruneLive(ctx); err != nil {
 		return 0, err
 	}

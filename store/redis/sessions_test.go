@@ -19,7 +19,7 @@ import (
 func newSessions(t *testing.T) (*Sessions, *clock) {
 	c, prefix := testClient(t)
 	clk := newClock(baseTime)
-	return NewSessions(c, prefix, clk.Now), clk
+	return NewSessions(c, Options{Prefix: prefix, Now: clk.Now}), clk
 }
 
 func TestSessionsContract(t *testing.T) {
@@ -206,7 +206,7 @@ func TestSessionsRotateToken(t *testing.T) {
 
 	// Of parallel rotations of one token, exactly one wins, also across
 	// two stores (two instances) sharing the Redis.
-	other := NewSessions(ss.c, ss.prefix, ss.now)
+	other := NewSessions(ss.c, ss.opts)
 	var wins, conflicts atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -239,7 +239,7 @@ func TestSessionsSharedAcrossInstances(t *testing.T) {
 	c2, err := Open(testURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
-	b := NewSessions(c2, a.prefix, a.now)
+	b := NewSessions(c2, a.opts)
 	ctx := t.Context()
 	s := session(1, "alice")
 	require.NoError(t, a.CreateSession(ctx, s))
@@ -252,4 +252,21 @@ func TestSessionsSharedAcrossInstances(t *testing.T) {
 	n, err := a.CountSessions(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+func TestOperationsObserved(t *testing.T) {
+	c, prefix := testClient(t)
+	var mu sync.Mutex
+	var ops []string
+	opts := Options{Prefix: prefix, Observe: func(op string, d time.Duration) {
+		mu.Lock()
+		ops = append(ops, op)
+		mu.Unlock()
+	}}
+	ss := NewSessions(c, opts)
+	_, err := ss.SessionByID(t.Context(), "nope")
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	_, _, err = NewLimiter(c, testLimits, opts).Allow(t.Context(), "bob", "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"session_by_id", "login_allow"}, ops)
 }
