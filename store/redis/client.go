@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -26,23 +27,46 @@ import (
 // that an unreachable Redis makes a request fail fast instead of hanging.
 const OpTimeout = 2 * time.Second
 
-// Open returns a client for url (redis://[user:password@]host:port/db)
-// with short timeouts. It does not connect yet: the first operation does,
-// and the pool reconnects by itself after an outage.
-func Open(url string) (*goredis.Client, error) {
-	opt, err := goredis.ParseURL(url)
+// DefaultPrefix starts every key unless the URL names another.
+const DefaultPrefix = "simpleapi:"
+
+// Open returns a client for rawURL
+// (redis://[user:password@]host:port/db[?key_prefix=P]) with short
+// timeouts, and the key prefix the URL names (DefaultPrefix when none).
+// It does not connect yet: the first operation does, and the pool
+// reconnects by itself after an outage.
+func Open(rawURL string) (*goredis.Client, string, error) {
+	// The URL may hold a password: errors name the problem, not the value.
+	bad := errors.New("REDIS_URL is not a valid redis:// URL")
+	u, err := url.Parse(rawURL)
 	if err != nil {
-		// The URL may hold a password: name the problem, not the value.
-		return nil, errors.New("REDIS_URL is not a valid redis:// URL")
+		return nil, "", bad
 	}
-	opt.DialTimeout = 500 * time.Millisecond
-	opt.ReadTimeout = time.Second
-	opt.WriteTimeout = time.Second
-	opt.PoolTimeout = time.Second
+	q := u.Query()
+	prefix := DefaultPrefix
+	if q.Has("key_prefix") {
+		prefix = q.Get("key_prefix")
+		q.Del("key_prefix")
+		u.RawQuery = q.Encode()
+	}
+	opt, err := goredis.ParseURL(u.String())
+	if err != nil {
+		return nil, "", bad
+	}
+	// Short unless the URL says otherwise (dial_timeout=, read_timeout=...).
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{&opt.DialTimeout, 500 * time.Millisecond}, {&opt.ReadTimeout, time.Second},
+		{&opt.WriteTimeout, time.Second}, {&opt.PoolTimeout, time.Second}} {
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
 	opt.MaxRetries = 1
 	opt.DialerRetries = 1 // a refused connection is an outage: report it at once
 	opt.ContextTimeoutEnabled = true
-	return goredis.NewClient(opt), nil
+	return goredis.NewClient(opt), prefix, nil
 }
 
 // Options are what the stores of this package share. The zero value

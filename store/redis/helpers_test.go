@@ -29,7 +29,7 @@ func testURL() string {
 // test alone; every key under it is deleted when the test ends.
 func testClient(t testing.TB) (*goredis.Client, string) {
 	t.Helper()
-	c, err := Open(testURL())
+	c, _, err := Open(testURL())
 	require.NoError(t, err)
 	require.NoError(t, Ping(t.Context(), c), "Redis must run at %s", testURL())
 	b := make([]byte, 6)

@@ -115,7 +115,7 @@ func TestLimiterAddressBudget(t *testing.T) {
 // instances: of parallel guesses only one gets through near the limit.
 func TestLimiterInFlightAcrossInstances(t *testing.T) {
 	a, clk := newLimiter(t, testLimits)
-	c2, err := Open(testURL())
+	c2, _, err := Open(testURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
 	b := NewLimiter(c2, testLimits, a.opts)

@@ -68,7 +68,7 @@ func (r *privateRedis) stop() {
 func TestOutage(t *testing.T) {
 	before := runtime.NumGoroutine()
 	r := startPrivateRedis(t)
-	c, err := Open(r.url())
+	c, _, err := Open(r.url())
 	require.NoError(t, err)
 	ss := NewSessions(c, Options{Prefix: "outage:"})
 	lim := NewLimiter(c, testLimits, Options{Prefix: "outage:"})

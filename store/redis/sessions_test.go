@@ -236,7 +236,7 @@ func TestSessionsRotateToken(t *testing.T) {
 // is cached in the process.
 func TestSessionsSharedAcrossInstances(t *testing.T) {
 	a, _ := newSessions(t)
-	c2, err := Open(testURL())
+	c2, _, err := Open(testURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
 	b := NewSessions(c2, a.opts)
@@ -269,4 +269,23 @@ func TestOperationsObserved(t *testing.T) {
 	_, _, err = NewLimiter(c, testLimits, opts).Allow(t.Context(), "bob", "")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"session_by_id", "login_allow"}, ops)
+}
+
+func TestOpenURL(t *testing.T) {
+	c, prefix, err := Open("redis://127.0.0.1:6379/3?key_prefix=a:b:&dial_timeout=3s")
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "a:b:", prefix)
+	assert.Equal(t, 3, c.Options().DB)
+	assert.Equal(t, 3*time.Second, c.Options().DialTimeout)
+	assert.Equal(t, time.Second, c.Options().ReadTimeout)
+	c2, prefix, err := Open("redis://:secret-pw@127.0.0.1:6379/0")
+	require.NoError(t, err)
+	defer c2.Close()
+	assert.Equal(t, DefaultPrefix, prefix)
+	for _, bad := range []string{"redis://:secret-pw@127.0.0.1:6379/x", "http://:secret-pw@host/0", "redis://:secret-pw@h/0?bogus=1"} {
+		_, _, err = Open(bad)
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "secret-pw")
+	}
 }
