@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -17,6 +18,17 @@ var testLimits = config.LoginLimits{
 	MaxFailuresPerHour: 100, IPPerMinute: 30, IPBurst: 10,
 }
 
+var ctx = context.Background()
+
+// allow is Throttle.Allow for tests: the in-process throttle never fails.
+func allow(th *Throttle, account, addr string) (time.Duration, bool) {
+	wait, ok, err := th.Allow(ctx, account, addr)
+	if err != nil {
+		panic(err)
+	}
+	return wait, ok
+}
+
 func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottle(testLimits, clk.Now)
@@ -28,7 +40,7 @@ func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			// Each guess from its own address, all in flight at once.
-			if _, ok := th.Allow("victim@example.com", fmt.Sprintf("198.51.100.%d", i%250)); ok {
+			if _, ok := allow(th, "victim@example.com", fmt.Sprintf("198.51.100.%d", i%250)); ok {
 				mu.Lock()
 				allowed++
 				mu.Unlock()
@@ -38,22 +50,22 @@ func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, testLimits.MaxFailuresPerHour, allowed, "attempts in flight count against the hourly cap")
 	for i := 0; i < allowed; i++ {
-		th.Failure("victim@example.com")
+		th.Failure(ctx, "victim@example.com")
 	}
-	_, ok := th.Allow("victim@example.com", "")
+	_, ok := allow(th, "victim@example.com", "")
 	assert.False(t, ok, "delayed after the failures")
 
 	// With failures on record, guesses in flight count as failures too.
 	other := NewThrottle(testLimits, clk.Now)
 	for i := 0; i < 3; i++ {
-		other.Allow("v2@example.com", "")
-		other.Failure("v2@example.com")
+		allow(other, "v2@example.com", "")
+		other.Failure(ctx, "v2@example.com")
 	}
 	for i := 0; i < 2; i++ {
-		_, ok := other.Allow("v2@example.com", "")
+		_, ok := allow(other, "v2@example.com", "")
 		assert.True(t, ok)
 	}
-	_, ok = other.Allow("v2@example.com", "")
+	_, ok = allow(other, "v2@example.com", "")
 	assert.False(t, ok, "3 failures + 2 in flight reach the limit of 5")
 }
 
@@ -61,9 +73,9 @@ func TestAbandonReleasesTheAttempt(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottle(testLimits, clk.Now)
 	for i := 0; i < 20; i++ {
-		_, ok := th.Allow("bob@example.com", "")
+		_, ok := allow(th, "bob@example.com", "")
 		assert.True(t, ok, "attempt %d", i)
-		th.Abandon("bob@example.com")
+		th.Abandon(ctx, "bob@example.com")
 	}
 	assert.Empty(t, th.accounts, "nothing left behind")
 }
@@ -78,14 +90,14 @@ func TestBackoffNeverOverflows(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottle(testLimits, clk.Now)
 	for i := 0; i < 60; i++ {
-		th.Failure("bob@example.com")
-		wait, ok := th.Allow("bob@example.com", "")
+		th.Failure(ctx, "bob@example.com")
+		wait, ok := allow(th, "bob@example.com", "")
 		if i >= 4 {
 			assert.False(t, ok, "failure %d", i+1)
 			assert.Positive(t, wait)
 		}
 		if ok {
-			th.Abandon("bob@example.com")
+			th.Abandon(ctx, "bob@example.com")
 		}
 	}
 }
@@ -96,8 +108,8 @@ func TestThrottleMemoryStaysBounded(t *testing.T) {
 	long := strings.Repeat("x", 60_000)
 	for i := 0; i < 2000; i++ {
 		email := fmt.Sprintf("%s-%d@example.com", long, i)
-		if _, ok := th.Allow(email, ""); ok {
-			th.Failure(email)
+		if _, ok := allow(th, email, ""); ok {
+			th.Failure(ctx, email)
 		}
 	}
 	assert.Len(t, th.accounts, 2000)
@@ -105,6 +117,6 @@ func TestThrottleMemoryStaysBounded(t *testing.T) {
 		assert.Len(t, k, 32, "keys are hashes, not the emails sent")
 	}
 	clk.Advance(2 * time.Hour)
-	th.Allow("someone@example.com", "203.0.113.1")
+	allow(th, "someone@example.com", "203.0.113.1")
 	assert.Len(t, th.accounts, 1, "old records are dropped")
 }

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -23,7 +24,7 @@ type sessionDeps struct {
 	users         store.UserStore
 	sessions      *auth.SessionManager
 	cookies       *middleware.SessionCookies
-	throttle      *auth.Throttle
+	login         *auth.Login
 	genericErrors bool
 	maxBody       int64
 	log           *slog.Logger
@@ -95,7 +96,12 @@ func loginCredentials(c *gin.Context, maxBody int64) (email, password string, er
 	if r.MultipartForm != nil {
 		defer r.MultipartForm.RemoveAll()
 	}
-	return strings.TrimSpace(r.PostFormValue("email")), strings.TrimSpace(r.PostFormValue("password")), nil
+	email, password = r.PostFormValue("email"), r.PostFormValue("password")
+	// Text that is not UTF-8 is refused as in a JSON body.
+	if !utf8.ValidString(email) || !utf8.ValidString(password) {
+		return "", "", wrongFormat
+	}
+	return strings.TrimSpace(email), strings.TrimSpace(password), nil
 }
 
 // handleLogin answers SPEC 4.2 in its order of errors.
@@ -118,37 +124,20 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgPasswordMissing))
 			return
 		}
-		failed := func(reason string) {
-			auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed, slog.String("reason", reason))
-		}
-		if wait, ok := d.throttle.Allow(email, c.ClientIP()); !ok {
-			failed("throttled")
-			d.metrics.LoginAttempt(metrics.LoginThrottled)
-			respond.TooManyRequests(c, wait)
-			return
-		}
-		user, err := d.accounts.Authenticate(ctx, email, password)
+		user, err := d.login.Check(ctx, email, password, c.ClientIP())
 		if err != nil {
+			var throttled *auth.ThrottledError
 			code := store.ErrorCode(err)
-			if code == store.ENOTFOUND || code == store.EUNAUTHORIZED {
-				d.throttle.Failure(email)
-				if code == store.ENOTFOUND {
-					failed("unknown_email")
-					d.metrics.LoginAttempt(metrics.LoginUnknownEmail)
-				} else {
-					failed("wrong_password")
-					d.metrics.LoginAttempt(metrics.LoginWrongPassword)
-				}
-				if d.genericErrors {
-					err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
-				}
-			} else {
-				d.throttle.Abandon(email)
+			switch {
+			case errors.As(err, &throttled):
+				respond.TooManyRequests(c, throttled.RetryAfter)
+				return
+			case d.genericErrors && (code == store.ENOTFOUND || code == store.EUNAUTHORIZED):
+				err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
 			}
 			respond.Error(c, err)
 			return
 		}
-		d.throttle.Success(email)
 		// Session fixation: a session the client brought is ended, never
 		// adopted.
 		if token, _, ok := d.cookies.Token(c.Request); ok {
@@ -167,7 +156,6 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
-		d.metrics.LoginAttempt(metrics.LoginSuccess)
 		respond.JSON(c, http.StatusOK, toUserJSON(user))
 	}
 }
@@ -313,22 +301,15 @@ func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, wrongFormat)
 			return
 		}
-		if wait, ok := d.throttle.Allow(user.Email, c.ClientIP()); !ok {
-			respond.TooManyRequests(c, wait)
-			return
-		}
-		if err := d.accounts.ChangePassword(ctx, user, current, newPassword); err != nil {
-			if store.ErrorCode(err) == store.EUNAUTHORIZED {
-				d.throttle.Failure(user.Email)
-				auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed,
-					slog.String("user_id", user.ID), slog.String("reason", "wrong_current_password"))
-			} else {
-				d.throttle.Abandon(user.Email)
+		if err := d.login.ChangePassword(ctx, user, current, newPassword, c.ClientIP()); err != nil {
+			var throttled *auth.ThrottledError
+			if errors.As(err, &throttled) {
+				respond.TooManyRequests(c, throttled.RetryAfter)
+				return
 			}
 			respond.Error(c, err)
 			return
 		}
-		d.throttle.Success(user.Email)
 		if d.sessions == nil {
 			respond.JSON(c, http.StatusOK, struct{}{}) // basic_auth: no sessions to end
 			return

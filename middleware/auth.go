@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -113,14 +114,16 @@ func hasCookie(r *http.Request, name string) bool {
 }
 
 // BasicAuth authenticates requests by HTTP Basic credentials (basic_auth
-// mode). A session cookie alone is the wrong scheme for this mode: 403.
+// mode) through the one login path, auth.Login. A session cookie alone is
+// the wrong scheme for this mode: 403.
 type BasicAuth struct {
-	Accounts   *auth.Accounts
-	Users      store.UserStore
+	Login      *auth.Login
 	CookieName string
-	Throttle   *auth.Throttle
-	Verified   *auth.CredentialCache
 }
+
+// BasicChallenge is the WWW-Authenticate value of every 401 in basic_auth
+// mode (RFC 7617), which tells clients to send Basic credentials in UTF-8.
+const BasicChallenge = `Basic realm="simpleapi", charset="UTF-8"`
 
 func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if !hasAuthorization(c.Request) {
@@ -133,40 +136,39 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if err != nil {
 		return nil, Forbidden
 	}
-	ctx := c.Request.Context()
-	// Credentials that verified recently against the user's current hash
-	// need no argon2id run; the user is still read fresh.
-	if id, hash, ok := b.Verified.Lookup(email, password); ok {
-		if u, err := b.Users.UserByID(ctx, id); err == nil && u.PasswordHash == hash && strings.EqualFold(u.Email, email) {
-			b.Throttle.Success(email) // a success clears the account's failures
-			return &Caller{User: u}, nil
-		}
-	}
-	// A password that must be verified is an attempt like a login, limited
-	// per account and per client address.
-	if wait, ok := b.Throttle.Allow(email, c.ClientIP()); !ok {
-		respond.SetRetryAfter(c, wait) // the pipeline writes the 429
+	user, err := b.Login.Check(c.Request.Context(), email, password, c.ClientIP())
+	var throttled *auth.ThrottledError
+	switch {
+	case err == nil:
+		return &Caller{User: user}, nil
+	case errors.As(err, &throttled):
+		respond.SetRetryAfter(c, throttled.RetryAfter) // the pipeline writes the 429
 		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
+	case store.ErrorCode(err) == store.ENOTFOUND, store.ErrorCode(err) == store.EUNAUTHORIZED:
+		return nil, Forbidden
+	default:
+		return nil, err
 	}
-	user, err := b.Accounts.Authenticate(ctx, email, password)
-	if err != nil {
-		switch store.ErrorCode(err) {
-		case store.ENOTFOUND, store.EUNAUTHORIZED:
-			b.Throttle.Failure(email)
-			return nil, Forbidden
-		default:
-			b.Throttle.Abandon(email)
-			return nil, err
-		}
+}
+
+// ChallengeBasic adds BasicChallenge to every 401 answer, whichever code
+// wrote it.
+func ChallengeBasic() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Writer = &challengeWriter{ResponseWriter: c.Writer}
+		c.Next()
 	}
-	b.Throttle.Success(email)
-	// Read back: a legacy or weak hash was just upgraded, and the upgraded
-	// hash is the one later requests will find.
-	if fresh, err := b.Users.UserByID(ctx, user.ID); err == nil {
-		user = fresh
+}
+
+type challengeWriter struct {
+	gin.ResponseWriter
+}
+
+func (w *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", BasicChallenge)
 	}
-	b.Verified.Remember(email, password, user.ID, user.PasswordHash)
-	return &Caller{User: user}, nil
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // SessionAuth authenticates requests by session cookie (the session
