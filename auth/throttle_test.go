@@ -120,3 +120,25 @@ func TestThrottleMemoryStaysBounded(t *testing.T) {
 	allow(th, "someone@example.com", "203.0.113.1")
 	assert.Len(t, th.accounts, 1, "old records are dropped")
 }
+
+func TestSuccessGivesTheAddressBudgetBack(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(testLimits, clk.Now)
+	const addr = "198.51.100.1"
+	for i := 0; i < 3*testLimits.IPBurst; i++ {
+		_, ok := allow(th, "bob@example.com", addr)
+		assert.True(t, ok, "success %d", i)
+		assert.NoError(t, th.Success(ctx, "bob@example.com", addr))
+	}
+	for i := 0; i < testLimits.IPBurst; i++ {
+		_, ok := allow(th, fmt.Sprintf("guess%d@example.com", i), addr)
+		assert.True(t, ok, "failure %d", i)
+		assert.NoError(t, th.Failure(ctx, fmt.Sprintf("guess%d@example.com", i)))
+	}
+	_, ok := allow(th, "another@example.com", addr)
+	assert.False(t, ok, "the burst is spent by failures")
+	// A success that took no attempt (addr "") gives nothing back.
+	assert.NoError(t, th.Success(ctx, "bob@example.com", ""))
+	_, ok = allow(th, "another@example.com", addr)
+	assert.False(t, ok)
+}
