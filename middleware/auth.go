@@ -136,18 +136,34 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if err != nil {
 		return nil, Forbidden
 	}
-	user, err := b.Login.Check(c.Request.Context(), email, password, c.ClientIP())
+	user, err := b.Login.Check(c.Request.Context(), email, password, clientIP(c))
+	if err != nil {
+		return nil, basicRefusal(c, err)
+	}
+	return &Caller{User: user}, nil
+}
+
+// clientIP is the request's client address, as RequestID recorded it
+// (computing it again costs allocations on every Basic request).
+func clientIP(c *gin.Context) string {
+	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
+		return info.ClientIP
+	}
+	return c.ClientIP()
+}
+
+// basicRefusal is the pipeline's error for credentials that did not pass:
+// 429 with Retry-After when throttled, 403 when wrong.
+func basicRefusal(c *gin.Context, err error) error {
 	var throttled *auth.ThrottledError
 	switch {
-	case err == nil:
-		return &Caller{User: user}, nil
 	case errors.As(err, &throttled):
 		respond.SetRetryAfter(c, throttled.RetryAfter) // the pipeline writes the 429
-		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
+		return store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
 	case store.ErrorCode(err) == store.ENOTFOUND, store.ErrorCode(err) == store.EUNAUTHORIZED:
-		return nil, Forbidden
+		return Forbidden
 	default:
-		return nil, err
+		return err
 	}
 }
 
