@@ -104,7 +104,9 @@ func loginCredentials(c *gin.Context, maxBody int64) (email, password string, er
 	return strings.TrimSpace(email), strings.TrimSpace(password), nil
 }
 
-// handleLogin answers SPEC 4.2 in its order of errors.
+// handleLogin signs a user in: body errors, then "email missing",
+// "password missing", then the password check of auth.Login (throttled,
+// unknown email, wrong password), as the README's API section lists them.
 func handleLogin(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -275,9 +277,10 @@ func handleRevokeUserSessions(d sessionDeps) gin.HandlerFunc {
 	}
 }
 
-// handleChangePassword is SPEC 4.5: the current password is checked (a
-// wrong one counts as a login failure); on success every other session
-// ends and the current one gets a fresh token.
+// handleChangePassword changes the caller's password after checking the
+// current one through auth.Login (a wrong one counts as a login failure);
+// on success every other session ends and the current one gets a fresh
+// token.
 func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
