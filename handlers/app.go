@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if !cfg.SessionMode() {
 		remembered = auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now)
 	}
-	a.login = auth.NewLogin(a.accounts, auth.NewThrottle(cfg.Login, now), remembered, m.LoginAttempt)
+	a.login = auth.NewLogin(a.accounts, memory.NewLimiter(cfg.Login, now), remembered, m.LoginAttempt)
 	if a.crossOrigin, err = middleware.NewCrossOrigin(cfg.CORSOrigins); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)

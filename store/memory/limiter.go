@@ -1,4 +1,4 @@
-package auth
+package memory
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 // that no longer delay anything are dropped at once.
 const maxTrackedAccounts = 100_000
 
-// Throttle is the in-process store.LoginLimiter: it limits password
+// Limiter is the in-process store.LoginLimiter: it limits password
 // attempts per account and per client address, with the policy of
 // config.LoginLimits. It is consulted before any password hash is
 // computed, so a throttled attempt costs almost nothing. Its state lives
 // in this process only; its methods never fail.
-type Throttle struct {
+type Limiter struct {
 	limits config.LoginLimits
 	now    func() time.Time
 
@@ -30,13 +30,13 @@ type Throttle struct {
 	lastGC   time.Time
 }
 
-var _ store.LoginLimiter = (*Throttle)(nil)
+var _ store.LoginLimiter = (*Limiter)(nil)
 
 // accountKey is the SHA-256 of the account (store.EmailKey of the email
 // tried): fixed-size, whatever length of email a client sends.
 type accountKey [32]byte
 
-func keyOf(account string) accountKey {
+func accountKeyOf(account string) accountKey {
 	return sha256.Sum256([]byte(account))
 }
 
@@ -59,12 +59,13 @@ type tokenBucket struct {
 	last   time.Time
 }
 
-// NewThrottle returns a throttle with the given limits.
-func NewThrottle(limits config.LoginLimits, now func() time.Time) *Throttle {
+// NewLimiter returns a limiter with the given limits; now is the clock
+// (nil: time.Now).
+func NewLimiter(limits config.LoginLimits, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{
+	return &Limiter{
 		limits:   limits,
 		now:      now,
 		accounts: make(map[accountKey]*accountFailures),
@@ -76,12 +77,12 @@ func NewThrottle(limits config.LoginLimits, now func() time.Time) *Throttle {
 // limit) and reports whether it may go ahead; when not, retryAfter says
 // how long to wait. Every attempt counts against the address until it
 // succeeds.
-func (t *Throttle) Allow(_ context.Context, account, addr string) (retryAfter time.Duration, ok bool, err error) {
+func (t *Limiter) Allow(_ context.Context, account, addr string) (retryAfter time.Duration, ok bool, err error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.collect(now, false)
-	key := keyOf(account)
+	key := accountKeyOf(account)
 	a := t.accounts[key]
 	if a != nil {
 		if wait := t.accountWait(a, now); wait > 0 {
@@ -105,7 +106,7 @@ func (t *Throttle) Allow(_ context.Context, account, addr string) (retryAfter ti
 }
 
 // accountWait is how long the account must still wait; t.mu is held.
-func (t *Throttle) accountWait(a *accountFailures, now time.Time) time.Duration {
+func (t *Limiter) accountWait(a *accountFailures, now time.Time) time.Duration {
 	a.dropOlderThan(now.Add(-time.Hour))
 	if len(a.recent)+a.inFlight >= t.limits.MaxFailuresPerHour {
 		if len(a.recent) > 0 {
@@ -125,7 +126,7 @@ func (t *Throttle) accountWait(a *accountFailures, now time.Time) time.Duration 
 
 // takeToken spends one attempt of addr's bucket, or says how long until
 // one is available; t.mu is held.
-func (t *Throttle) takeToken(addr string, now time.Time) time.Duration {
+func (t *Limiter) takeToken(addr string, now time.Time) time.Duration {
 	b := t.addrs[addr]
 	if b == nil {
 		b = &tokenBucket{tokens: float64(t.limits.IPBurst), last: now}
@@ -152,11 +153,11 @@ func (a *accountFailures) dropOlderThan(cutoff time.Time) {
 // Failure ends an attempt that failed. From the MaxFailures-th consecutive
 // failure on, the next attempt waits BaseDelay, doubling with each further
 // failure up to MaxDelay.
-func (t *Throttle) Failure(_ context.Context, account string) error {
+func (t *Limiter) Failure(_ context.Context, account string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := keyOf(account)
+	key := accountKeyOf(account)
 	a := t.accounts[key]
 	if a == nil {
 		a = &accountFailures{}
@@ -185,10 +186,10 @@ func backoff(base, limit time.Duration, n int) time.Duration {
 // Success ends an attempt that succeeded: it clears the account's
 // failures and gives the attempt back to addr's bucket ("" for none), so
 // correct credentials never use up an address's budget.
-func (t *Throttle) Success(_ context.Context, account, addr string) error {
+func (t *Limiter) Success(_ context.Context, account, addr string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.accounts, keyOf(account))
+	delete(t.accounts, accountKeyOf(account))
 	if b := t.addrs[addr]; b != nil && addr != "" {
 		b.tokens = math.Min(float64(t.limits.IPBurst), b.tokens+1)
 	}
@@ -197,11 +198,11 @@ func (t *Throttle) Success(_ context.Context, account, addr string) error {
 
 // Abandon ends an attempt that neither failed nor succeeded (an internal
 // error): it no longer counts as in flight.
-func (t *Throttle) Abandon(_ context.Context, account string) error {
+func (t *Limiter) Abandon(_ context.Context, account string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := keyOf(account)
+	key := accountKeyOf(account)
 	if a := t.accounts[key]; a != nil {
 		if a.inFlight > 0 {
 			a.inFlight--
@@ -216,7 +217,7 @@ func (t *Throttle) Abandon(_ context.Context, account string) error {
 // collect drops records that no longer limit anything, at most once a
 // minute unless forced, so memory stays bounded by recent activity; t.mu
 // is held.
-func (t *Throttle) collect(now time.Time, force bool) {
+func (t *Limiter) collect(now time.Time, force bool) {
 	if !force && now.Sub(t.lastGC) < time.Minute {
 		return
 	}
