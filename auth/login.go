@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -57,6 +58,16 @@ func (e *ThrottledError) Error() string {
 // Unwrap gives the error its application code, ETOOMANY.
 func (e *ThrottledError) Unwrap() error {
 	return store.Errorf(store.ETOOMANY, "too many attempts")
+}
+
+// RetryAfter reports how long the client should wait when err is a
+// *ThrottledError.
+func RetryAfter(err error) (time.Duration, bool) {
+	var throttled *ThrottledError
+	if errors.As(err, &throttled) {
+		return throttled.RetryAfter, true
+	}
+	return 0, false
 }
 
 // verdict is what one attempt came to, shared by every request that

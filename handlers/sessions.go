@@ -127,14 +127,12 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			return
 		}
 		user, err := d.login.Check(ctx, email, password, c.ClientIP())
+		if wait, throttled := auth.RetryAfter(err); throttled {
+			respond.TooManyRequests(c, wait)
+			return
+		}
 		if err != nil {
-			var throttled *auth.ThrottledError
-			code := store.ErrorCode(err)
-			switch {
-			case errors.As(err, &throttled):
-				respond.TooManyRequests(c, throttled.RetryAfter)
-				return
-			case d.genericErrors && (code == store.ENOTFOUND || code == store.EUNAUTHORIZED):
+			if code := store.ErrorCode(err); d.genericErrors && (code == store.ENOTFOUND || code == store.EUNAUTHORIZED) {
 				err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
 			}
 			respond.Error(c, err)
@@ -304,12 +302,12 @@ func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, wrongFormat)
 			return
 		}
-		if err := d.login.ChangePassword(ctx, user, current, newPassword, c.ClientIP()); err != nil {
-			var throttled *auth.ThrottledError
-			if errors.As(err, &throttled) {
-				respond.TooManyRequests(c, throttled.RetryAfter)
-				return
-			}
+		err = d.login.ChangePassword(ctx, user, current, newPassword, c.ClientIP())
+		if wait, throttled := auth.RetryAfter(err); throttled {
+			respond.TooManyRequests(c, wait)
+			return
+		}
+		if err != nil {
 			respond.Error(c, err)
 			return
 		}

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -155,12 +154,12 @@ func clientIP(c *gin.Context) string {
 // basicRefusal is the pipeline's error for credentials that did not pass:
 // 429 with Retry-After when throttled, 403 when wrong.
 func basicRefusal(c *gin.Context, err error) error {
-	var throttled *auth.ThrottledError
-	switch {
-	case errors.As(err, &throttled):
-		respond.SetRetryAfter(c, throttled.RetryAfter) // the pipeline writes the 429
+	if wait, throttled := auth.RetryAfter(err); throttled {
+		respond.SetRetryAfter(c, wait) // the pipeline writes the 429
 		return store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
-	case store.ErrorCode(err) == store.ENOTFOUND, store.ErrorCode(err) == store.EUNAUTHORIZED:
+	}
+	switch store.ErrorCode(err) {
+	case store.ENOTFOUND, store.EUNAUTHORIZED:
 		return Forbidden
 	default:
 		return err
