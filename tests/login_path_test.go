@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -246,4 +248,23 @@ func TestBasicChallengeOnEvery401(t *testing.T) {
 	rec := sess.do("GET", "/api/v1/users/me", "")
 	assert.Equal(t, 401, rec.Code)
 	assert.Empty(t, rec.Header().Get("WWW-Authenticate"), "no Basic challenge in the session modes")
+}
+
+func TestLegacyHashUpgradedThenChanged(t *testing.T) {
+	const oldPassword = "H0lberton School 98!"
+	for _, mode := range raceModes {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, ".db_User.json"), []byte(oldServiceFile(oldPassword)), 0o600))
+			s := startServer(t, dir, "AUTH_TYPE", mode)
+			// The first check upgrades the SHA-256 hash; the change then
+			// replaces the upgraded hash, which the current password matches.
+			bob := signIn(s, "bob@hbtn.io", oldPassword)
+			rec := s.do("PUT", "/api/v1/users/me/password",
+				`{"current_password":"`+oldPassword+`","new_password":"new-password-1"}`, bob)
+			assertBody(t, rec, 200, `{}`)
+			assert.True(t, canSignIn(s, "bob@hbtn.io", "new-password-1"))
+			assert.False(t, canSignIn(s, "bob@hbtn.io", oldPassword))
+		})
+	}
 }
