@@ -316,9 +316,6 @@ func (s *sessionStore) TouchSession(ctx context.Context, id string, seen, idleEx
 	seen, idleExpiresAt = normalizeTime(seen), normalizeTime(idleExpiresAt)
 	s.t.mu.Lock()
 	defer s.t.mu.Unlock()
-	if err := s.t.writable(); err != nil {
-		return err
-	}
 	cur := s.live(id, now)
 	if cur == nil {
 		return notFound()
@@ -334,7 +331,9 @@ func (s *sessionStore) TouchSession(ctx context.Context, id string, seen, idleEx
 		s.t.apply(id, &next) // in memory only; see flushTouches
 		s.pending[id] = struct{}{}
 	}
-	if len(s.pending) > 0 && now.Sub(s.flushedAt) >= touchFlushInterval {
+	// Once storage has failed, uses are kept in memory only, as reads go
+	// on being answered from memory (see the package comment).
+	if len(s.pending) > 0 && now.Sub(s.flushedAt) >= touchFlushInterval && s.t.writable() == nil {
 		return s.flushTouches(now)
 	}
 	return nil

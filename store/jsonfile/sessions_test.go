@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -480,4 +482,43 @@ func TestBadSessionRecords(t *testing.T) {
 		assert.Contains(t, err.Error(), sessionsFile+".journal at offset 0")
 		assert.Contains(t, err.Error(), "old service")
 	})
+}
+
+// TestSessionsAfterWriteFailure: once storage has failed, writes are
+// refused, but sessions are still found and their uses still recorded (in
+// memory), as reads go on being answered.
+func TestSessionsAfterWriteFailure(t *testing.T) {
+	var fail atomic.Bool
+	clock := storetest.NewClock(testTime)
+	opts, _ := testOptions()
+	opts.Sessions = true
+	opts.Now = clock.Now
+	opts.syncFile = func(f *os.File) error {
+		if fail.Load() {
+			return syscall.EIO
+		}
+		return f.Sync()
+	}
+	db := openDB(t, t.TempDir(), opts)
+	ss := db.Sessions()
+	ctx := t.Context()
+	a, _ := testSession(0, "alice")
+	require.NoError(t, ss.CreateSession(ctx, a))
+
+	fail.Store(true)
+	b, _ := testSession(1, "alice")
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(ss.CreateSession(ctx, b)))
+	for range 3 {
+		clock.Add(time.Minute)
+		now := clock.Now()
+		require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(30*time.Minute)))
+		got, err := ss.SessionByTokenHash(ctx, a.TokenHash)
+		require.NoError(t, err)
+		assert.Equal(t, now, got.LastSeenAt)
+	}
+	_, err := ss.RotateToken(ctx, a.ID, a.TokenHash, store.Rotation{TokenHash: storetest.NewTokenHash(), RotatedAt: clock.Now()})
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(ss.DeleteSession(ctx, a.ID)))
+	_, err = ss.DeleteExpired(ctx)
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
 }
