@@ -332,7 +332,8 @@ func (a *App) Hasher() *auth.Hasher { return a.hasher }
 func (a *App) SessionStore() store.SessionStore { return a.sessionStore }
 
 // Close stops the background work and releases the data directory (the
-// JSON-file store writes pending session uses as it closes). It is safe to call more than once.
+// JSON-file store writes pending session uses as it closes). It is safe
+// to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		if a.stopSweeper != nil {
