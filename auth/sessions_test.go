@@ -294,16 +294,3 @@ func TestTokensAreRandomAndHashed(t *testing.T) {
 	_, err := m.Lookup(ctx, "not-a-token")
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }
-
-// fakeClock is a clock the throttle tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
