@@ -57,13 +57,18 @@ func crashSeed(t *testing.T) uint64 {
 // crashSession is what TestSessionsCrash knows of one session a child
 // process printed.
 type crashSession struct {
-	round    int
-	user     string
-	hash     store.TokenHash // sha256 of the base64url token, recomputed by the parent
-	created  bool            // creation acknowledged
-	deleting bool            // deletion started (always after the creation)
-	deleted  bool            // deletion acknowledged
-	acked    time.Time       // latest last-use time made durable (creation, or a touch before a DeleteExpired)
+	round int
+	user  string
+	hash  store.TokenHash // sha256 of the base64url token, recomputed by the parent
+	// A token rotation: prev is the token the latest acknowledged one
+	// replaced (zero: none), next the new token of one announced and not
+	// acknowledged (nil: none).
+	prev     store.TokenHash
+	next     *store.TokenHash
+	created  bool      // creation acknowledged
+	deleting bool      // deletion started (always after the creation)
+	deleted  bool      // deletion acknowledged
+	acked    time.Time // latest last-use time made durable (creation, or a touch before a DeleteExpired)
 	// What the last reopen found: whether the session was there and its
 	// last-use time.
 	present  bool
@@ -81,6 +86,8 @@ type crashSession struct {
 //     its user's list), unless a delete of it followed (acknowledged, or
 //     announced and in flight at the kill), and every acknowledged delete
 //     holds;
+//   - every acknowledged token rotation holds: the session has the new
+//     token, and the replaced one finds it as its previous token;
 //   - last-use times never go back from a touch made durable (one
 //     acknowledged before a DeleteExpired began that was then
 //     acknowledged), and idle deadlines move with them;
@@ -162,6 +169,22 @@ func TestSessionsCrash(t *testing.T) {
 				tokens.add(raw, id)
 				sessions[id] = &crashSession{round: round, user: user, hash: sha256.Sum256([]byte(tokB64))}
 				continue
+			case 'r': // r <id> <token hex> <token base64url>: about to rotate to this token
+				require.Len(t, args, 3, "round %d: bad line %q", round, l)
+				s := sessions[args[0]]
+				require.True(t, s != nil && s.created && !s.deleting && s.next == nil, "round %d: rotation of unknown %s", round, args[0])
+				raw, err := hex.DecodeString(args[1])
+				require.NoError(t, err, "round %d: bad line %q", round, l)
+				require.Equal(t, base64.RawURLEncoding.EncodeToString(raw), args[2], "round %d: bad line %q", round, l)
+				tokens.add(raw, args[0])
+				next := store.TokenHash(sha256.Sum256([]byte(args[2])))
+				s.next = &next
+				continue
+			case 'R': // R <id>: rotated
+				require.Len(t, args, 1, "round %d: bad line %q", round, l)
+				s := sessions[args[0]]
+				require.True(t, s != nil && s.next != nil, "round %d: unannounced rotation %q", round, l)
+				s.prev, s.hash, s.next = s.hash, *s.next, nil
 			case 'c': // c <id> <unix>: created, last used at <unix>
 				require.Len(t, args, 2, "round %d: bad line %q", round, l)
 				s := sessions[args[0]]
@@ -254,12 +277,12 @@ func TestSessionsCrash(t *testing.T) {
 			live++
 		}
 	}
-	t.Logf("%d rounds in %v: %d acknowledged operations (%d creates, %d touches, %d DeleteSession, %d DeleteUserSessions, %d DeleteExpired); "+
+	t.Logf("%d rounds in %v: %d acknowledged operations (%d creates, %d touches, %d rotations, %d DeleteSession, %d DeleteUserSessions, %d DeleteExpired); "+
 		"%d tokens searched for; %d sessions live at the end; %d kills during a compaction, %d torn tails dropped, %d kills before the first write",
-		rounds, time.Since(start).Round(time.Millisecond), ops['c']+ops['u']+ops['d']+ops['a']+ops['f'],
-		ops['c'], ops['u'], ops['d'], ops['a'], ops['f'], tokens.n, live, midCompaction, tornRounds, emptyRounds)
+		rounds, time.Since(start).Round(time.Millisecond), ops['c']+ops['u']+ops['R']+ops['d']+ops['a']+ops['f'],
+		ops['c'], ops['u'], ops['R'], ops['d'], ops['a'], ops['f'], tokens.n, live, midCompaction, tornRounds, emptyRounds)
 	require.Greater(t, ops['c'], 100)
-	for _, op := range []byte("udaf") {
+	for _, op := range []byte("uRdaf") {
 		require.Positive(t, ops[op], "no %q operation acknowledged", op)
 	}
 }
@@ -282,7 +305,18 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 		if found {
 			require.NoError(t, err, "round %d: session %s found by id but not by token hash", round, id)
 			require.Equal(t, got, byHash, "round %d: session %s", round, id)
-			require.Equal(t, s.hash, got.TokenHash, "round %d: session %s", round, id)
+			if s.next != nil && got.TokenHash == *s.next {
+				// The rotation in flight at the kill reached the disk.
+				s.prev, s.hash = s.hash, *s.next
+			}
+			s.next = nil // no later child rotates it
+			require.Equal(t, s.hash, got.TokenHash, "round %d: session %s: token", round, id)
+			require.Equal(t, s.prev, got.PrevTokenHash, "round %d: session %s: previous token", round, id)
+			if s.prev != (store.TokenHash{}) {
+				byPrev, err := ss.SessionByTokenHash(ctx, s.prev)
+				require.NoError(t, err, "round %d: session %s not found by its previous token", round, id)
+				require.Equal(t, got, byPrev, "round %d: session %s", round, id)
+			}
 			require.Equal(t, s.user, got.UserID, "round %d: session %s", round, id)
 		} else {
 			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s found by token hash but not by id", round, id)
@@ -344,6 +378,8 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 //	x <n> <id>...                                before deleting sessions
 //	d|a <n> <id>...                              deleted (DeleteSession,
 //	                                             DeleteUserSessions)
+//	r <id> <token hex> <token base64url>         before rotating a token
+//	R <id>                                       rotated (RotateToken)
 //	e <worker>                                   before DeleteExpired
 //	f <worker>                                   DeleteExpired done
 //
@@ -420,6 +456,7 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int, r
 	keeper := fmt.Sprintf("r%d-g%d-keep", round, g)
 	type session struct {
 		id, user string
+		hash     store.TokenHash
 		lastSeen time.Time
 	}
 	var mine []*session // this goroutine's live sessions, oldest first
@@ -474,7 +511,7 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int, r
 			fatal("create %s: %v", s.ID, err)
 		}
 		ack("c %s %d", s.ID, clock.Unix())
-		mine = append(mine, &session{id: s.ID, user: user, lastSeen: clock})
+		mine = append(mine, &session{id: s.ID, user: user, hash: s.TokenHash, lastSeen: clock})
 
 		// Touch one to three sessions, sometimes with a time older than
 		// the one stored (which the store must ignore), and an unknown id.
@@ -520,6 +557,20 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int, r
 				fatal("delete sessions of %s: %d deleted, want %d: %v", user, n, len(gone), err)
 			}
 			ack("a %s", forget(gone))
+		case k%8 == 5:
+			s := mine[rng.IntN(len(mine))]
+			token := make([]byte, 32)
+			rand.Read(token)
+			enc := base64.RawURLEncoding.EncodeToString(token)
+			next := store.TokenHash(sha256.Sum256([]byte(enc)))
+			ack("r %s %s %s", s.id, hex.EncodeToString(token), enc)
+			_, err := ss.RotateToken(ctx, s.id, s.hash, store.Rotation{TokenHash: next, RotatedAt: clock,
+				PrevTokenHash: s.hash, PrevValidUntil: clock.Add(time.Minute)})
+			if err != nil {
+				fatal("rotate %s: %v", s.id, err)
+			}
+			ack("R %s", s.id)
+			s.hash = next
 		case k%8 == 7:
 			// Nothing expires; what it does is write the touches.
 			ack("e %d", g)
