@@ -46,6 +46,7 @@ type Config struct {
 	MetricsAddr     string        // METRICS_ADDR, empty: off
 	TLSCertFile     string        // TLS_CERT_FILE
 	TLSKeyFile      string        // TLS_KEY_FILE
+	HSTSMaxAge      time.Duration // HSTS_MAX_AGE seconds, default one year, 0 = no Strict-Transport-Security
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT seconds, default 15
 }
 

@@ -50,6 +50,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
+		HSTSMaxAge:      365 * 24 * time.Hour,
 	}
 	assert.Equal(t, want, c)
 	assert.True(t, c.SessionMode())
@@ -89,6 +90,7 @@ func TestLoadEnv(t *testing.T) {
 		"TLS_CERT_FILE":               "cert.pem",
 		"TLS_KEY_FILE":                "key.pem",
 		"SHUTDOWN_TIMEOUT":            "0",
+		"HSTS_MAX_AGE":                "0",
 	}))
 	require.NoError(t, err)
 
@@ -125,6 +127,7 @@ func TestLoadEnv(t *testing.T) {
 	assert.Equal(t, "cert.pem", c.TLSCertFile)
 	assert.Equal(t, "key.pem", c.TLSKeyFile)
 	assert.Zero(t, c.ShutdownTimeout)
+	assert.Zero(t, c.HSTSMaxAge, "0 turns Strict-Transport-Security off")
 }
 
 func TestLoadFlagsWinOverEnv(t *testing.T) {
@@ -177,6 +180,8 @@ func TestLoadBadValues(t *testing.T) {
 		{"negative duration", map[string]string{"SESSION_DURATION": "-1"}, nil, "SESSION_DURATION"},
 		{"fractional duration", map[string]string{"SESSION_IDLE_TIMEOUT": "1.5"}, nil, "SESSION_IDLE_TIMEOUT"},
 		{"duration with unit", map[string]string{"SHUTDOWN_TIMEOUT": "15s"}, nil, "SHUTDOWN_TIMEOUT"},
+		{"HSTS under a year", map[string]string{"HSTS_MAX_AGE": "31535999"}, nil, "HSTS_MAX_AGE"},
+		{"HSTS negative", map[string]string{"HSTS_MAX_AGE": "-1"}, nil, "HSTS_MAX_AGE"},
 		{"overflowing duration", map[string]string{"LOGIN_MAX_DELAY": "9223372036854775807"}, nil, "LOGIN_MAX_DELAY"},
 		{"negative base delay", map[string]string{"LOGIN_BASE_DELAY": "-5"}, nil, "LOGIN_BASE_DELAY"},
 		{"port too high", map[string]string{"API_PORT": "70000"}, nil, "API_PORT"},

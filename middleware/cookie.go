@@ -195,22 +195,8 @@ func (sc *SessionCookies) Secure(r *http.Request) bool {
 	case sc.secure == "false":
 		return false
 	default:
-		return r.TLS != nil || (sc.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+		return OverHTTPS(r, sc.trusted)
 	}
-}
-
-func (sc *SessionCookies) fromTrustedProxy(r *http.Request) bool {
-	addr, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := addr.Addr().Unmap()
-	for _, p := range sc.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // cookieValue finds a cookie's value without the allocations of
