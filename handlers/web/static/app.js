@@ -56,8 +56,9 @@ function say(text, ok) {
   show(m, text !== "");
 }
 
-function cell(text) {
+function cell(text, cls) {
   const td = document.createElement("td");
+  if (cls) td.className = cls;
   td.textContent = text === null || text === undefined ? "" : String(text);
   return td;
 }
@@ -151,8 +152,8 @@ function renderAccount(sessions, users) {
       b.textContent = "this device";
       mark.append(b);
     }
-    tr.append(mark, cell(s.user_agent), cell(s.ip), cell(s.created_at), cell(s.last_seen_at),
-      cell(s.expires_at || "never"), cell(s.rotated_at));
+    tr.append(mark, cell(s.user_agent), cell(s.ip), cell(s.created_at, "time"), cell(s.last_seen_at, "time"),
+      cell(s.expires_at || "never", "time"), cell(s.rotated_at, "time"));
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.append(button("Sign out this session", "secondary", () => endSession(s)));
@@ -189,7 +190,7 @@ function renderUsers(users) {
         "Sessions of " + u.email + " ended")),
       button("Delete", "danger", () => userAction("DELETE", "/users/" + u.id, undefined, u.email + " deleted")),
     );
-    tr.append(cell(u.email), cell(u.first_name), cell(u.last_name), roleCell, cell(u.created_at), actions);
+    tr.append(cell(u.email), cell(u.first_name), cell(u.last_name), roleCell, cell(u.created_at, "time"), actions);
     tbody.append(tr);
   }
 }
