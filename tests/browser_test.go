@@ -51,9 +51,16 @@ type browser struct {
 // newBrowser starts Chromium for t; it is closed when t ends.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	profile := t.TempDir() // a fresh profile
+	// Chromium blocks third-party cookies by the profile's preference; a
+	// user may allow them, so the tests do, leaving only SameSite and the
+	// server between a cross-site request and the session.
+	require.NoError(t, os.MkdirAll(filepath.Join(profile, "Default"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(profile, "Default", "Preferences"),
+		[]byte(`{"profile":{"cookie_controls_mode":0,"block_third_party_cookies":false}}`), 0o600))
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()), // a fresh profile
+		chromedp.UserDataDir(profile),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
