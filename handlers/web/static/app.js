@@ -1,7 +1,7 @@
 // The account page: a client of the JSON API under /api/v1. It calls the
 // API with fetch and the session cookie (same origin), shows every API
 // error message exactly as the API wrote it, and inserts user data only as
-// text (textContent, never innerHTML).
+// text (textContent), never parsed as markup.
 "use strict";
 
 const API = "/api/v1";
