@@ -83,6 +83,12 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.SessionDuration, err = seconds(v); return err }},
 	{name: "SESSION_IDLE_TIMEOUT", def: "1800", arg: "SECONDS", help: "session idle timeout, 0 = none",
 		set: func(c *Config, v string) (err error) { c.SessionIdleTimeout, err = seconds(v); return err }},
+	{name: "SESSION_ROTATE_INTERVAL", def: "900", arg: "SECONDS",
+		help: "replace a session's token once it is this old, 0 = never",
+		set:  func(c *Config, v string) (err error) { c.SessionRotate, err = seconds(v); return err }},
+	{name: "SESSION_ROTATE_GRACE", def: "60", arg: "SECONDS",
+		help: "how long a replaced session token still works, for requests already in flight",
+		set:  func(c *Config, v string) (err error) { c.SessionRotateGrace, err = seconds(v); return err }},
 	{name: "COOKIE_SECURE", def: "auto", arg: "WHEN",
 		help: "Secure cookie attribute: true, false or auto (when the request came over https)",
 		set: func(c *Config, v string) error {
