@@ -31,6 +31,9 @@ func (a *App) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !a.cfg.SessionMode() {
+		r.Use(middleware.ChallengeBasic())
+	}
 	r.Use(
 		middleware.SecurityHeaders(a.cfg.HSTSMaxAge, trusted),
 		middleware.RequestID(),
@@ -69,7 +72,7 @@ func (a *App) routes() (http.Handler, error) {
 		users:         a.users,
 		sessions:      a.sessions,
 		cookies:       a.cookies,
-		throttle:      a.throttle,
+		login:         a.login,
 		genericErrors: a.cfg.AuthGenericErrors,
 		maxBody:       a.cfg.MaxBodyBytes,
 		log:           a.log,
