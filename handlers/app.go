@@ -199,11 +199,13 @@ func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) 
 		return err
 	}
 	a.sessions = auth.NewSessionManager(auth.SessionConfig{
-		Store:       a.sessionStore,
-		Absolute:    absolute,
-		IdleTimeout: idle,
-		Now:         now,
-		Log:         a.log,
+		Store:          a.sessionStore,
+		Absolute:       absolute,
+		IdleTimeout:    idle,
+		RotateInterval: cfg.SessionRotate,
+		RotateGrace:    cfg.SessionRotateGrace,
+		Now:            now,
+		Log:            a.log,
 	})
 	a.cookies = middleware.NewSessionCookies(middleware.CookieConfig{
 		Name:           cfg.SessionName,
