@@ -55,7 +55,7 @@ func TestBrowserTokenRotation(t *testing.T) {
 		ids := evalJS[[]string](b, `fetch("/api/v1/auth_session/sessions").then(r => r.json()).then(l => l.map(s => s.id))`)
 		assert.Equal(t, []string{sessionID}, ids, "round %d: one session, its id kept", round)
 		rotated := evalJS[string](b, `document.querySelector("#sessions tbody tr.current").children[6].textContent`)
-		assert.Equal(t, s.clock.Now().UTC().Format("2006-01-02T15:04:05"), rotated, "round %d", round)
+		assert.Equal(t, s.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"), rotated, "round %d", round)
 	}
 	b.screenshot("rotated")
 

@@ -63,6 +63,12 @@ function cell(text, cls) {
   return td;
 }
 
+// when shows an API time (UTC "YYYY-MM-DDTHH:MM:SS") with a space, so a
+// narrow column can wrap it between date and time.
+function when(t) {
+  return t ? t.replace("T", " ") + " UTC" : t;
+}
+
 function button(label, cls, onClick) {
   const b = document.createElement("button");
   b.type = "button";
@@ -152,8 +158,9 @@ function renderAccount(sessions, users) {
       b.textContent = "this device";
       mark.append(b);
     }
-    tr.append(mark, cell(s.user_agent), cell(s.ip), cell(s.created_at, "time"), cell(s.last_seen_at, "time"),
-      cell(s.expires_at || "never", "time"), cell(s.rotated_at, "time"));
+    tr.append(mark, cell(s.user_agent), cell(s.ip), cell(when(s.created_at), "time"),
+      cell(when(s.last_seen_at), "time"), cell(s.expires_at ? when(s.expires_at) : "never", "time"),
+      cell(when(s.rotated_at), "time"));
     const actions = document.createElement("td");
     actions.className = "actions";
     actions.append(button("Sign out this session", "secondary", () => endSession(s)));
@@ -190,7 +197,7 @@ function renderUsers(users) {
         "Sessions of " + u.email + " ended")),
       button("Delete", "danger", () => userAction("DELETE", "/users/" + u.id, undefined, u.email + " deleted")),
     );
-    tr.append(cell(u.email), cell(u.first_name), cell(u.last_name), roleCell, cell(u.created_at, "time"), actions);
+    tr.append(cell(u.email), cell(u.first_name), cell(u.last_name), roleCell, cell(when(u.created_at), "time"), actions);
     tbody.append(tr);
   }
 }
