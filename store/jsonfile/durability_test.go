@@ -22,14 +22,15 @@ import (
 	"simpleapi/store"
 )
 
+// TestTornTail: a last line without its newline is what a crash during a
+// write leaves; it was never acknowledged, and is dropped with a warning.
 func TestTornTail(t *testing.T) {
+	whole := appendRecord(nil, 6, "del", testUser(0).ID, nil)
 	tails := map[string][]byte{
-		"half a line":  []byte(`3f2a9c1b {"op":"put","id":"00000000-0000-4000-8000-0000000`),
-		"bad checksum": badChecksum(appendLine(nil, "del", testUser(0).ID, nil)),
-		"garbage":      []byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\n\xff\xfe{{{"),
-		// Several bad lines, none intact: still a tail.
-		"bad lines": append(append(append(badChecksum(appendLine(nil, "put", "x", []byte(`{}`))), "\x00\x00\n"...),
-			badChecksum(appendLine(nil, "del", testUser(0).ID, nil))...), `3f2a9c1b {"op":"del","id":"`...),
+		"half a line":                    []byte(`3f2a9c1b {"seq":6,"op":"put","id":"00000000-0000-4000-8000-0000000`),
+		"a whole record but its newline": whole[:len(whole)-1],
+		"garbage":                        []byte("\xff\xfe{{{"),
+		"zeros":                          make([]byte, 300),
 	}
 	for name, tail := range tails {
 		t.Run(name, func(t *testing.T) {
@@ -67,37 +68,61 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
-// TestDamagedJournal: a bad line with intact lines after it is damage in
-// the middle of the journal, not a torn tail (a crash only ever tears the
-// tail). Open refuses, naming the file and the offset, and leaves the file
-// as it is: truncating it would delete acknowledged writes.
+// TestDamagedJournal: a complete line that fails its checksum, wherever it
+// is, and a missing record are damage, not a torn tail (a crash only ever
+// cuts the last line short). Open refuses, naming the file, the offset and
+// the fault, and leaves the file as it is: truncating it would delete
+// acknowledged writes.
 func TestDamagedJournal(t *testing.T) {
-	// Each damage gets the journal's lines (5 creates) and returns the
-	// damaged journal and the offset of the first bad line.
-	damages := map[string]func(lines [][]byte) ([]byte, int){
-		"bad checksum": func(lines [][]byte) ([]byte, int) {
+	const badSum = "a complete record fails its checksum"
+	// Each damage gets the journal's lines (5 creates, numbered 1 to 5)
+	// and returns the damaged journal, the offset of the first bad line
+	// and what is wrong there.
+	damages := map[string]func(lines [][]byte) ([]byte, int, string){
+		"bad checksum": func(lines [][]byte) ([]byte, int, string) {
 			lines[1] = badChecksum(lines[1])
-			return bytes.Join(lines, nil), len(lines[0])
+			return bytes.Join(lines, nil), len(lines[0]), badSum
 		},
-		"flipped bit in a record": func(lines [][]byte) ([]byte, int) {
+		"flipped bit in a record": func(lines [][]byte) ([]byte, int, string) {
 			lines[2][30] ^= 0x04
-			return bytes.Join(lines, nil), len(lines[0]) + len(lines[1])
+			return bytes.Join(lines, nil), len(lines[0]) + len(lines[1]), badSum
 		},
-		"zeroed block across lines": func(lines [][]byte) ([]byte, int) {
+		"flipped byte in the last record": func(lines [][]byte) ([]byte, int, string) {
+			lines[4][40] ^= 0xff
+			return bytes.Join(lines, nil), len(bytes.Join(lines[:4], nil)), badSum
+		},
+		"bad checksum of the last record": func(lines [][]byte) ([]byte, int, string) {
+			lines[4] = badChecksum(lines[4])
+			return bytes.Join(lines, nil), len(bytes.Join(lines[:4], nil)), badSum
+		},
+		"a garbage last line": func(lines [][]byte) ([]byte, int, string) {
+			return append(bytes.Join(lines, nil), "\x00\x00garbage\n"...), len(bytes.Join(lines, nil)), badSum
+		},
+		"zeroed block across lines": func(lines [][]byte) ([]byte, int, string) {
 			b := bytes.Join(lines, nil)
 			start := len(lines[0]) + 20
 			for i := start; i < len(lines[0])+len(lines[1])+len(lines[2])+10; i++ {
 				b[i] = 0
 			}
-			return b, len(lines[0])
+			return b, len(lines[0]), badSum
 		},
-		"lost bytes": func(lines [][]byte) ([]byte, int) {
+		"lost bytes": func(lines [][]byte) ([]byte, int, string) {
 			lines[1] = lines[1][:40] // runs into the next line
-			return bytes.Join(lines, nil), len(lines[0])
+			return bytes.Join(lines, nil), len(lines[0]), badSum
 		},
-		"garbage before the last record": func(lines [][]byte) ([]byte, int) {
+		"garbage before the last record": func(lines [][]byte) ([]byte, int, string) {
 			n := len(bytes.Join(lines[:4], nil))
-			return bytes.Join([][]byte{lines[0], lines[1], lines[2], lines[3], []byte("\x00\x00garbage\n"), lines[4]}, nil), n
+			return bytes.Join([][]byte{lines[0], lines[1], lines[2], lines[3], []byte("\x00\x00garbage\n"), lines[4]}, nil), n, badSum
+		},
+		"a middle record removed": func(lines [][]byte) ([]byte, int, string) {
+			n := len(bytes.Join(lines[:2], nil))
+			return bytes.Join([][]byte{lines[0], lines[1], lines[3], lines[4]}, nil), n,
+				"record 4 follows record 2: records are missing"
+		},
+		"a record without a number after numbered ones": func(lines [][]byte) ([]byte, int, string) {
+			n := len(bytes.Join(lines, nil))
+			return appendLine(bytes.Join(lines, nil), "del", testUser(0).ID, nil), n,
+				"a record without a sequence number after record 5"
 		},
 	}
 	for name, damage := range damages {
@@ -116,7 +141,7 @@ func TestDamagedJournal(t *testing.T) {
 				lines := bytes.SplitAfter(b, []byte("\n"))
 				lines = lines[:len(lines)-1] // after the last newline
 				require.Len(t, lines, 5)
-				damaged, offset := damage(lines)
+				damaged, offset, what := damage(lines)
 				if file == ".journal.old" {
 					// As left by a compaction cut short.
 					require.NoError(t, os.Remove(path))
@@ -126,8 +151,8 @@ func TestDamagedJournal(t *testing.T) {
 
 				_, err = Open(crashed, opts)
 				require.Error(t, err)
-				assert.Equal(t, fmt.Sprintf("%s is damaged at byte %d with intact records after it; not truncating — "+
-					"restore from backup or move the file aside", path, offset), err.Error())
+				assert.Equal(t, fmt.Sprintf("%s is damaged at byte %d (%s); not truncating — "+
+					"restore from backup or move the file aside", path, offset, what), err.Error())
 				assert.NotContains(t, logs.String(), "torn tail")
 				after, err := os.ReadFile(path)
 				require.NoError(t, err)
@@ -138,6 +163,53 @@ func TestDamagedJournal(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestJournalGapAcrossRotation: the records of path.journal go on from
+// those of path.journal.old, so a record missing at the start of the new
+// file is found too.
+func TestJournalGapAcrossRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, usersFile)
+	tb := &table[store.User]{path: path, codec: userCodec, sync: (*os.File).Sync}
+	require.NoError(t, tb.writeSnapshot(nil))
+	var old, cur []byte
+	for i := range 3 {
+		rec, err := encodeUser(ptr(testUser(i)))
+		require.NoError(t, err)
+		old = appendRecord(old, uint64(i+1), "put", testUser(i).ID, rec)
+	}
+	cur = appendRecord(cur, 5, "del", testUser(0).ID, nil) // 4 is missing
+	require.NoError(t, os.WriteFile(path+".journal.old", old, 0o600))
+	require.NoError(t, os.WriteFile(path+".journal", cur, 0o600))
+
+	opts, _ := testOptions()
+	_, err := Open(dir, opts)
+	assert.EqualError(t, err, path+".journal is damaged at byte 0 (record 5 follows record 3: records are missing); "+
+		"not truncating — restore from backup or move the file aside")
+}
+
+// TestJournalWithoutSequenceNumbers: a journal written before records were
+// numbered loads, and the records written after it are numbered from 1.
+func TestJournalWithoutSequenceNumbers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, usersFile)
+	tb := &table[store.User]{path: path, codec: userCodec, sync: (*os.File).Sync}
+	require.NoError(t, tb.writeSnapshot([]*store.User{ptr(testUser(0))}))
+	writeJournal(t, path+".journal", putUser(testUser(1)), putUser(testUser(2)), delUser(testUser(0).ID))
+
+	opts, _ := testOptions()
+	opts.QuietCompactAfter = -1
+	db := openDB(t, dir, opts)
+	require.NoError(t, db.Users().CreateUser(t.Context(), testUser(3)))
+	b, err := os.ReadFile(path + ".journal")
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `{"seq":1,"op":"put","id":"`+testUser(3).ID+`"`)
+
+	crashed := copyDir(t, dir)
+	got, err := openDB(t, crashed, opts).Users().ListUsers(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []store.User{testUser(1), testUser(2), testUser(3)}, got)
 }
 
 // badChecksum corrupts the checksum of a journal line.

@@ -111,3 +111,18 @@ func writeUsersSnapshot(t testing.TB, dir string, n int) {
 
 // codeOf returns an error's application code, for compact assertions.
 func codeOf(err error) string { return store.ErrorCode(err) }
+
+// appendLine appends a journal line without a sequence number, as the
+// service wrote them before records were numbered.
+func appendLine(dst []byte, op, id string, rec []byte) []byte {
+	return appendRecord(dst, 0, op, id, rec)
+}
+
+// dirWithUsers returns a new data directory holding an empty users file,
+// for tests that set up its other files by hand (see checkUsersFile).
+func dirWithUsers(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, usersFile), []byte("{}\n"), 0o600))
+	return dir
+}
