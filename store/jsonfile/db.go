@@ -158,4 +158,3 @@ func (db *DB) Close() error {
 	})
 	return db.closeErr
 }
-
