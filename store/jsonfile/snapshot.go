@@ -16,7 +16,7 @@ import (
 // whole by compaction (see compaction.go).
 
 // loadSnapshot reads the snapshot file, if there is one, and returns
-// whether there was one and how many records it dropped (see
+// whether there was a non-empty one and how many records it dropped (see
 // errDropRecord). It decodes the object token by token rather than into a
 // map so that the file's order is kept.
 func (t *table[T]) loadSnapshot() (exists bool, dropped int, err error) {
@@ -32,7 +32,10 @@ func (t *table[T]) loadSnapshot() (exists bool, dropped int, err error) {
 	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) {
-		return true, 0, nil // an empty file holds no records
+		// An empty file holds no records. Report it as absent, so that it
+		// is rewritten as an empty object: an empty users file is taken
+		// for a lost one once the directory was used (see checkUsersFile).
+		return false, 0, nil
 	}
 	if err != nil {
 		return false, 0, fmt.Errorf("%s: %w", t.path, err)
