@@ -10,15 +10,22 @@
 // write does not depend on how many records there are, and also once
 // writes have paused for a moment (Options.QuietCompactAfter), so that
 // the snapshot file holds current data for tools that read it, such as
-// the old service's, or a backup, while the server runs. A crash at any
-// moment loses no acknowledged write: the load replays the journal over
-// the snapshot and drops a torn tail with a warning. Damage in the middle
-// of a journal (a bad line with intact lines after it, which no crash can
-// leave) is not truncated: Open fails, naming the file and the byte
-// offset, so that acknowledged writes after it are not thrown away.
+// the old service's, or a backup, while the server runs.
 //
-// A failed write (a failed fsync, or a compaction that cannot write)
-// fails the store for good, until a restart. A write is applied in memory
+// A crash at any moment loses no acknowledged write: the load replays the
+// journal over the snapshot and drops a torn tail (a last line without its
+// newline, which was never acknowledged) with a warning. Anything else
+// wrong with a journal is damage that no crash leaves and that may have
+// cost acknowledged writes: a complete line whose checksum fails (the last
+// one too), or a missing record, found by the records' sequence numbers.
+// Open then fails, naming the file, the byte offset and the fault, and
+// changes nothing. Open also refuses a users file that is missing or empty
+// in a directory that shows the service ran there before (see
+// checkUsersFile), rather than start again with no users.
+//
+// A failed write (a failed fsync, a journal no longer in the data
+// directory, or a compaction that cannot write) fails the store for good,
+// until a restart. A write is applied in memory
 // before its journal record is fsync'd, so after a failed fsync the
 // in-memory state may include that write, which was never acknowledged
 // and may not be on disk; and after a failed fsync what the file holds is
