@@ -60,8 +60,9 @@ func openJournal(path string, lastSeq uint64, sync func(*os.File) error, log *sl
 	return j, nil
 }
 
-// add queues one record (see appendLine) and returns its sequence number,
-// to be passed to wait. Callers add records in the order they applied the
+// add queues one record (see appendRecord), numbered on from the last on
+// disk, and returns its place in this process's queue, to be passed to
+// wait. Callers add records in the order they applied the
 // changes in memory, which is the order they reach the disk.
 func (j *journal) add(op, id string, rec []byte) (uint64, error) {
 	j.mu.Lock()
