@@ -29,7 +29,9 @@ var ErrLocked = errors.New("data directory is in use by another simpleapi proces
 // checkUsersFile refuses a data directory whose users file is missing or
 // empty although other files show that the service ran there before: the
 // users were lost (a deleted or truncated file), and starting would
-// silently begin again with no users. A new directory starts empty.
+// silently begin again with no users. A new directory starts empty. (A
+// crash during the very first start, between making the lock file and the
+// users file, is refused too; the message says how to start anew.)
 func checkUsersFile(dir string) error {
 	path := filepath.Join(dir, usersFile)
 	st, err := os.Stat(path)
