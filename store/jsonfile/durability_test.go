@@ -2,6 +2,7 @@ package jsonfile
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -203,12 +204,12 @@ func TestLocked(t *testing.T) {
 	require.NoError(t, db2.Close())
 }
 
-// TestLockedByOtherProcess runs TestLockChild in a child process that
+// TestLockedByOtherProcess runs lockChild in a child process that
 // holds the directory until its stdin closes.
 func TestLockedByOtherProcess(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$")
-	cmd.Env = append(os.Environ(), "JSONFILE_LOCK_CHILD="+dir)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), lockChildEnv+"="+dir)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
@@ -232,11 +233,11 @@ func TestLockedByOtherProcess(t *testing.T) {
 	require.NoError(t, db.Close())
 }
 
-func TestLockChild(t *testing.T) {
-	dir := os.Getenv("JSONFILE_LOCK_CHILD")
-	if dir == "" {
-		t.Skip("runs as a child process of TestLockedByOtherProcess")
-	}
+// lockChildEnv names the data directory of lockChild.
+const lockChildEnv = "JSONFILE_LOCK_CHILD"
+
+// lockChild holds the data directory dir until its stdin closes.
+func lockChild(dir string) {
 	db, err := Open(dir, Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -247,7 +248,7 @@ func TestLockChild(t *testing.T) {
 	db.Close()
 }
 
-// crashEnv names the data directory of a TestCrashChild process.
+// crashEnv names the data directory of crashChild.
 const crashEnv = "JSONFILE_CRASH_CHILD"
 
 // TestCrash kills a writing child process at random moments and checks
@@ -267,7 +268,7 @@ func TestCrash(t *testing.T) {
 	last := map[string]byte{}
 	acks, compactions := 0, 0
 	for round := range 20 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("JSONFILE_CRASH_ROUND=%d", round))
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
@@ -336,15 +337,12 @@ func TestCrash(t *testing.T) {
 	require.Greater(t, acks, 100)
 }
 
-// TestCrashChild writes users from 16 goroutines until killed, printing
+// crashChild writes users from 16 goroutines until killed, printing
 // each acknowledged operation: "c <id>" after a create, "u <id>" after an
 // update, "d <id>" after a delete. Each goroutine waits for one operation's
 // acknowledgement (and prints it) before starting the next on that user.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashEnv)
-	if dir == "" {
-		t.Skip("runs as a child process of TestCrash")
-	}
+func crashChild(dir string) {
+	ctx := context.Background()
 	// Outlive a parent that failed to kill us by seconds, not forever.
 	time.AfterFunc(20*time.Second, func() { os.Exit(3) })
 	db, err := Open(dir, Options{CompactAfter: 40})
@@ -373,11 +371,11 @@ func TestCrashChild(t *testing.T) {
 				u.ID = fmt.Sprintf("r%s-g%d-k%d", round, g, k)
 				u.Email = u.ID + "@example.com"
 				u.FirstName = strPtr("v1")
-				if err := us.CreateUser(t.Context(), u); err != nil {
+				if err := us.CreateUser(ctx, u); err != nil {
 					fatal(err)
 				}
 				ack('c', u.ID)
-				_, err := us.UpdateUser(t.Context(), u.ID, func(u *store.User) error {
+				_, err := us.UpdateUser(ctx, u.ID, func(u *store.User) error {
 					u.FirstName = strPtr("v2")
 					return nil
 				})
@@ -388,7 +386,7 @@ func TestCrashChild(t *testing.T) {
 				// Keep most users short-lived so the journal keeps
 				// outgrowing the live set and compactions keep running.
 				if k%4 != 0 {
-					if err := us.DeleteUser(t.Context(), u.ID); err != nil {
+					if err := us.DeleteUser(ctx, u.ID); err != nil {
 						fatal(err)
 					}
 					ack('d', u.ID)
