@@ -25,11 +25,10 @@
 //
 // A failed write (a failed fsync, a journal no longer in the data
 // directory, or a compaction that cannot write) fails the store for good,
-// until a restart. A write is applied in memory
-// before its journal record is fsync'd, so after a failed fsync the
-// in-memory state may include that write, which was never acknowledged
-// and may not be on disk; and after a failed fsync what the file holds is
-// unknown. So the store then refuses every write and Ping fails (the
+// until a restart. A write is applied in memory before its journal record
+// is fsync'd, so after a failed fsync the in-memory state may include that
+// write, which was never acknowledged and may not be on disk; and after a
+// failed fsync what the file holds is unknown. So the store then refuses every write and Ping fails (the
 // server reports not ready), while reads keep answering from memory;
 // restarting reloads what is really on disk.
 //
