@@ -94,14 +94,15 @@ func (s *Users) UpdateUser(ctx context.Context, id string, fn func(*store.User) 
 	ctx, done := s.db.begin(ctx, "update_user")
 	defer done()
 	var next store.User
+	var fnErr error // returned as is, not mapped
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
 		next = copyUser(cur)
-		if err := fn(&next); err != nil {
-			return err
+		if fnErr = fn(&next); fnErr != nil {
+			return fnErr
 		}
 		next.ID, next.CreatedAt = cur.ID, cur.CreatedAt // not changeable
 		if !next.Role.Valid() {
@@ -116,7 +117,10 @@ func (s *Users) UpdateUser(ctx context.Context, id string, fn func(*store.User) 
 			last_name = $5, role = $6, created_at = $7, updated_at = $8, email_key = $9 WHERE id = $1`, userArgs(next)...)
 		return userWriteError(err)
 	})
-	if err != nil {
+	switch {
+	case fnErr != nil:
+		return store.User{}, fnErr
+	case err != nil:
 		return store.User{}, dbError(err)
 	}
 	return normalizeUser(next), nil
