@@ -47,10 +47,10 @@ func isUnavailable(err error) bool {
 	if errors.As(err, &pgErr) {
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources (too many connections)
+			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources (too many connections)
 			strings.HasPrefix(pgErr.Code, "57P"), // shutting down, cannot connect now
-			pgErr.Code == "57014", // query canceled (statement_timeout)
-			pgErr.Code == "25006": // read-only transaction (a standby)
+			pgErr.Code == "57014",                // query canceled (statement_timeout)
+			pgErr.Code == "25006":                // read-only transaction (a standby)
 			return true
 		}
 		return false
