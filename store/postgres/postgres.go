@@ -47,6 +47,20 @@ type DB struct {
 // keyword string), checks that it answers and applies the pending
 // migrations, which is safe when several instances start at once.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	db, err := Connect(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, db.pool); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Connect is Open without the migrations, for commands that inspect the
+// schema.
+func Connect(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
@@ -75,10 +89,6 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	if err := Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
 	}
 	return db, nil
 }
