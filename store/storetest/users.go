@@ -15,8 +15,12 @@ import (
 	"simpleapi/store"
 )
 
+// UserTime is the base time of the users User makes: whole seconds, UTC,
+// as stores keep them.
+var UserTime = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
+
 // User returns user i with the given email and role, an argon2id-shaped
-// hash and times from Time.
+// hash and times from UserTime.
 func User(i int, email string, role store.Role) store.User {
 	first, last := fmt.Sprintf("First%d", i), fmt.Sprintf("Last%d", i)
 	return store.User{
@@ -26,8 +30,8 @@ func User(i int, email string, role store.Role) store.User {
 		FirstName:    &first,
 		LastName:     &last,
 		Role:         role,
-		CreatedAt:    Time.Add(time.Duration(i) * time.Second),
-		UpdatedAt:    Time.Add(time.Duration(i) * time.Second),
+		CreatedAt:    UserTime.Add(time.Duration(i) * time.Second),
+		UpdatedAt:    UserTime.Add(time.Duration(i) * time.Second),
 	}
 }
 
@@ -57,9 +61,9 @@ func usersCreateAndRead(t *testing.T, us store.UserStore) {
 	require.NoError(t, us.Ping(ctx))
 	bob, ann := User(1, "Bob.Smith@Example.com", store.RoleUser), User(2, "ann@example.com", store.RoleAdmin)
 	// Times are kept in UTC, whole seconds, whatever zone they come in.
-	bob.CreatedAt = Time.In(time.FixedZone("X", 5*3600)).Add(700 * time.Millisecond)
+	bob.CreatedAt = UserTime.In(time.FixedZone("X", 5*3600)).Add(700 * time.Millisecond)
 	require.NoError(t, us.CreateUser(ctx, bob))
-	bob.CreatedAt = Time
+	bob.CreatedAt = UserTime
 	require.NoError(t, us.CreateUser(ctx, ann))
 
 	got, err := us.UserByID(ctx, bob.ID)
@@ -150,7 +154,7 @@ func usersUpdate(t *testing.T, us store.UserStore) {
 	require.NoError(t, us.CreateUser(ctx, bob))
 	require.NoError(t, us.CreateUser(ctx, ann))
 
-	later := Time.Add(time.Hour)
+	later := UserTime.Add(time.Hour)
 	got, err := us.UpdateUser(ctx, bob.ID, func(u *store.User) error {
 		u.FirstName = nil
 		*u.LastName = "Dylan"
