@@ -8,8 +8,8 @@ import (
 	"net"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 
 	"simpleapi/store"
 )
@@ -65,10 +65,8 @@ func isUnavailable(err error) bool {
 		errors.As(err, &netErr) ||
 		errors.As(err, &connectErr) ||
 		pgconn.Timeout(err) ||
-		pgconn.SafeToRetry(err) ||
-		errors.Is(err, pgx.ErrTxClosed) ||
-		strings.Contains(err.Error(), "closed pool") ||
-		strings.Contains(err.Error(), "conn closed")
+		pgconn.SafeToRetry(err) || // nothing reached the server (a closed or busy connection)
+		errors.Is(err, puddle.ErrClosedPool) // the store is shutting down
 }
 
 // uniqueOn reports whether err is a unique violation of the named index.

@@ -78,3 +78,11 @@ func TestObserveAndStat(t *testing.T) {
 	assert.Equal(t, int32(1), db.Stat().InUse)
 	conn.Release()
 }
+
+// A closed store answers unavailable, not an internal error.
+func TestClosedIsUnavailable(t *testing.T) {
+	db := openTest(t, Options{})
+	db.Close()
+	_, err := db.Users().UserByID(t.Context(), "x")
+	assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(err), err)
+}
