@@ -37,7 +37,8 @@ type Options struct {
 	MaxConns int32
 }
 
-// DB is an open pool with the schema migrated. Users and Sessions share it.
+// DB is an open connection pool. Users and Sessions share it; Close
+// releases it.
 type DB struct {
 	pool *pgxpool.Pool
 	opts Options
