@@ -152,7 +152,8 @@ type SessionStore interface {
 	// DeleteSession removes one session; ENOTFOUND when absent.
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions removes every session of userID except the one
-	// whose id is exceptID ("" for none) and returns how many it removed.
+	// whose id is exceptID ("" for none) and returns how many live ones
+	// it removed (expired ones may go too, uncounted).
 	DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error)
 	// DeleteExpired removes sessions past their deadline and returns how
 	// many; a store whose keys expire by themselves returns 0.
