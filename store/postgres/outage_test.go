@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -25,11 +26,12 @@ type proxy struct {
 	ln     net.Listener
 	target string
 
-	mu      sync.Mutex
-	mode    string                // "forward", "cut" or "stall"
-	conns   map[net.Conn]struct{} // forwarded, both ends
-	stalled map[net.Conn]struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	mode     string                // "forward", "cut" or "stall"
+	conns    map[net.Conn]struct{} // forwarded, both ends
+	stalled  map[net.Conn]struct{}
+	serving  sync.WaitGroup
+	forwards sync.WaitGroup
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -37,11 +39,12 @@ func newProxy(t *testing.T, target string) *proxy {
 	require.NoError(t, err)
 	p := &proxy{ln: ln, target: target, mode: "forward",
 		conns: map[net.Conn]struct{}{}, stalled: map[net.Conn]struct{}{}}
-	p.wg.Go(p.serve)
+	p.serving.Go(p.serve)
 	t.Cleanup(func() {
 		ln.Close()
+		p.serving.Wait()
 		p.set("cut")
-		p.wg.Wait()
+		p.forwards.Wait()
 	})
 	return p
 }
@@ -60,7 +63,7 @@ func (p *proxy) serve() {
 			p.stalled[c] = struct{}{} // never answered, closed at the next switch
 		default:
 			p.conns[c] = struct{}{}
-			p.wg.Go(func() { p.forward(c) })
+			p.forwards.Go(func() { p.forward(c) })
 		}
 		p.mu.Unlock()
 	}
@@ -127,9 +130,9 @@ const bound = 5 * time.Second
 func TestOutageIsUnavailableAndRecovers(t *testing.T) {
 	p, dbURL := viaProxy(t, pgtest.Schema(t))
 	ctx := t.Context()
+	goroutines := runtime.NumGoroutine()
 	db, err := Open(ctx, dbURL, Options{Timeout: 500 * time.Millisecond})
 	require.NoError(t, err)
-	defer db.Close()
 	users, sessions := db.Users(), db.Sessions()
 	admin := storetest.User(1, "admin@example.com", store.RoleAdmin)
 	require.NoError(t, users.CreateUser(ctx, admin))
@@ -171,6 +174,16 @@ func TestOutageIsUnavailableAndRecovers(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, admin, got)
 	}
+
+	// Nothing the outages started is left running once the store and the
+	// proxy's connections are closed.
+	db.Close()
+	p.set("cut")
+	p.forwards.Wait()
+	for i := 0; runtime.NumGoroutine() > goroutines && i < 1000; i++ {
+		runtime.Gosched() // let goroutines that were told to stop return
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines left running")
 }
 
 // A query that waits on a lock longer than the timeout is cancelled and
