@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v4"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 )
 
 // openapiYAML is the OpenAPI 3.0 document of the service: every route,

@@ -10,7 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 	"simpleapi/metrics"
 	"simpleapi/middleware"
 	"simpleapi/store"
@@ -218,7 +218,7 @@ func handleRevokeMySession(d sessionDeps) gin.HandlerFunc {
 		current, _ := middleware.CurrentSession(c)
 		s, err := d.sessions.Get(ctx, c.Param("id"))
 		if err != nil || s.UserID != user.ID {
-			respond.Abort(c, http.StatusNotFound, respond.MsgNotFound)
+			respond.Fail(c, store.ENOTFOUND, respond.MsgNotFound)
 			return
 		}
 		if err := d.sessions.Destroy(ctx, s.ID); err != nil {

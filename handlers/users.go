@@ -8,7 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 	"simpleapi/middleware"
 	"simpleapi/store"
 )

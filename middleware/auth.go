@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
@@ -85,7 +85,7 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 		}
 		access, ok := auth.AccessFor(c.Request.Method, route)
 		if !ok || !auth.Allowed(access, who.User.Role == store.RoleAdmin, who.User.ID, c.Param("id")) {
-			respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 			return
 		}
 		c.Next()

@@ -11,7 +11,8 @@ import (
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
+	"simpleapi/store"
 )
 
 // SecurityHeaders sets the headers of SPEC 4.6 on every response, errors
@@ -42,7 +43,7 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 				log.ErrorContext(c.Request.Context(), "panic while serving request",
 					"method", c.Request.Method, "route", c.FullPath(), "panic", fmt.Sprint(v))
 				if !c.Writer.Written() {
-					respond.Abort(c, http.StatusInternalServerError, respond.MsgInternal)
+					respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
 				} else {
 					c.Abort()
 				}
@@ -58,7 +59,7 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 func BodyLimit(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			respond.Abort(c, http.StatusRequestEntityTooLarge, respond.MsgTooLarge)
+			respond.Fail(c, store.ETOOLARGE, respond.MsgTooLarge)
 			return
 		}
 		if c.Request.Body != nil {
@@ -117,11 +118,11 @@ func isPreflight(r *http.Request) bool {
 
 // JSONNotFound answers unknown routes.
 func JSONNotFound(c *gin.Context) {
-	respond.Abort(c, http.StatusNotFound, respond.MsgNotFound)
+	respond.Fail(c, store.ENOTFOUND, respond.MsgNotFound)
 }
 
 // JSONMethodNotAllowed answers a known path with the wrong method; Gin has
 // already set the Allow header.
 func JSONMethodNotAllowed(c *gin.Context) {
-	respond.Abort(c, http.StatusMethodNotAllowed, respond.MsgMethodNotAllowed)
+	respond.Fail(c, respond.ENOTALLOWED, respond.MsgMethodNotAllowed)
 }

@@ -5,7 +5,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
+	"simpleapi/store"
 )
 
 // CrossOrigin refuses unsafe cross-site browser requests (SPEC 4.6) with
@@ -38,7 +39,7 @@ func (x *CrossOrigin) Allowed(r *http.Request) bool {
 func (x *CrossOrigin) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !x.Allowed(c.Request) {
-			respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 			return
 		}
 		c.Next()

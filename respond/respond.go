@@ -45,8 +45,13 @@ func JSON(c *gin.Context, status int, v any) {
 	c.JSON(status, v)
 }
 
-// Status maps an application error code to its HTTP status. It is the only
-// such mapping in the service.
+// ENOTALLOWED is the code of a known path called with a method it does not
+// serve. It exists only at the HTTP layer, so it lives here rather than
+// with the application codes of package store.
+const ENOTALLOWED = "method_not_allowed"
+
+// Status maps an error code to its HTTP status. It is the only such
+// mapping in the service.
 func Status(code string) int {
 	switch code {
 	case store.EINVALID:
@@ -63,6 +68,8 @@ func Status(code string) int {
 		return http.StatusTooManyRequests
 	case store.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case ENOTALLOWED:
+		return http.StatusMethodNotAllowed
 	case store.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
@@ -85,18 +92,18 @@ func Error(c *gin.Context, err error) {
 			msg = MsgUnavailable
 		}
 	}
-	Abort(c, status, msg)
+	c.AbortWithStatusJSON(status, errorBody{Error: msg})
 }
 
-// Abort ends the request with an error body.
-func Abort(c *gin.Context, status int, msg string) {
-	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+// Fail ends the request with the status of code and msg as the error.
+func Fail(c *gin.Context, code, msg string) {
+	c.AbortWithStatusJSON(Status(code), errorBody{Error: msg})
 }
 
 // TooManyRequests answers a throttled attempt: 429 with Retry-After.
 func TooManyRequests(c *gin.Context, wait time.Duration) {
 	SetRetryAfter(c, wait)
-	Abort(c, http.StatusTooManyRequests, MsgTooManyRequests)
+	Fail(c, store.ETOOMANY, MsgTooManyRequests)
 }
 
 // SetRetryAfter sets Retry-After to wait in whole seconds, at least 1.
