@@ -10,9 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/respond"
 	"simpleapi/metrics"
 	"simpleapi/middleware"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 

@@ -8,8 +8,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/respond"
 	"simpleapi/middleware"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
