@@ -4,16 +4,11 @@
 package respond
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -109,78 +104,4 @@ func TooManyRequests(c *gin.Context, wait time.Duration) {
 // SetRetryAfter sets Retry-After to wait in whole seconds, at least 1.
 func SetRetryAfter(c *gin.Context, wait time.Duration) {
 	c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-}
-
-// DecodeObject reads the request body as one JSON object and returns its
-// members undecoded, so callers can tell a missing key from a null one and
-// check each member's type in the order the contract gives. A missing,
-// malformed or non-object body is EINVALID "Wrong format"; a body over the
-// limit is ETOOLARGE.
-func DecodeObject(c *gin.Context) (map[string]json.RawMessage, error) {
-	if c.Request.Body == nil {
-		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
-	}
-	data, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, store.Errorf(store.ETOOLARGE, MsgTooLarge)
-		}
-		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
-	}
-	data = bytes.TrimSpace(data)
-	// Text that is not UTF-8 would be stored altered (U+FFFD): refuse it.
-	if !utf8.Valid(data) {
-		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
-	}
-	// Only an object will do: null, arrays, strings and numbers are all
-	// "Wrong format", as is trailing garbage after the object.
-	if len(data) == 0 || data[0] != '{' {
-		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
-	}
-	var members map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&members); err != nil || dec.More() {
-		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, store.Errorf(store.EINVALID, MsgWrongFormat)
-	}
-	return members, nil
-}
-
-// Member kinds, as found by Kind.
-const (
-	KindAbsent = iota
-	KindNull
-	KindString
-	KindOther
-)
-
-// Kind tells whether an object member is absent, null, a string or
-// anything else.
-func Kind(members map[string]json.RawMessage, key string) int {
-	raw, ok := members[key]
-	switch {
-	case !ok:
-		return KindAbsent
-	case string(raw) == "null":
-		return KindNull
-	case len(raw) > 0 && raw[0] == '"':
-		return KindString
-	default:
-		return KindOther
-	}
-}
-
-// String returns the member as a string and whether it was one.
-func String(members map[string]json.RawMessage, key string) (string, bool) {
-	if Kind(members, key) != KindString {
-		return "", false
-	}
-	var s string
-	if err := json.Unmarshal(members[key], &s); err != nil {
-		return "", false
-	}
-	return s, true
 }
