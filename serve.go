@@ -16,6 +16,7 @@ import (
 
 	"simpleapi/app"
 	"simpleapi/config"
+	"simpleapi/respond"
 )
 
 // loadConfig reads the configuration of serve and healthcheck; -h prints
@@ -81,6 +82,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	if cfg.TLSCertFile == "" {
+		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
 	}
 	srv := newHTTPServer(svc.Handler(), log)
 	srv.TLSConfig = tlsConfig

@@ -1,5 +1,6 @@
 // Package middleware adapts the auth package and the cross-cutting rules of
-// the contract (SPEC 1, 2, 4.6) to Gin.
+// the service (security headers, CORS, body limits, the request pipeline)
+// to Gin.
 package middleware
 
 import (
@@ -15,17 +16,14 @@ import (
 	"simpleapi/store"
 )
 
-// SecurityHeaders sets the headers of SPEC 4.6 on every response, errors
+// SecurityHeaders sets respond.SetSecurityHeaders on every response, errors
 // included; it runs first so nothing can answer without them. API answers
 // carry users, sessions and cookies, so no cache may keep any of them.
 func SecurityHeaders() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.Writer.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		respond.SetSecurityHeaders(c.Writer.Header())
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
-			h.Set("Cache-Control", "no-store")
+			c.Header("Cache-Control", "no-store")
 		}
 		c.Next()
 	}
@@ -69,8 +67,7 @@ func BodyLimit(max int64) gin.HandlerFunc {
 	}
 }
 
-// CORS answers cross-origin requests with github.com/gin-contrib/cors
-// (SPEC 4.6). With no origins listed, every API response carries
+// CORS answers cross-origin requests with github.com/gin-contrib/cors. With no origins listed, every API response carries
 // "Access-Control-Allow-Origin: *" without credentials, as the old service
 // (Flask-CORS, which sends it even without an Origin header) did. With a
 // list, listed origins are echoed with credentials allowed; other origins

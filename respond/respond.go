@@ -15,7 +15,7 @@ import (
 	"simpleapi/store"
 )
 
-// Standard error messages of the wire contract (SPEC 1).
+// Standard error messages of the API (see handlers/openapi.yaml).
 const (
 	MsgUnauthorized     = "Unauthorized"
 	MsgForbidden        = "Forbidden"
@@ -27,6 +27,14 @@ const (
 	MsgWrongFormat      = "Wrong format"
 	MsgTooManyRequests  = "Too many requests"
 )
+
+// SetSecurityHeaders sets the headers every answer carries, errors
+// included.
+func SetSecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+}
 
 // errorBody is the error object of the wire contract.
 type errorBody struct {

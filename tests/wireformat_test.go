@@ -1,9 +1,16 @@
 package tests
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Browsers send cached Basic credentials with cross-site requests, and a
@@ -66,4 +73,42 @@ func TestLoneSurrogateRefused(t *testing.T) {
 	rec := s.do("PUT", "/api/v1/users/"+bob.ID, `{"first_name":"\ud83d\ude00"}`, asAdmin())
 	assert.Equal(t, 200, rec.Code, rec.Body.String())
 	assert.Equal(t, "😀", *s.userByEmail("bob@example.com").FirstName)
+}
+
+// Requests net/http refuses before any handler runs still get JSON errors
+// from the running server (plain HTTP; see the README for TLS).
+func TestMalformedRequestsAnswerJSON(t *testing.T) {
+	p := startProcess(t, testEnv(t.TempDir()))
+	addr := fmt.Sprintf("127.0.0.1:%d", p.port)
+	for _, tc := range []struct {
+		raw    string
+		status int
+		msg    string
+	}{
+		{"GET /api/v1/users/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Bad request"},
+		{"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n", 400, "Bad request"},
+		{"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", 431,
+			"Request header fields too large"},
+		{"GET /api/v1/status HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = io.WriteString(conn, tc.raw)
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		conn.Close()
+		assert.Equal(t, tc.status, resp.StatusCode, "%.40q", tc.raw)
+		assert.Equal(t, `{"error":"`+tc.msg+`"}`, string(body), "%.40q", tc.raw)
+		assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	}
+	// Ordinary requests are untouched.
+	resp, err := http.Get(p.url("/api/v1/status"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, `{"status":"OK"}`, string(body))
+	assert.NotEmpty(t, resp.Header.Get("Date"))
 }
