@@ -29,7 +29,7 @@ type openapiChecker struct {
 	router routers.Router
 	// unrouted describes the answers to a request no operation of the
 	// document matches (an unknown path, or a method the path does not
-	// list): the standard errors of SPEC 1 and 2 only.
+	// list): the standard errors only (see handlers/openapi.yaml).
 	unrouted *openapi3.Operation
 }
 
@@ -83,7 +83,7 @@ func validateResponse(t testing.TB, req *http.Request, rec *httptest.ResponseRec
 		t.Errorf("loading the OpenAPI document: %v", err)
 		return
 	}
-	// Every route answers with and without one trailing slash (SPEC 1);
+	// Every route answers with and without one trailing slash;
 	// the document lists each path once, without it.
 	r := req.Clone(req.Context())
 	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
@@ -97,7 +97,7 @@ func validateResponse(t testing.TB, req *http.Request, rec *httptest.ResponseRec
 			return
 		}
 		if req.Method == http.MethodOptions && rec.Code == http.StatusNoContent && rec.Body.Len() == 0 {
-			return // CORS preflight (SPEC 2 step 2)
+			return // CORS preflight
 		}
 		route = &routers.Route{Spec: checker.doc, Path: r.URL.Path, Method: r.Method, Operation: checker.unrouted}
 		params = nil
@@ -180,7 +180,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	assert.Equal(t, documented, served)
 
 	// HEAD is implied by GET in the document: the router must keep its
-	// side of that (SPEC 1).
+	// side of that.
 	var gets []string
 	for _, r := range served {
 		if path, ok := strings.CutPrefix(r, "GET "); ok {
