@@ -65,7 +65,7 @@ type revokedJSON struct {
 // or multipart) or a JSON object, trimmed of surrounding white space.
 func loginCredentials(c *gin.Context, maxBody int64) (email, password string, err error) {
 	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if mediaType == "application/json" {
+	if respond.IsJSON(c.GetHeader("Content-Type")) {
 		body, err := respond.DecodeObject(c)
 		if err != nil {
 			return "", "", err
