@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
@@ -75,4 +76,34 @@ func TestStatus(t *testing.T) {
 	} {
 		assert.Equal(t, status, Status(code), code)
 	}
+}
+
+// FuzzDecodeObject: any body is either decoded or refused with a client
+// error, never a panic; what is accepted has no repeated key and decodes
+// to valid UTF-8 without replacement characters it did not spell.
+func FuzzDecodeObject(f *testing.F) {
+	for _, seed := range []string{`{"a":"b"}`, `{"a":"\ud800"}`, `{"a":"\ud83d\ude00"}`, `{"a":1,"a":2}`,
+		`{"a":{"b":[{"c":1,"c":2}]}}`, `{"\\":"\\u"}`, `{"a":"\uDBFF\uDFFF"}`, "{\"a\":\"\xff\"}", `[]`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		c.Request.Header.Set("Content-Type", "application/json")
+		members, err := DecodeObject(c)
+		if err != nil {
+			assert.Equal(t, store.EINVALID, store.ErrorCode(err))
+			return
+		}
+		for k, v := range members {
+			assert.True(t, utf8.ValidString(k))
+			if s, ok := String(members, k); ok {
+				assert.True(t, utf8.ValidString(s))
+				if strings.ContainsRune(s, utf8.RuneError) {
+					assert.True(t, strings.Contains(string(v), "\uFFFD") || strings.Contains(strings.ToLower(string(v)), `\ufffd`),
+						"a replacement character appeared: %q", v)
+				}
+			}
+		}
+	})
 }
