@@ -96,7 +96,6 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	users := a.db.Users()
 	a.hasher = auth.NewHasher(cfg.Argon2, 0)
 	a.hasher.Observe = a.metrics.ObservePasswordHash
-	throttle := auth.NewThrottle(cfg.Login, now)
 	crossOrigin, err := middleware.NewCrossOrigin(cfg.CORSOrigins)
 	if err != nil {
 		return fmt.Errorf("CORS_ORIGINS: %w", err)
@@ -121,17 +120,16 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Now:               now,
 		Log:               log,
 	}
+	var remembered *auth.CredentialCache // Basic credentials that verified
+	if !cfg.SessionMode() {
+		remembered = auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now)
+	}
+	login := auth.NewLogin(accounts, memory.NewLimiter(cfg.Login, now), remembered, a.metrics.LoginAttempt)
 	var authn middleware.Authenticator
 	if cfg.SessionMode() {
 		authn = middleware.SessionAuth{Cookies: cookies, Sessions: sessions, Users: users}
 	} else {
-		authn = middleware.BasicAuth{
-			Accounts:   accounts,
-			Users:      users,
-			CookieName: cfg.SessionName,
-			Throttle:   throttle,
-			Verified:   auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now),
-		}
+		authn = middleware.BasicAuth{Login: login, CookieName: cfg.SessionName}
 	}
 
 	if cfg.AdminEmail != "" {
@@ -144,7 +142,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Metrics:            a.metrics,
 		Users:              users,
 		Accounts:           accounts,
-		Throttle:           throttle,
+		Login:              login,
 		Authenticator:      authn,
 		CrossOrigin:        crossOrigin,
 		Sessions:           sessions,

@@ -26,7 +26,7 @@ type Deps struct {
 	Metrics       *metrics.Metrics
 	Users         store.UserStore
 	Accounts      *auth.Accounts
-	Throttle      *auth.Throttle
+	Login         *auth.Login
 	Authenticator middleware.Authenticator
 	CrossOrigin   *middleware.CrossOrigin
 	// Sessions and Cookies are set in the session modes, nil in

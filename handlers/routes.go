@@ -26,6 +26,9 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	r.NoRoute(middleware.JSONNotFound)
 	r.NoMethod(middleware.JSONMethodNotAllowed)
 
+	if d.Sessions == nil { // basic_auth: every 401 invites Basic credentials
+		r.Use(middleware.ChallengeBasic())
+	}
 	access := auth.NewRoutes()
 	r.Use(
 		middleware.SecurityHeaders(),
@@ -62,7 +65,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 		users:         d.Users,
 		sessions:      d.Sessions,
 		cookies:       d.Cookies,
-		throttle:      d.Throttle,
+		login:         d.Login,
 		genericErrors: d.GenericLoginErrors,
 		maxBody:       d.MaxBodyBytes,
 		log:           d.Log,
