@@ -18,7 +18,6 @@ import (
 	"simpleapi/metrics"
 	"simpleapi/middleware"
 	"simpleapi/store"
-	"simpleapi/store/jsonfile"
 	"simpleapi/store/memory"
 )
 
@@ -35,7 +34,7 @@ const sweepInterval = time.Minute
 
 // App is one configured instance of the service.
 type App struct {
-	db           *jsonfile.DB
+	stores       *stores
 	hasher       *auth.Hasher
 	metrics      *metrics.Metrics
 	sessionStore store.SessionStore // nil in basic_auth
@@ -77,12 +76,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if m == nil {
 		m = metrics.New()
 	}
-	db, err := jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log, Sessions: cfg.AuthType == config.AuthSessionDB,
-		ObserveWrite: m.ObserveStoreWrite})
+	st, err := openStores(cfg, log, m)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{db: db, metrics: m}
+	a := &App{stores: st, metrics: m}
 	if err := a.build(ctx, cfg, opts, log, now); err != nil {
 		a.Close()
 		return nil, err
@@ -93,7 +91,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 // build makes every service from the open stores, each whole when it is
 // made, and the handler last.
 func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *slog.Logger, now func() time.Time) error {
-	users := a.db.Users()
+	users := a.stores.users
 	a.hasher = auth.NewHasher(cfg.Argon2, 0)
 	a.hasher.Observe = a.metrics.ObservePasswordHash
 	crossOrigin, err := middleware.NewCrossOrigin(cfg.CORSOrigins)
@@ -161,17 +159,6 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	return nil
 }
 
-// openSessionStore chooses the session store of the mode. A new session
-// backend is one more case here.
-func (a *App) openSessionStore(cfg config.Config) store.SessionStore {
-	switch cfg.AuthType {
-	case config.AuthSessionDB:
-		return a.db.Sessions()
-	default: // session_auth, session_exp_auth: sessions end with the process
-		return memory.NewSessions()
-	}
-}
-
 // setUpSessions builds the session store, manager and cookie codec of the
 // session modes.
 func (a *App) setUpSessions(cfg config.Config, wrap func(store.SessionStore) store.SessionStore,
@@ -180,7 +167,7 @@ func (a *App) setUpSessions(cfg config.Config, wrap func(store.SessionStore) sto
 	if cfg.AuthType == config.AuthSession {
 		absolute, idle = 0, 0 // session_auth sessions do not expire
 	}
-	a.sessionStore = a.openSessionStore(cfg)
+	a.sessionStore = a.stores.sessions
 	if wrap != nil {
 		a.sessionStore = wrap(a.sessionStore)
 	}
@@ -254,7 +241,7 @@ func (a *App) Close() error {
 			a.stopSweeper() // Run flushes recorded uses as it stops
 			a.sweeperDone.Wait()
 		}
-		a.closeErr = a.db.Close()
+		a.closeErr = a.stores.close()
 	})
 	return a.closeErr
 }
