@@ -31,7 +31,7 @@ type sessionDeps struct {
 	metrics       *metrics.Metrics // nil records nothing
 }
 
-// sessionJSON is the session object of SPEC 4.3, fields in key order.
+// sessionJSON is the session object (handlers/openapi.yaml, Session), fields in key order.
 type sessionJSON struct {
 	CreatedAt  *string `json:"created_at"`
 	Current    bool    `json:"current"`

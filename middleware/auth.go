@@ -19,7 +19,7 @@ type Caller struct {
 
 // Authenticator finds the caller of a request. It returns EUNAUTHORIZED
 // when the request carries no credentials at all and EFORBIDDEN when the
-// credentials it carries are not valid (SPEC 2 steps 3 and 4).
+// credentials it carries are not valid (see the README, API).
 type Authenticator interface {
 	Authenticate(c *gin.Context) (*Caller, error)
 }
