@@ -42,6 +42,16 @@ func (l jsonErrorListener) Accept() (net.Conn, error) {
 
 type jsonErrorConn struct{ net.Conn }
 
+// CloseWrite half-closes the connection, as net/http does before closing a
+// connection it answered with "Connection: close", so the client reads the
+// whole answer rather than a reset.
+func (c jsonErrorConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c jsonErrorConn) Write(p []byte) (int, error) {
 	out, ok := rewriteNetHTTPError(p)
 	if !ok {

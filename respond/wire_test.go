@@ -100,3 +100,25 @@ func TestRewriteNetHTTPErrorLeavesOtherWrites(t *testing.T) {
 		assert.False(t, ok, "%q", p)
 	}
 }
+
+func TestJSONErrorConnHalfCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	wrapped := JSONErrors(ln)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			_, _ = io.ReadAll(c) // until the server half-closes
+		}
+	}()
+	conn, err := wrapped.Accept()
+	require.NoError(t, err)
+	defer conn.Close()
+	cw, ok := conn.(interface{ CloseWrite() error })
+	require.True(t, ok, "net/http half-closes through CloseWrite")
+	require.NoError(t, cw.CloseWrite())
+	_, err = conn.Write([]byte("x"))
+	assert.Error(t, err, "writing after the half-close fails")
+}
