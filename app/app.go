@@ -28,8 +28,8 @@ const (
 	basicCacheEntries = 10_000
 )
 
-// sweepInterval is how often expired sessions are removed and recorded
-// uses written.
+// sweepInterval is how often the session store is asked to remove
+// expired sessions.
 const sweepInterval = time.Minute
 
 // App is one configured instance of the service.
@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if m == nil {
 		m = metrics.New()
 	}
-	st, err := openStores(cfg, log, m)
+	st, err := openStores(cfg, log, m, now)
 	if err != nil {
 		return nil, err
 	}
@@ -233,12 +233,13 @@ func (a *App) Hasher() *auth.Hasher { return a.hasher }
 // basic_auth), for tests and benchmarks.
 func (a *App) SessionStore() store.SessionStore { return a.sessionStore }
 
-// Close stops the background work, writes pending session uses and
-// releases the stores. It is safe to call more than once.
+// Close stops the background work and releases the stores (the JSON-file
+// store writes pending session uses as it closes). It is safe to call
+// more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		if a.stopSweeper != nil {
-			a.stopSweeper() // Run flushes recorded uses as it stops
+			a.stopSweeper()
 			a.sweeperDone.Wait()
 		}
 		a.closeErr = a.stores.close()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"log/slog"
+	"time"
 
 	"simpleapi/config"
 	"simpleapi/metrics"
@@ -19,9 +20,9 @@ type stores struct {
 
 // openStores opens the stores the configuration asks for. A new backend
 // is one more case here; nothing else in the service names a store.
-func openStores(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
+func openStores(cfg config.Config, log *slog.Logger, m *metrics.Metrics, now func() time.Time) (*stores, error) {
 	db, err := jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log, Sessions: cfg.AuthType == config.AuthSessionDB,
-		ObserveWrite: m.ObserveStoreWrite})
+		ObserveWrite: m.ObserveStoreWrite, Now: now, SessionIdleTimeout: cfg.SessionIdleTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +32,7 @@ func openStores(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*store
 	case config.AuthSessionDB:
 		s.sessions = db.Sessions()
 	default: // session_auth, session_exp_auth: sessions end with the process
-		s.sessions = memory.NewSessions()
+		s.sessions = memory.NewSessions(now)
 	}
 	return s, nil
 }
