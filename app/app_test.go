@@ -42,13 +42,16 @@ func TestSessionStoreByMode(t *testing.T) {
 
 func TestDamagedSecretRefused(t *testing.T) {
 	dir := t.TempDir()
+	a, err := New(t.Context(), load(t, dir, "AUTH_TYPE", "session_db_auth"), quiet())
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
 	require.NoError(t, os.WriteFile(filepath.Join(dir, secretFile), []byte("c2hvcnQ=\n"), 0o600))
-	_, err := New(t.Context(), load(t, dir, "AUTH_TYPE", "session_db_auth"), quiet())
+	_, err = New(t.Context(), load(t, dir, "AUTH_TYPE", "session_db_auth"), quiet())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is damaged")
 	// The data directory was released: another start may open it.
 	require.NoError(t, os.Remove(filepath.Join(dir, secretFile)))
-	a, err := New(t.Context(), load(t, dir, "AUTH_TYPE", "session_db_auth"), quiet())
+	a, err = New(t.Context(), load(t, dir, "AUTH_TYPE", "session_db_auth"), quiet())
 	require.NoError(t, err)
 	require.NoError(t, a.Close())
 }
