@@ -50,6 +50,7 @@ const mainUsage = `simpleapi — the Simple API authentication service
 Usage:
   simpleapi [serve] [flags]     run the server (the default)
   simpleapi user <command>      manage users in DATA_DIR while no server runs
+  simpleapi migrate <command>   PostgreSQL schema (status, up) and import-json
   simpleapi healthcheck [flags] exit 0 when the server at API_HOST:API_PORT answers /healthz
   simpleapi version             print the version
 
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "user":
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "migrate":
+		return migrateCommand(ctx, args, getenv, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout)
 	case "version":

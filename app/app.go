@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -98,6 +99,10 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	if err != nil {
 		return fmt.Errorf("CORS_ORIGINS: %w", err)
 	}
+	trusted, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 
 	var (
 		sessions *auth.SessionManager
@@ -105,7 +110,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		ender    auth.SessionEnder // stays a nil interface in basic_auth
 	)
 	if cfg.SessionMode() {
-		if sessions, cookies, err = a.setUpSessions(cfg, opts.WrapSessions, log, now); err != nil {
+		if sessions, cookies, err = a.setUpSessions(cfg, trusted, opts.WrapSessions, log, now); err != nil {
 			return err
 		}
 		ender = sessions
@@ -146,6 +151,8 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Sessions:           sessions,
 		Cookies:            cookies,
 		TrustedProxies:     cfg.TrustedProxies,
+		TrustedPrefixes:    trusted,
+		HSTSMaxAge:         cfg.HSTSMaxAge,
 		CORSOrigins:        cfg.CORSOrigins,
 		MaxBodyBytes:       cfg.MaxBodyBytes,
 		GenericLoginErrors: cfg.AuthGenericErrors,
@@ -161,7 +168,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 
 // setUpSessions builds the session store, manager and cookie codec of the
 // session modes.
-func (a *App) setUpSessions(cfg config.Config, wrap func(store.SessionStore) store.SessionStore,
+func (a *App) setUpSessions(cfg config.Config, trusted []netip.Prefix, wrap func(store.SessionStore) store.SessionStore,
 	log *slog.Logger, now func() time.Time) (*auth.SessionManager, *middleware.SessionCookies, error) {
 	absolute, idle := cfg.SessionDuration, cfg.SessionIdleTimeout
 	if cfg.AuthType == config.AuthSession {
@@ -182,16 +189,14 @@ func (a *App) setUpSessions(cfg config.Config, wrap func(store.SessionStore) sto
 		}
 		secrets = [][]byte{secret}
 	}
-	trusted, err := parsePrefixes(cfg.TrustedProxies)
-	if err != nil {
-		return nil, nil, err
-	}
 	sessions := auth.NewSessionManager(auth.SessionConfig{
-		Store:       a.sessionStore,
-		Absolute:    absolute,
-		IdleTimeout: idle,
-		Now:         now,
-		Log:         log,
+		Store:          a.sessionStore,
+		Absolute:       absolute,
+		IdleTimeout:    idle,
+		RotateInterval: cfg.SessionRotate,
+		RotateGrace:    cfg.SessionRotateGrace,
+		Now:            now,
+		Log:            log,
 	})
 	cookies := middleware.NewSessionCookies(middleware.CookieConfig{
 		Name:           cfg.SessionName,

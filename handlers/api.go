@@ -6,6 +6,8 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,8 +36,10 @@ type Deps struct {
 	Sessions *auth.SessionManager
 	Cookies  *middleware.SessionCookies
 
-	TrustedProxies     []string // X-Forwarded-For is believed only from these
-	CORSOrigins        []string // origins allowed to call with credentials
+	TrustedProxies     []string       // X-Forwarded-For is believed only from these
+	TrustedPrefixes    []netip.Prefix // the same, parsed
+	HSTSMaxAge         time.Duration  // Strict-Transport-Security over https; 0 = none
+	CORSOrigins        []string       // origins allowed to call with credentials
 	MaxBodyBytes       int64
 	GenericLoginErrors bool // one answer for unknown email and wrong password
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
+	"simpleapi/handlers/web"
 	"simpleapi/middleware"
 )
 
@@ -31,7 +32,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	}
 	access := auth.NewRoutes()
 	r.Use(
-		middleware.SecurityHeaders(),
+		middleware.SecurityHeaders(d.HSTSMaxAge, d.TrustedPrefixes),
 		middleware.RequestID(),
 		middleware.AccessLog(d.Log),
 		middleware.Metrics(d.Metrics),
@@ -45,6 +46,13 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	root := routeGroup{group: &r.RouterGroup, access: access}
 	root.handle("GET", "/healthz", auth.Anyone, handleHealthz)
 	root.handle("GET", "/readyz", auth.Anyone, handleReadyz(d.Users))
+
+	// The account page and its files: public, outside the API.
+	page, err := web.New(d.Sessions != nil)
+	if err != nil {
+		return nil, err
+	}
+	page.Register(r)
 
 	api := routeGroup{group: r.Group("/api/v1"), access: access}
 	api.handle("GET", "/status", auth.Anyone, handleStatus)

@@ -28,12 +28,17 @@ const (
 	MsgTooManyRequests  = "Too many requests"
 )
 
+// apiCSP is the Content-Security-Policy of every answer but the account
+// page's (which sets its own): JSON loads nothing and is never framed.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'"
+
 // SetSecurityHeaders sets the headers every answer carries, errors
 // included.
 func SetSecurityHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", apiCSP)
 }
 
 // errorBody is the error object of the wire contract.
