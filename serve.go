@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"simpleapi/app"
 	"simpleapi/config"
-	"simpleapi/handlers"
+	"simpleapi/respond"
 )
 
 // loadConfig reads the configuration of serve and healthcheck; -h prints
@@ -71,18 +72,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 
-	app, err := handlers.New(ctx, cfg, handlers.Options{Logger: log})
+	svc, err := app.New(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
+	defer svc.Close()
 
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(app.Handler(), log)
+	if cfg.TLSCertFile == "" {
+		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
+	}
+	srv := newHTTPServer(svc.Handler(), log)
 	srv.TLSConfig = tlsConfig
 	// The metrics listener is separate from the API's, so the metrics are
 	// never exposed where the API is, and it is plain HTTP: it belongs on
@@ -95,7 +99,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", app.Metrics())
+		mux.Handle("GET /metrics", svc.Metrics())
 		metricsSrv = newHTTPServer(mux, log)
 	}
 
@@ -132,7 +136,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at shutdown timeout", "err", err.Error())
 	}
-	if err := app.Close(); err != nil {
+	if err := svc.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
 	log.Info("stopped")

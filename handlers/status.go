@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
@@ -34,11 +34,11 @@ func handleStats(users store.UserStore) gin.HandlerFunc {
 }
 
 func handleUnauthorized(c *gin.Context) {
-	respond.Abort(c, http.StatusUnauthorized, respond.MsgUnauthorized)
+	respond.Fail(c, store.EUNAUTHORIZED, respond.MsgUnauthorized)
 }
 
 func handleForbidden(c *gin.Context) {
-	respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+	respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 }
 
 // handleHealthz answers while the process is alive.
@@ -50,7 +50,7 @@ func handleHealthz(c *gin.Context) {
 func handleReadyz(users store.UserStore) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := users.Ping(c.Request.Context()); err != nil {
-			respond.Abort(c, http.StatusServiceUnavailable, respond.MsgUnavailable)
+			respond.Fail(c, store.EUNAVAILABLE, respond.MsgUnavailable)
 			return
 		}
 		respond.JSON(c, http.StatusOK, statusOK)

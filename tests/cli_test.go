@@ -209,6 +209,7 @@ func TestServerProcess(t *testing.T) {
 	// A request through the network.
 	req, _ := http.NewRequest("POST", p.url("/api/v1/users"), strings.NewReader(`{"email":"net@example.com","password":"net-password-1"}`))
 	req.SetBasicAuth(adminEmail, adminPassword)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
