@@ -19,7 +19,6 @@ import (
 	"simpleapi/metrics"
 	"simpleapi/middleware"
 	"simpleapi/store"
-	"simpleapi/store/memory"
 )
 
 // Basic credentials that verified are remembered this long (see
@@ -77,7 +76,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if m == nil {
 		m = metrics.New()
 	}
-	st, err := openStores(cfg, log, m, now)
+	st, err := openStores(ctx, cfg, log, m, now)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +126,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	if !cfg.SessionMode() {
 		remembered = auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now)
 	}
-	login := auth.NewLogin(accounts, memory.NewLimiter(cfg.Login, now), remembered, a.metrics.LoginAttempt)
+	login := auth.NewLogin(accounts, a.stores.limiter, remembered, a.metrics.LoginAttempt)
 	var authn middleware.Authenticator
 	if cfg.SessionMode() {
 		authn = middleware.SessionAuth{Cookies: cookies, Sessions: sessions, Users: users}
@@ -144,6 +143,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Log:                log,
 		Metrics:            a.metrics,
 		Users:              users,
+		Ready:              a.stores.ready,
 		Accounts:           accounts,
 		Login:              login,
 		Authenticator:      authn,

@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -24,9 +25,11 @@ func init() {
 
 // Deps are the services the handlers use, built by the caller.
 type Deps struct {
-	Log           *slog.Logger
-	Metrics       *metrics.Metrics
-	Users         store.UserStore
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Users   store.UserStore
+	// Ready reports whether every store answers (/readyz).
+	Ready         func(context.Context) error
 	Accounts      *auth.Accounts
 	Login         *auth.Login
 	Authenticator middleware.Authenticator

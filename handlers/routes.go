@@ -45,7 +45,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 
 	root := routeGroup{group: &r.RouterGroup, access: access}
 	root.handle("GET", "/healthz", auth.Anyone, handleHealthz)
-	root.handle("GET", "/readyz", auth.Anyone, handleReadyz(d.Users))
+	root.handle("GET", "/readyz", auth.Anyone, handleReadyz(d.Ready))
 
 	// The account page and its files: public, outside the API.
 	page, err := web.New(d.Sessions != nil)

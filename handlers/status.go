@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -46,10 +47,11 @@ func handleHealthz(c *gin.Context) {
 	respond.JSON(c, http.StatusOK, statusOK)
 }
 
-// handleReadyz answers 200 while the store accepts writes, 503 otherwise.
-func handleReadyz(users store.UserStore) gin.HandlerFunc {
+// handleReadyz answers 200 while every store answers (and the users store
+// accepts writes), 503 otherwise, naming nothing.
+func handleReadyz(ready func(context.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := users.Ping(c.Request.Context()); err != nil {
+		if err := ready(c.Request.Context()); err != nil {
 			respond.Fail(c, store.EUNAVAILABLE, respond.MsgUnavailable)
 			return
 		}
