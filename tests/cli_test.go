@@ -66,7 +66,7 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ type process struct {
 	done   chan error
 }
 
-func startProcess(t *testing.T, env map[string]string) *process {
+func startProcess(t testing.TB, env map[string]string) *process {
 	t.Helper()
 	port := freePort(t)
 	env["API_HOST"] = "127.0.0.1"

@@ -27,7 +27,7 @@ const sharedSecret = "multi-instance-secret-0123456789abcdef"
 
 // redisPrefix returns a key prefix of this test's own in the shared Redis,
 // emptied when the test ends.
-func redisPrefix(t *testing.T) string {
+func redisPrefix(t testing.TB) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	prefix := "simpleapi-e2e:" + hex.EncodeToString(b) + ":"
@@ -85,7 +85,7 @@ type httpResult struct {
 
 // call sends a request to p with cookie ("" for none) and a JSON body
 // ("" for none).
-func call(t *testing.T, p *process, method, path, cookie, body string) httpResult {
+func call(t testing.TB, p *process, method, path, cookie, body string) httpResult {
 	t.Helper()
 	r, err := tryCall(p, method, path, cookie, body)
 	require.NoError(t, err)
@@ -118,7 +118,7 @@ func tryCall(p *process, method, path, cookie, body string) (httpResult, error) 
 }
 
 // loginOn signs in on p and returns the session cookie ("name=value").
-func loginOn(t *testing.T, p *process, email, password string) string {
+func loginOn(t testing.TB, p *process, email, password string) string {
 	t.Helper()
 	r := call(t, p, "POST", "/api/v1/auth_session/login", "",
 		fmt.Sprintf(`{"email":%q,"password":%q}`, email, password))
