@@ -340,3 +340,13 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// With a shared session store every instance must sign cookies with the
+// same secret: start-up refuses to generate one of its own.
+func TestSharedSessionsNeedTheSecret(t *testing.T) {
+	env := sharedEnv(t, "postgres://127.0.0.1:5432/test", "redis://127.0.0.1:6379/0")
+	delete(env, "SESSION_SECRET")
+	code, _, stderr := command(t, env, "", "serve")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "SESSION_SECRET")
+}
