@@ -80,6 +80,7 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 	redisOpts := storeredis.Options{Now: now, Observe: m.StoreObserver("redis")}
 	var rc *goredis.Client
 	if cfg.RedisURL != "" {
+		storeredis.SetLogger(log)
 		c, prefix, err := storeredis.Open(cfg.RedisURL)
 		if err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -168,3 +169,14 @@ func (u *unavailableError) As(target any) bool {
 }
 
 func (u *unavailableError) Unwrap() error { return u.cause }
+
+// SetLogger sends the client library's own messages (a pool that cannot
+// dial while Redis is away) to log as warnings instead of stderr. The
+// library keeps one logger per process.
+func SetLogger(log *slog.Logger) { goredis.SetLogger(slogAdapter{log}) }
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
