@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -50,6 +51,16 @@ func TestSharedStores(t *testing.T) {
 	assert.IsType(t, &storeredis.Sessions{}, a.SessionStore())
 	assert.IsType(t, &storeredis.Limiter{}, a.stores.limiter, "login limits shared when REDIS_URL is set")
 	require.NoError(t, a.stores.ready(t.Context()))
+	rec := httptest.NewRecorder()
+	a.Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`simpleapi_store_pool_connections{backend="postgres",state="idle"}`,
+		`simpleapi_store_pool_connections{backend="redis",state="in_use"}`,
+		`simpleapi_store_operation_seconds_count{backend="postgres",operation=`,
+		`simpleapi_store_operation_seconds_count{backend="redis",operation="delete_expired"}`,
+	} {
+		assert.Contains(t, rec.Body.String(), want)
+	}
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing in DATA_DIR")
