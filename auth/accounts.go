@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -248,14 +249,21 @@ func (a *Accounts) Authenticate(ctx context.Context, email, password string) (st
 		if store.ErrorCode(err) != store.ENOTFOUND {
 			return store.User{}, err
 		}
-		a.Hasher.VerifyDummy(password)
+		if err := a.Hasher.VerifyDummy(password); err != nil {
+			return store.User{}, err
+		}
 		return store.User{}, store.Errorf(store.ENOTFOUND, MsgNoUserForEmail)
 	}
 	if u.PasswordHash == "" {
-		a.Hasher.VerifyDummy(password)
+		if err := a.Hasher.VerifyDummy(password); err != nil {
+			return store.User{}, err
+		}
 		return store.User{}, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
 	}
 	ok, needsRehash, verr := a.Hasher.Verify(password, u.PasswordHash)
+	if errors.Is(verr, ErrBusy) {
+		return store.User{}, verr
+	}
 	if verr != nil {
 		a.log().WarnContext(ctx, "stored password hash is malformed", "user_id", u.ID, "err", verr.Error())
 	}

@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, db: db, users: db.Users(), metrics: m}
 	a.hasher = auth.NewHasher(cfg.Argon2, 0)
+	a.hasher.MaxWait = cfg.Argon2MaxWait
 	a.hasher.Observe = m.ObservePasswordHash
 	a.accounts = &auth.Accounts{
 		Users:             a.users,
