@@ -94,6 +94,10 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	users := a.stores.users
 	a.hasher = auth.NewHasher(cfg.Argon2, 0)
 	a.hasher.Observe = a.metrics.ObservePasswordHash
+	a.hasher.MaxWait = cfg.Argon2MaxWait
+	if err := a.metrics.RegisterHashRefusals(a.hasher.Refused); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	crossOrigin, err := middleware.NewCrossOrigin(cfg.CORSOrigins)
 	if err != nil {
 		return fmt.Errorf("CORS_ORIGINS: %w", err)

@@ -40,7 +40,8 @@ type Config struct {
 	AuthGenericErrors bool  // AUTH_GENERIC_ERRORS, default false
 	MaxBodyBytes      int64 // MAX_BODY_BYTES, default 1 MiB
 
-	Argon2 Argon2Params // ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM
+	Argon2        Argon2Params  // ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM
+	Argon2MaxWait time.Duration // ARGON2_MAX_WAIT seconds, default 2, 0 = unbounded
 
 	Login LoginLimits // LOGIN_*
 

@@ -182,6 +182,10 @@ var settings = []setting{
 			return err
 		}},
 
+	{name: "ARGON2_MAX_WAIT", def: "2", arg: "SECONDS",
+		help: "longest wait for a free hashing slot; longer expected waits answer 503 at once (0 = unbounded)",
+		set:  func(c *Config, v string) (err error) { c.Argon2MaxWait, err = seconds(v); return err }},
+
 	{name: "LOGIN_MAX_FAILURES", def: "5", arg: "N", help: "consecutive failures of an account before delays start",
 		set: func(c *Config, v string) (err error) { c.Login.MaxFailures, err = atLeast(v, 0); return err }},
 	{name: "LOGIN_BASE_DELAY", def: "1", arg: "SECONDS", help: "first delay, doubled per further failure",

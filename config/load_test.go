@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		PasswordMinLength:  8,
 		MaxBodyBytes:       1 << 20,
 		Argon2:             Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
+		Argon2MaxWait:      2 * time.Second,
 		Login: LoginLimits{
 			MaxFailures:        5,
 			BaseDelay:          time.Second,

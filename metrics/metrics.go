@@ -207,6 +207,19 @@ func (m *Metrics) RegisterActiveSessions(count func(context.Context) (int, error
 	}))
 }
 
+// RegisterHashRefusals exports simpleapi_password_hash_refused_total: the
+// logins and other password operations answered 503 at once because the
+// wait for a hashing slot would have been too long (ARGON2_MAX_WAIT).
+func (m *Metrics) RegisterHashRefusals(refused func() uint64) error {
+	if m == nil {
+		return nil
+	}
+	return m.registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "password_hash_refused_total",
+		Help: "Password operations refused at once because hashing was saturated (ARGON2_MAX_WAIT).",
+	}, func() float64 { return float64(refused()) }))
+}
+
 // Method maps a request method to a label value: the standard methods as
 // they are, anything else "other", so clients cannot create series at will.
 func Method(method string) string {
