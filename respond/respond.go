@@ -93,11 +93,22 @@ func Error(c *gin.Context, err error) {
 	msg := store.ErrorMessage(err)
 	// Server errors never show their detail; the log keeps it.
 	if status >= 500 {
-		slog.ErrorContext(c.Request.Context(), "request failed",
+		// A 503 is a dependency that is down or saturated, logged once
+		// per request at WARN so that a storm does not flood ERROR.
+		level := slog.LevelError
+		if status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		slog.Log(c.Request.Context(), level, "request failed",
 			"method", c.Request.Method, "route", c.FullPath(), "status", status, "err", err.Error())
 		msg = MsgInternal
 		if status == http.StatusServiceUnavailable {
 			msg = MsgUnavailable
+			// Outages and saturated password hashing are usually brief:
+			// well-behaved clients come back after a short pause.
+			if c.Writer.Header().Get("Retry-After") == "" {
+				SetRetryAfter(c, unavailableRetry)
+			}
 		}
 	}
 	c.AbortWithStatusJSON(status, errorBody{Error: msg})
@@ -113,6 +124,9 @@ func TooManyRequests(c *gin.Context, wait time.Duration) {
 	SetRetryAfter(c, wait)
 	Fail(c, store.ETOOMANY, MsgTooManyRequests)
 }
+
+// unavailableRetry is the Retry-After of a 503.
+const unavailableRetry = 2 * time.Second
 
 // SetRetryAfter sets Retry-After to wait in whole seconds, at least 1.
 func SetRetryAfter(c *gin.Context, wait time.Duration) {
