@@ -57,7 +57,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	logOut := newBufferedLog(stderr)
+	defer logOut.Close() // every buffered line is written before serve returns
+	log := newLogger(cfg, logOut)
 	slog.SetDefault(log)
 
 	// The certificate is loaded before anything listens, so a missing or

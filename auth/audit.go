@@ -17,14 +17,20 @@ type RequestInfo struct {
 
 type requestInfoKey struct{}
 
+// RequestInfoKey is the context key of a *RequestInfo. WithRequestInfo
+// uses it; a context type that carries its RequestInfo itself (to save an
+// allocation per request) answers Value(RequestInfoKey) with a pointer to
+// it.
+var RequestInfoKey any = requestInfoKey{}
+
 // WithRequestInfo returns ctx carrying info.
 func WithRequestInfo(ctx context.Context, info *RequestInfo) context.Context {
-	return context.WithValue(ctx, requestInfoKey{}, info)
+	return context.WithValue(ctx, RequestInfoKey, info)
 }
 
 // RequestInfoFrom returns the request info of ctx, or nil.
 func RequestInfoFrom(ctx context.Context) *RequestInfo {
-	info, _ := ctx.Value(requestInfoKey{}).(*RequestInfo)
+	info, _ := ctx.Value(RequestInfoKey).(*RequestInfo)
 	return info
 }
 

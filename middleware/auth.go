@@ -24,15 +24,13 @@ type Authenticator interface {
 	Authenticate(c *gin.Context) (*Caller, error)
 }
 
-// callerKey is the gin context key of the authenticated *Caller.
-const callerKey = "simpleapi.caller"
-
+// callerOf is the caller Pipeline authenticated, kept in the request's
+// context (see RequestID), or nil.
 func callerOf(c *gin.Context) *Caller {
-	v, ok := c.Get(callerKey)
-	if !ok {
-		return nil
+	if rc := requestContextOf(c); rc != nil {
+		return rc.caller
 	}
-	return v.(*Caller)
+	return nil
 }
 
 // CurrentUser returns the authenticated user of the request. Handlers
@@ -73,11 +71,14 @@ func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
-		c.Set(callerKey, who)
-		if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
-			info.UserID = who.User.ID
-			info.SessionID = who.Session.ID
+		rc := requestContextOf(c)
+		if rc == nil { // RequestID must run first: no caller, no access
+			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
+			return
 		}
+		rc.caller = who
+		rc.info.UserID = who.User.ID
+		rc.info.SessionID = who.Session.ID
 		route := c.FullPath()
 		if route == "" {
 			c.Next() // 404 or 405 follows

@@ -25,21 +25,29 @@ import (
 // Responses to https requests (directly or through a trusted proxy) carry
 // Strict-Transport-Security with hstsMaxAge, unless it is 0.
 func SecurityHeaders(hstsMaxAge time.Duration, trustedProxies []netip.Prefix) gin.HandlerFunc {
-	hsts := ""
+	var hsts []string // shared by every answer, like respond's headers
 	if hstsMaxAge > 0 {
-		hsts = "max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)
+		hsts = []string{"max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)}
 	}
 	return func(c *gin.Context) {
-		respond.SetSecurityHeaders(c.Writer.Header())
-		if hsts != "" && OverHTTPS(c.Request, trustedProxies) {
-			c.Header("Strict-Transport-Security", hsts)
+		h := c.Writer.Header()
+		respond.SetSecurityHeaders(h)
+		if hsts != nil && OverHTTPS(c.Request, trustedProxies) {
+			h["Strict-Transport-Security"] = hsts
 		}
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
-			c.Header("Cache-Control", "no-store")
+			h["Cache-Control"] = noStore
 		}
 		c.Next()
 	}
 }
+
+// Prepared header values, assigned rather than copied to each answer (see
+// respond.SetSecurityHeaders).
+var (
+	noStore   = []string{"no-store"}
+	anyOrigin = []string{"*"}
+)
 
 // OverHTTPS reports whether r came over TLS, directly or through a trusted
 // proxy that says so in X-Forwarded-Proto.
@@ -93,7 +101,7 @@ func BodyLimit(max int64) gin.HandlerFunc {
 			respond.Fail(c, store.ETOOLARGE, respond.MsgTooLarge)
 			return
 		}
-		if c.Request.Body != nil {
+		if c.Request.Body != nil && c.Request.Body != http.NoBody {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
 		}
 		c.Next()
@@ -127,7 +135,7 @@ func CORS(origins []string) gin.HandlerFunc {
 		switch {
 		case len(origins) == 0 && origin == "":
 			if strings.HasPrefix(c.Request.URL.Path, "/api/") {
-				c.Header("Access-Control-Allow-Origin", "*")
+				c.Writer.Header()["Access-Control-Allow-Origin"] = anyOrigin
 			}
 			c.Next()
 		case len(origins) > 0 && origin != "" && !listed[origin]:

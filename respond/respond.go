@@ -32,13 +32,30 @@ const (
 // page's (which sets its own): JSON loads nothing and is never framed.
 const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 
+// Header values shared by every answer. They are assigned, not copied, to
+// the response's header map (Header().Set costs an allocation per header
+// and answer); net/http only reads them, and Header().Set and Add replace
+// a slice rather than write into it, so sharing them is safe. Keys are in
+// canonical form.
+var (
+	securityHeaders = [...]struct {
+		key   string
+		value []string
+	}{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Content-Security-Policy", []string{apiCSP}},
+	}
+	jsonContentType = []string{"application/json; charset=utf-8"}
+)
+
 // SetSecurityHeaders sets the headers every answer carries, errors
 // included.
 func SetSecurityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", apiCSP)
+	for _, sh := range securityHeaders {
+		h[sh.key] = sh.value
+	}
 }
 
 // errorBody is the error object of the wire contract.
@@ -51,6 +68,17 @@ type errorBody struct {
 // encoding/json, so keys on the wire are always sorted.
 func JSON(c *gin.Context, status int, v any) {
 	c.JSON(status, v)
+}
+
+// JSONBytes writes body, JSON encoded once in advance, with the given
+// status.
+func JSONBytes(c *gin.Context, status int, body []byte) {
+	h := c.Writer.Header()
+	if len(h["Content-Type"]) == 0 {
+		h["Content-Type"] = jsonContentType
+	}
+	c.Status(status)
+	_, _ = c.Writer.Write(body)
 }
 
 // ENOTALLOWED is the code of a known path called with a method it does not
