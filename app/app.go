@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -92,7 +93,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 // made, and the handler last.
 func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *slog.Logger, now func() time.Time) error {
 	users := a.stores.users
-	a.hasher = auth.NewHasher(cfg.Argon2, 0)
+	// One core fewer than the machine has (at least one) hashes passwords,
+	// so a login storm cannot take every core from the other requests.
+	a.hasher = auth.NewHasher(cfg.Argon2, max(runtime.NumCPU()-1, 1))
 	a.hasher.Observe = a.metrics.ObservePasswordHash
 	a.hasher.MaxWait = cfg.Argon2MaxWait
 	if err := a.metrics.RegisterHashRefusals(a.hasher.Refused); err != nil {

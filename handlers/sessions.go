@@ -158,7 +158,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
-		respond.JSON(c, http.StatusOK, toUserJSON(user))
+		writeUser(c, http.StatusOK, user)
 	}
 }
 

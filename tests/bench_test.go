@@ -21,16 +21,43 @@ func BenchmarkAuthOverhead(b *testing.B) {
 
 	run := func(b *testing.B, req *http.Request) {
 		b.ReportAllocs()
+		w := &benchWriter{header: http.Header{}}
 		for b.Loop() {
-			rec := httptest.NewRecorder()
-			s.handler.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Fatalf("status %d", rec.Code)
+			w.reset()
+			s.handler.ServeHTTP(w, req)
+			if w.status != 200 {
+				b.Fatalf("status %d", w.status)
 			}
 		}
 	}
 	b.Run("status", func(b *testing.B) { run(b, status) })
 	b.Run("users_me", func(b *testing.B) { run(b, me) })
+}
+
+// benchWriter is a ResponseWriter that allocates nothing of its own
+// (httptest.ResponseRecorder costs about 8 allocations per request), so
+// the benchmarks count only the service's allocations.
+type benchWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (w *benchWriter) Header() http.Header { return w.header }
+func (w *benchWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *benchWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+func (w *benchWriter) reset() {
+	clear(w.header)
+	w.status = 0
+	w.body = w.body[:0]
 }
 
 // BenchmarkBasicAuth is one Basic-authenticated request whose credentials
