@@ -37,15 +37,26 @@ func RequestID() gin.HandlerFunc {
 	}
 }
 
-// newRequestID returns 32 random hex digits. A request id only has to be
+// newRequestID returns a random UUIDv4. A request id only has to be
 // unique, not secret: math/rand/v2's generator (ChaCha8, seeded from the
-// operating system) is enough and far cheaper than a UUID from
-// crypto/rand.
+// operating system) is enough and far cheaper than crypto/rand.
 func newRequestID() string {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	return hex.EncodeToString(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
 }
 
 func saneRequestID(id string) bool {
