@@ -16,6 +16,7 @@ import (
 
 	"simpleapi/config"
 	"simpleapi/handlers"
+	"simpleapi/metrics"
 )
 
 // loadConfig reads the configuration of serve and healthcheck; -h prints
@@ -26,8 +27,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 	switch {
 	case err == nil, errors.As(err, &cfgErr):
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, mainUsage)
-		fmt.Fprintln(stdout, "\nFlags of serve and healthcheck (each also an environment variable; flags win):")
+		fmt.Fprint(stdout, mainUsage+"\n")
 		config.Usage(stdout)
 	default:
 		err = usageError{err.Error() + " (see simpleapi -h)"} // unknown flag, stray argument
@@ -71,11 +71,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 
-	app, err := handlers.New(ctx, cfg, handlers.Options{Logger: log})
+	b := currentBuild()
+	m := metrics.New()
+	if err := m.RegisterBuildInfo(b.Version, b.Revision); err != nil {
+		return err
+	}
+	app, err := handlers.New(ctx, cfg, handlers.Options{Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}
 	defer app.Close()
+	warnIfNoAdmin(ctx, app, log)
 
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
@@ -107,8 +113,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			serveErr <- srv.Serve(ln)
 		}
 	}()
-	log.Info("listening", "addr", ln.Addr().String(), "auth_type", cfg.AuthType,
-		"data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
+	log.Info("listening", "url", clickableURL(ln.Addr(), cfg.TLSCertFile != ""), "addr", ln.Addr().String(),
+		"version", b.Version, "auth_type", cfg.AuthType, "data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
 	if metricsSrv != nil {
 		go func() { serveErr <- metricsSrv.Serve(metricsLn) }()
 		log.Info("serving metrics", "addr", metricsLn.Addr().String(), "path", "/metrics")
@@ -137,6 +143,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnIfNoAdmin tells a first-time operator how to get in: without an
+// admin nobody can manage users through the API.
+func warnIfNoAdmin(ctx context.Context, app *handlers.App, log *slog.Logger) {
+	ok, err := app.HasAdmin(ctx)
+	if err != nil || ok {
+		return
+	}
+	log.Warn("no admin exists: restart with ADMIN_EMAIL and ADMIN_PASSWORD set, " +
+		"or stop the server and run `simpleapi user create --email you@example.com --role admin`")
+}
+
+// clickableURL is the address a person can open: a wildcard listener
+// (0.0.0.0, ::) is shown as localhost.
+func clickableURL(addr net.Addr, tls bool) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // newHTTPServer is an http.Server with limits that keep slow or oversized

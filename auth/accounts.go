@@ -328,9 +328,16 @@ func (a *Accounts) ChangePassword(ctx context.Context, u store.User, current, ne
 
 // EnsureAdmin makes sure an admin with this email exists: it creates one
 // with the password, or makes the existing user with that email an admin
-// (leaving their password as it is).
+// (leaving their password as it is, with a warning saying so).
 func (a *Accounts) EnsureAdmin(ctx context.Context, email, password string) error {
 	u, err := a.Users.UserByEmail(ctx, email)
+	if err == nil {
+		// Said out loud: an operator who set ADMIN_PASSWORD may expect it
+		// to work, and silently keeping the old one would look like a bug.
+		a.log().Warn("ADMIN_PASSWORD ignored: the user ADMIN_EMAIL names already exists and keeps its password; "+
+			"change it with `simpleapi user passwd --email` or PUT /api/v1/users/me/password",
+			"user_id", u.ID, "role", string(u.Role))
+	}
 	switch {
 	case err == nil && u.Role == store.RoleAdmin:
 		return nil
@@ -352,4 +359,19 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, email, password string) erro
 	default:
 		return err
 	}
+}
+
+// HasAdmin reports whether any user is an admin; without one nobody can
+// manage users through the API.
+func (a *Accounts) HasAdmin(ctx context.Context) (bool, error) {
+	users, err := a.Users.ListUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if u.Role == store.RoleAdmin {
+			return true, nil
+		}
+	}
+	return false, nil
 }

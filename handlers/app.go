@@ -324,6 +324,9 @@ func (a *App) Routes() []string {
 // METRICS_ADDR, never on the API's listener.
 func (a *App) Metrics() http.Handler { return a.metrics.Handler() }
 
+// HasAdmin reports whether any user is an admin, for the start-up warning.
+func (a *App) HasAdmin(ctx context.Context) (bool, error) { return a.accounts.HasAdmin(ctx) }
+
 // Hasher is the password hasher, for tests that count its work.
 func (a *App) Hasher() *auth.Hasher { return a.hasher }
 
