@@ -30,7 +30,7 @@ func (a *App) routes() (http.Handler, error) {
 		middleware.SecurityHeaders(),
 		middleware.RequestID(),
 		middleware.AccessLog(a.log),
-		middleware.Metrics(a.metrics),
+		middleware.Metrics(a.metrics, r.Routes),
 		middleware.Recovery(a.log),
 		middleware.CORS(a.cfg.CORSOrigins),
 		middleware.BodyLimit(a.cfg.MaxBodyBytes),
