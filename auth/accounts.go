@@ -25,6 +25,8 @@ const (
 	MsgWrongPassword    = "wrong password"
 	MsgGenericLogin     = "wrong email or password"
 	MsgFirstNameTooLong = "first_name too long"
+	MsgFirstNameInvalid = "first_name invalid"
+	MsgLastNameInvalid  = "last_name invalid"
 	MsgLastNameTooLong  = "last_name too long"
 )
 
@@ -104,15 +106,30 @@ func forbiddenInEmail(r rune) bool {
 // MaxNameLength is the longest first or last name accepted, in characters.
 const MaxNameLength = 255
 
-// ValidateNames checks first and last names (nil: not given).
+// ValidateNames checks first and last names (nil: not given): at most
+// MaxNameLength characters, valid UTF-8 and no control characters (C0
+// including NUL, DEL, C1), which would corrupt logs, terminals and the
+// CSV or text other tools make of them.
 func ValidateNames(first, last *string) error {
 	if first != nil && utf8.RuneCountInString(*first) > MaxNameLength {
 		return store.Errorf(store.EINVALID, MsgFirstNameTooLong)
 	}
+	if first != nil && !cleanName(*first) {
+		return store.Errorf(store.EINVALID, MsgFirstNameInvalid)
+	}
 	if last != nil && utf8.RuneCountInString(*last) > MaxNameLength {
 		return store.Errorf(store.EINVALID, MsgLastNameTooLong)
 	}
+	if last != nil && !cleanName(*last) {
+		return store.Errorf(store.EINVALID, MsgLastNameInvalid)
+	}
 	return nil
+}
+
+// cleanName reports whether s is valid UTF-8 without control characters
+// (unicode.IsControl is exactly C0, DEL and C1).
+func cleanName(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
 }
 
 // ValidatePassword checks a new password's length in characters. Any
