@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("API_HOST and API_PORT: %w", err)
 	}
 	srv := newHTTPServer(app.Handler(), log)
 	srv.TLSConfig = tlsConfig
@@ -113,6 +113,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			serveErr <- srv.Serve(ln)
 		}
 	}()
+	if err := writeServerURL(cfg.DataDir, localURL(ln.Addr(), cfg.TLSCertFile != "")); err != nil {
+		log.Warn("cannot record the server's address for `simpleapi healthcheck`", "err", err.Error())
+	}
 	log.Info("listening", "url", clickableURL(ln.Addr(), cfg.TLSCertFile != ""), "addr", ln.Addr().String(),
 		"version", b.Version, "auth_type", cfg.AuthType, "data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
 	if metricsSrv != nil {
@@ -131,13 +134,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(shutdownCtx)
 	}
+	// Removed while this process still holds DATA_DIR, so it is never a
+	// later server's address that goes.
 	if runErr != nil {
 		srv.Close()
+		removeServerURL(cfg.DataDir)
 		return runErr
 	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at shutdown timeout", "err", err.Error())
 	}
+	removeServerURL(cfg.DataDir)
 	if err := app.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
@@ -156,20 +163,6 @@ func warnIfNoAdmin(ctx context.Context, app *handlers.App, log *slog.Logger) {
 		"or stop the server and run `simpleapi user create --email you@example.com --role admin`")
 }
 
-// clickableURL is the address a person can open: a wildcard listener
-// (0.0.0.0, ::) is shown as localhost.
-func clickableURL(addr net.Addr, tls bool) string {
-	host, port, _ := net.SplitHostPort(addr.String())
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
 // newHTTPServer is an http.Server with limits that keep slow or oversized
 // clients from holding connections and memory.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -184,8 +177,10 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// healthcheck asks the server configured like serve for /healthz; it is
-// the container's HEALTHCHECK.
+// healthcheck asks the server for /readyz: it passes while the server
+// answers and its store accepts writes. It is the container's
+// HEALTHCHECK. The server is the one that recorded its address in
+// DATA_DIR; without one, the one at API_HOST and API_PORT.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -194,19 +189,24 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	host := cfg.APIHost
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
+	base, err := readServerURL(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
 	}
-	scheme := "http"
+	if base == "" {
+		addr := &net.TCPAddr{IP: net.ParseIP(cfg.APIHost), Port: cfg.APIPort}
+		base = localURL(addr, cfg.TLSCertFile != "")
+		if addr.IP == nil { // a host name
+			base = scheme(cfg.TLSCertFile != "") + "://" + net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
+		}
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	if cfg.TLSCertFile != "" {
+	if strings.HasPrefix(base, "https:") {
 		// The check reaches our own process; the certificate may name a
 		// public host rather than the loopback address.
-		scheme = "https"
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec
 	}
-	url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(cfg.APIPort)) + "/healthz"
+	url := base + "/readyz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
