@@ -408,9 +408,14 @@ func isHostname(s string) bool {
 func setDataDir(c *Config, v string) error {
 	existing := filepath.Clean(v)
 	for {
-		if _, err := os.Stat(existing); err == nil {
+		_, err := os.Stat(existing)
+		if err == nil {
 			break
-		} else if !errors.Is(err, os.ErrNotExist) {
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return notWritable(existing, err)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("want a usable directory: %v", err)
 		}
 		parent := filepath.Dir(existing)
@@ -427,17 +432,24 @@ func setDataDir(c *Config, v string) error {
 		return fmt.Errorf("want a directory, and %s is not one", existing)
 	}
 	if err := unix.Access(existing, unix.W_OK|unix.X_OK); err != nil {
-		uid := os.Getuid()
 		owner := ""
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			owner = fmt.Sprintf(", owned by uid %d with mode %s", st.Uid, fi.Mode().Perm())
 		}
-		return fmt.Errorf("want a directory writable by this process (uid %d), and %s is not (%v%s); "+
-			"fix it with `chown -R %d %s` (in Docker, on the host directory you mount, or mount a named volume instead)",
-			uid, existing, err, owner, uid, existing)
+		return notWritable(existing, fmt.Errorf("%v%s", err, owner))
 	}
 	c.DataDir = v
 	return nil
+}
+
+// notWritable is the error for a directory this process cannot use, with
+// the fix: most often a root-owned bind mount in the container, whose
+// user is uid 65532.
+func notWritable(dir string, err error) error {
+	uid := os.Getuid()
+	return fmt.Errorf("want a directory writable by this process (uid %d), and %s is not (%v); "+
+		"fix it with `chown -R %d %s` (in Docker, on the host directory you mount, or mount a named volume instead)",
+		uid, dir, err, uid, dir)
 }
 
 func setSecrets(c *Config, v string) error {
