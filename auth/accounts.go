@@ -255,57 +255,36 @@ func (a *Accounts) endSessions(ctx context.Context, userID string) error {
 	return err
 }
 
-// Authenticate checks an email and password. An unknown email costs the
-// same hash work as a wrong password, so the two cannot be told apart by
-// timing. A hash that is legacy SHA-256 or weaker than the current
-// parameters is replaced by a fresh argon2id hash.
-func (a *Accounts) Authenticate(ctx context.Context, email, password string) (store.User, error) {
-	u, err := a.Users.UserByEmail(ctx, email)
-	if err != nil {
-		if store.ErrorCode(err) != store.ENOTFOUND {
-			return store.User{}, err
-		}
-		a.Hasher.VerifyDummy(password)
-		return store.User{}, store.Errorf(store.ENOTFOUND, MsgNoUserForEmail)
-	}
-	if u.PasswordHash == "" {
-		a.Hasher.VerifyDummy(password)
-		return store.User{}, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
-	}
-	ok, needsRehash, verr := a.Hasher.Verify(password, u.PasswordHash)
-	if verr != nil {
-		a.log().WarnContext(ctx, "stored password hash is malformed", "user_id", u.ID, "err", verr.Error())
-	}
-	if !ok {
-		return store.User{}, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
-	}
-	if needsRehash {
-		a.rehash(ctx, u, password)
-	}
-	return u, nil
-}
-
-// rehash upgrades a user's stored hash after a successful login. A failure
-// is logged, not returned: the login itself was valid.
-func (a *Accounts) rehash(ctx context.Context, u store.User, password string) {
+// rehash upgrades a user's stored hash after a successful login and
+// returns the hash now stored, which the password matches: the upgraded
+// one, or the old one if the upgrade failed or a concurrent password
+// change won. A failure is logged, not returned: the login itself was
+// valid.
+func (a *Accounts) rehash(ctx context.Context, u store.User, password string) string {
+	old := u.PasswordHash
 	hash, err := a.Hasher.Hash(password)
 	if err != nil {
 		a.log().ErrorContext(ctx, "password rehash failed", "user_id", u.ID, "err", err.Error())
-		return
+		return old
 	}
-	old := u.PasswordHash
+	upgraded := false
 	_, err = a.Users.UpdateUser(ctx, u.ID, func(cur *store.User) error {
 		// A concurrent password change wins over this upgrade.
-		if cur.PasswordHash == old {
+		upgraded = cur.PasswordHash == old
+		if upgraded {
 			cur.PasswordHash = hash
 		}
 		return nil
 	})
 	if err != nil {
 		a.log().ErrorContext(ctx, "password rehash failed", "user_id", u.ID, "err", err.Error())
-		return
+		return old
+	}
+	if !upgraded {
+		return old
 	}
 	a.log().InfoContext(ctx, "password hash upgraded", "user_id", u.ID)
+	return hash
 }
 
 // SetPassword validates and stores a new password for the user id.
@@ -323,24 +302,6 @@ func (a *Accounts) SetPassword(ctx context.Context, id, password string) error {
 		return nil
 	})
 	return err
-}
-
-// ChangePassword replaces the password of u after checking the current
-// one: a wrong current password is EUNAUTHORIZED "wrong password". The new
-// password is checked first, which costs no hash work.
-func (a *Accounts) ChangePassword(ctx context.Context, u store.User, current, newPassword string) error {
-	if err := a.ValidatePassword(newPassword); err != nil {
-		return err
-	}
-	ok, _, _ := a.Hasher.Verify(current, u.PasswordHash)
-	if !ok {
-		return store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
-	}
-	if err := a.SetPassword(ctx, u.ID, newPassword); err != nil {
-		return err
-	}
-	Audit(ctx, a.log(), slog.LevelInfo, EventPasswordChanged, slog.String("user_id", u.ID))
-	return nil
 }
 
 // EnsureAdmin makes sure an admin with this email exists: it creates one

@@ -4,17 +4,18 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"strings"
 	"sync"
 	"time"
+
+	"simpleapi/store"
 )
 
 // CredentialCache remembers Basic credentials that verified recently, so
 // a client that sends its password with every request pays for argon2id
 // once per TTL instead of on every request (about 20 ms and 19 MiB each).
 //
-// Entries are keyed by an HMAC of email and password under a key that
-// exists only in this process's memory, and hold the user's id and the
+// Entries are keyed by an HMAC of the email's key (store.EmailKey) and the
+// password under a key that exists only in this process's memory, and hold the user's id and the
 // password hash the credentials matched: a changed password (or a
 // deleted user) no longer matches, whatever the TTL.
 type CredentialCache struct {
@@ -44,7 +45,7 @@ func NewCredentialCache(ttl time.Duration, max int, now func() time.Time) *Crede
 
 func (c *CredentialCache) sum(email, password string) [32]byte {
 	mac := hmac.New(sha256.New, c.key[:])
-	mac.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
+	mac.Write([]byte(store.EmailKey(email)))
 	mac.Write([]byte{0})
 	mac.Write([]byte(password))
 	var out [32]byte

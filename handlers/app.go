@@ -53,7 +53,7 @@ type App struct {
 	users         store.UserStore
 	hasher        *auth.Hasher
 	accounts      *auth.Accounts
-	throttle      *auth.Throttle
+	login         *auth.Login
 	crossOrigin   *middleware.CrossOrigin
 	authenticator middleware.Authenticator
 	engine        *gin.Engine
@@ -115,7 +115,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Now:               now,
 		Log:               log,
 	}
-	a.throttle = auth.NewThrottle(cfg.Login, now)
+	var remembered *auth.CredentialCache
+	if !cfg.SessionMode() {
+		remembered = auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now)
+	}
+	a.login = auth.NewLogin(a.accounts, memory.NewLimiter(cfg.Login, now), remembered, m.LoginAttempt)
 	if a.crossOrigin, err = middleware.NewCrossOrigin(cfg.CORSOrigins); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
@@ -126,13 +130,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	} else {
-		a.authenticator = middleware.BasicAuth{
-			Accounts:   a.accounts,
-			Users:      a.users,
-			CookieName: cfg.SessionName,
-			Throttle:   a.throttle,
-			Verified:   auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now),
-		}
+		a.authenticator = middleware.BasicAuth{Login: a.login, CookieName: cfg.SessionName}
 	}
 
 	if cfg.AdminEmail != "" {

@@ -26,6 +26,9 @@ func (a *App) routes() (http.Handler, error) {
 	r.NoRoute(middleware.JSONNotFound)
 	r.NoMethod(middleware.JSONMethodNotAllowed)
 
+	if !a.cfg.SessionMode() {
+		r.Use(middleware.ChallengeBasic())
+	}
 	r.Use(
 		middleware.SecurityHeaders(),
 		middleware.RequestID(),
@@ -58,7 +61,7 @@ func (a *App) routes() (http.Handler, error) {
 		users:         a.users,
 		sessions:      a.sessions,
 		cookies:       a.cookies,
-		throttle:      a.throttle,
+		login:         a.login,
 		genericErrors: a.cfg.AuthGenericErrors,
 		maxBody:       a.cfg.MaxBodyBytes,
 		log:           a.log,

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -23,7 +24,7 @@ type sessionDeps struct {
 	users         store.UserStore
 	sessions      *auth.SessionManager
 	cookies       *middleware.SessionCookies
-	throttle      *auth.Throttle
+	login         *auth.Login
 	genericErrors bool
 	maxBody       int64
 	log           *slog.Logger
@@ -95,10 +96,17 @@ func loginCredentials(c *gin.Context, maxBody int64) (email, password string, er
 	if r.MultipartForm != nil {
 		defer r.MultipartForm.RemoveAll()
 	}
-	return strings.TrimSpace(r.PostFormValue("email")), strings.TrimSpace(r.PostFormValue("password")), nil
+	email, password = r.PostFormValue("email"), r.PostFormValue("password")
+	// Text that is not UTF-8 is refused as in a JSON body.
+	if !utf8.ValidString(email) || !utf8.ValidString(password) {
+		return "", "", wrongFormat
+	}
+	return strings.TrimSpace(email), strings.TrimSpace(password), nil
 }
 
-// handleLogin answers SPEC 4.2 in its order of errors.
+// handleLogin signs a user in: body errors, then "email missing",
+// "password missing", then the password check of auth.Login (throttled,
+// unknown email, wrong password), as the README's API section lists them.
 func handleLogin(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -118,37 +126,18 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, store.Errorf(store.EINVALID, auth.MsgPasswordMissing))
 			return
 		}
-		failed := func(reason string) {
-			auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed, slog.String("reason", reason))
-		}
-		if wait, ok := d.throttle.Allow(email, c.ClientIP()); !ok {
-			failed("throttled")
-			d.metrics.LoginAttempt(metrics.LoginThrottled)
+		user, err := d.login.Check(ctx, email, password, c.ClientIP())
+		if wait, throttled := auth.RetryAfter(err); throttled {
 			respond.TooManyRequests(c, wait)
 			return
 		}
-		user, err := d.accounts.Authenticate(ctx, email, password)
 		if err != nil {
-			code := store.ErrorCode(err)
-			if code == store.ENOTFOUND || code == store.EUNAUTHORIZED {
-				d.throttle.Failure(email)
-				if code == store.ENOTFOUND {
-					failed("unknown_email")
-					d.metrics.LoginAttempt(metrics.LoginUnknownEmail)
-				} else {
-					failed("wrong_password")
-					d.metrics.LoginAttempt(metrics.LoginWrongPassword)
-				}
-				if d.genericErrors {
-					err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
-				}
-			} else {
-				d.throttle.Abandon(email)
+			if code := store.ErrorCode(err); d.genericErrors && (code == store.ENOTFOUND || code == store.EUNAUTHORIZED) {
+				err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
 			}
 			respond.Error(c, err)
 			return
 		}
-		d.throttle.Success(email)
 		// Session fixation: a session the client brought is ended, never
 		// adopted.
 		if token, _, ok := d.cookies.Token(c.Request); ok {
@@ -167,7 +156,6 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		}
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
-		d.metrics.LoginAttempt(metrics.LoginSuccess)
 		respond.JSON(c, http.StatusOK, toUserJSON(user))
 	}
 }
@@ -287,9 +275,10 @@ func handleRevokeUserSessions(d sessionDeps) gin.HandlerFunc {
 	}
 }
 
-// handleChangePassword is SPEC 4.5: the current password is checked (a
-// wrong one counts as a login failure); on success every other session
-// ends and the current one gets a fresh token.
+// handleChangePassword changes the caller's password after checking the
+// current one through auth.Login (a wrong one counts as a login failure);
+// on success every other session ends and the current one gets a fresh
+// token.
 func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -313,22 +302,15 @@ func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, wrongFormat)
 			return
 		}
-		if wait, ok := d.throttle.Allow(user.Email, c.ClientIP()); !ok {
+		err = d.login.ChangePassword(ctx, user, current, newPassword, c.ClientIP())
+		if wait, throttled := auth.RetryAfter(err); throttled {
 			respond.TooManyRequests(c, wait)
 			return
 		}
-		if err := d.accounts.ChangePassword(ctx, user, current, newPassword); err != nil {
-			if store.ErrorCode(err) == store.EUNAUTHORIZED {
-				d.throttle.Failure(user.Email)
-				auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventLoginFailed,
-					slog.String("user_id", user.ID), slog.String("reason", "wrong_current_password"))
-			} else {
-				d.throttle.Abandon(user.Email)
-			}
+		if err != nil {
 			respond.Error(c, err)
 			return
 		}
-		d.throttle.Success(user.Email)
 		if d.sessions == nil {
 			respond.JSON(c, http.StatusOK, struct{}{}) // basic_auth: no sessions to end
 			return

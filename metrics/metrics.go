@@ -25,7 +25,7 @@ const Namespace = "simpleapi"
 // Login attempt outcomes, the values of simpleapi_login_attempts_total's
 // "outcome" label.
 const (
-	LoginSuccess       = "success"        // authenticated, session created
+	LoginSuccess       = "success"        // the password verified
 	LoginUnknownEmail  = "unknown_email"  // no account with that email
 	LoginWrongPassword = "wrong_password" // the account exists, the password is wrong
 	LoginThrottled     = "throttled"      // refused with 429 before any password check

@@ -113,14 +113,16 @@ func hasCookie(r *http.Request, name string) bool {
 }
 
 // BasicAuth authenticates requests by HTTP Basic credentials (basic_auth
-// mode). A session cookie alone is the wrong scheme for this mode: 403.
+// mode) through the one login path, auth.Login. A session cookie alone is
+// the wrong scheme for this mode: 403.
 type BasicAuth struct {
-	Accounts   *auth.Accounts
-	Users      store.UserStore
+	Login      *auth.Login
 	CookieName string
-	Throttle   *auth.Throttle
-	Verified   *auth.CredentialCache
 }
+
+// BasicChallenge is the WWW-Authenticate value of every 401 in basic_auth
+// mode (RFC 7617), which tells clients to send Basic credentials in UTF-8.
+const BasicChallenge = `Basic realm="simpleapi", charset="UTF-8"`
 
 func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if !hasAuthorization(c.Request) {
@@ -133,40 +135,55 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if err != nil {
 		return nil, Forbidden
 	}
-	ctx := c.Request.Context()
-	// Credentials that verified recently against the user's current hash
-	// need no argon2id run; the user is still read fresh.
-	if id, hash, ok := b.Verified.Lookup(email, password); ok {
-		if u, err := b.Users.UserByID(ctx, id); err == nil && u.PasswordHash == hash && strings.EqualFold(u.Email, email) {
-			b.Throttle.Success(email) // a success clears the account's failures
-			return &Caller{User: u}, nil
-		}
-	}
-	// A password that must be verified is an attempt like a login, limited
-	// per account and per client address.
-	if wait, ok := b.Throttle.Allow(email, c.ClientIP()); !ok {
-		respond.SetRetryAfter(c, wait) // the pipeline writes the 429
-		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
-	}
-	user, err := b.Accounts.Authenticate(ctx, email, password)
+	user, err := b.Login.Check(c.Request.Context(), email, password, clientIP(c))
 	if err != nil {
-		switch store.ErrorCode(err) {
-		case store.ENOTFOUND, store.EUNAUTHORIZED:
-			b.Throttle.Failure(email)
-			return nil, Forbidden
-		default:
-			b.Throttle.Abandon(email)
-			return nil, err
-		}
+		return nil, basicRefusal(c, err)
 	}
-	b.Throttle.Success(email)
-	// Read back: a legacy or weak hash was just upgraded, and the upgraded
-	// hash is the one later requests will find.
-	if fresh, err := b.Users.UserByID(ctx, user.ID); err == nil {
-		user = fresh
-	}
-	b.Verified.Remember(email, password, user.ID, user.PasswordHash)
 	return &Caller{User: user}, nil
+}
+
+// clientIP is the request's client address, as RequestID recorded it
+// (computing it again costs allocations on every Basic request).
+func clientIP(c *gin.Context) string {
+	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
+		return info.ClientIP
+	}
+	return c.ClientIP()
+}
+
+// basicRefusal is the pipeline's error for credentials that did not pass:
+// 429 with Retry-After when throttled, 403 when wrong.
+func basicRefusal(c *gin.Context, err error) error {
+	if wait, throttled := auth.RetryAfter(err); throttled {
+		respond.SetRetryAfter(c, wait) // the pipeline writes the 429
+		return store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
+	}
+	switch store.ErrorCode(err) {
+	case store.ENOTFOUND, store.EUNAUTHORIZED:
+		return Forbidden
+	default:
+		return err
+	}
+}
+
+// ChallengeBasic adds BasicChallenge to every 401 answer, whichever code
+// wrote it.
+func ChallengeBasic() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Writer = &challengeWriter{ResponseWriter: c.Writer}
+		c.Next()
+	}
+}
+
+type challengeWriter struct {
+	gin.ResponseWriter
+}
+
+func (w *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", BasicChallenge)
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // SessionAuth authenticates requests by session cookie (the session

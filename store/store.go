@@ -104,3 +104,27 @@ type SessionStore interface {
 	// Close flushes and releases the store.
 	Close() error
 }
+
+// LoginLimiter keeps the login-attempt bookkeeping: failures per account
+// and attempts per client address. account is EmailKey of the email tried
+// (known or not: unknown emails are limited alike, so limiting reveals
+// nothing); addr is the client address, "" for none.
+//
+// Every attempt that Allow lets through ends in exactly one of Failure,
+// Success or Abandon. Attempts in flight count against the account, so
+// parallel guesses cannot slip past its limits. A shared implementation
+// (Redis) makes N instances allow no more attempts than one.
+type LoginLimiter interface {
+	// Allow starts an attempt. When it is refused, ok is false and
+	// retryAfter says how long to wait.
+	Allow(ctx context.Context, account, addr string) (retryAfter time.Duration, ok bool, err error)
+	// Failure ends an attempt whose password was wrong (or whose account
+	// does not exist).
+	Failure(ctx context.Context, account string) error
+	// Success ends an attempt that verified: it clears the account's
+	// failures and gives the attempt back to addr's budget.
+	Success(ctx context.Context, account, addr string) error
+	// Abandon ends an attempt that neither failed nor succeeded (an
+	// internal error or an outage): it no longer counts as in flight.
+	Abandon(ctx context.Context, account string) error
+}

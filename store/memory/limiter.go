@@ -1,27 +1,26 @@
-package auth
+package memory
 
 import (
+	"context"
 	"crypto/sha256"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
 	"simpleapi/config"
+	"simpleapi/store"
 )
 
 // maxTrackedAccounts bounds the failure records kept; past it, records
 // that no longer delay anything are dropped at once.
 const maxTrackedAccounts = 100_000
 
-// Throttle limits password attempts per account and per client address
-// (SPEC 4.4). It is consulted before any password hash is computed, so a
-// throttled attempt costs almost nothing.
-//
-// Every attempt that Allow lets through must end in exactly one of
-// Failure, Success or Abandon: attempts still in flight count against the
-// account, so parallel guesses cannot slip past its limits.
-type Throttle struct {
+// Limiter is the in-process store.LoginLimiter: it limits password
+// attempts per account and per client address, with the policy of
+// config.LoginLimits. It is consulted before any password hash is
+// computed, so a throttled attempt costs almost nothing. Its state lives
+// in this process only; its methods never fail.
+type Limiter struct {
 	limits config.LoginLimits
 	now    func() time.Time
 
@@ -31,12 +30,14 @@ type Throttle struct {
 	lastGC   time.Time
 }
 
-// accountKey is the SHA-256 of the normalised email: fixed-size, whatever
-// length of email a client sends.
+var _ store.LoginLimiter = (*Limiter)(nil)
+
+// accountKey is the SHA-256 of the account (store.EmailKey of the email
+// tried): fixed-size, whatever length of email a client sends.
 type accountKey [32]byte
 
-func keyOf(email string) accountKey {
-	return sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+func accountKeyOf(account string) accountKey {
+	return sha256.Sum256([]byte(account))
 }
 
 // accountFailures is the record of one account (or of one unknown email:
@@ -58,12 +59,13 @@ type tokenBucket struct {
 	last   time.Time
 }
 
-// NewThrottle returns a throttle with the given limits.
-func NewThrottle(limits config.LoginLimits, now func() time.Time) *Throttle {
+// NewLimiter returns a limiter with the given limits; now is the clock
+// (nil: time.Now).
+func NewLimiter(limits config.LoginLimits, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{
+	return &Limiter{
 		limits:   limits,
 		now:      now,
 		accounts: make(map[accountKey]*accountFailures),
@@ -71,24 +73,25 @@ func NewThrottle(limits config.LoginLimits, now func() time.Time) *Throttle {
 	}
 }
 
-// Allow starts an attempt for email from addr ("" for no address limit)
-// and reports whether it may go ahead; when not, retryAfter says how long
-// to wait. Every attempt counts against the address.
-func (t *Throttle) Allow(email, addr string) (retryAfter time.Duration, ok bool) {
+// Allow starts an attempt on account from addr ("" for no address
+// limit) and reports whether it may go ahead; when not, retryAfter says
+// how long to wait. Every attempt counts against the address until it
+// succeeds.
+func (t *Limiter) Allow(_ context.Context, account, addr string) (retryAfter time.Duration, ok bool, err error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.collect(now, false)
-	key := keyOf(email)
+	key := accountKeyOf(account)
 	a := t.accounts[key]
 	if a != nil {
 		if wait := t.accountWait(a, now); wait > 0 {
-			return wait, false
+			return wait, false, nil
 		}
 	}
 	if addr != "" {
 		if wait := t.takeToken(addr, now); wait > 0 {
-			return wait, false
+			return wait, false, nil
 		}
 	}
 	if a == nil {
@@ -99,11 +102,11 @@ func (t *Throttle) Allow(email, addr string) (retryAfter time.Duration, ok bool)
 		t.accounts[key] = a
 	}
 	a.inFlight++
-	return 0, true
+	return 0, true, nil
 }
 
 // accountWait is how long the account must still wait; t.mu is held.
-func (t *Throttle) accountWait(a *accountFailures, now time.Time) time.Duration {
+func (t *Limiter) accountWait(a *accountFailures, now time.Time) time.Duration {
 	a.dropOlderThan(now.Add(-time.Hour))
 	if len(a.recent)+a.inFlight >= t.limits.MaxFailuresPerHour {
 		if len(a.recent) > 0 {
@@ -123,7 +126,7 @@ func (t *Throttle) accountWait(a *accountFailures, now time.Time) time.Duration 
 
 // takeToken spends one attempt of addr's bucket, or says how long until
 // one is available; t.mu is held.
-func (t *Throttle) takeToken(addr string, now time.Time) time.Duration {
+func (t *Limiter) takeToken(addr string, now time.Time) time.Duration {
 	b := t.addrs[addr]
 	if b == nil {
 		b = &tokenBucket{tokens: float64(t.limits.IPBurst), last: now}
@@ -150,11 +153,11 @@ func (a *accountFailures) dropOlderThan(cutoff time.Time) {
 // Failure ends an attempt that failed. From the MaxFailures-th consecutive
 // failure on, the next attempt waits BaseDelay, doubling with each further
 // failure up to MaxDelay.
-func (t *Throttle) Failure(email string) {
+func (t *Limiter) Failure(_ context.Context, account string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := keyOf(email)
+	key := accountKeyOf(account)
 	a := t.accounts[key]
 	if a == nil {
 		a = &accountFailures{}
@@ -168,6 +171,7 @@ func (t *Throttle) Failure(email string) {
 	if over := a.consecutive - t.limits.MaxFailures; over >= 0 {
 		a.waitUntil = now.Add(backoff(t.limits.BaseDelay, t.limits.MaxDelay, over))
 	}
+	return nil
 }
 
 // backoff is base doubled n times, at most limit (no overflow).
@@ -179,21 +183,26 @@ func backoff(base, limit time.Duration, n int) time.Duration {
 	return min(d, limit)
 }
 
-// Success ends an attempt that succeeded and clears the account's
-// failures.
-func (t *Throttle) Success(email string) {
+// Success ends an attempt that succeeded: it clears the account's
+// failures and gives the attempt back to addr's bucket ("" for none), so
+// correct credentials never use up an address's budget.
+func (t *Limiter) Success(_ context.Context, account, addr string) error {
 	t.mu.Lock()
-	delete(t.accounts, keyOf(email))
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	delete(t.accounts, accountKeyOf(account))
+	if b := t.addrs[addr]; b != nil && addr != "" {
+		b.tokens = math.Min(float64(t.limits.IPBurst), b.tokens+1)
+	}
+	return nil
 }
 
 // Abandon ends an attempt that neither failed nor succeeded (an internal
 // error): it no longer counts as in flight.
-func (t *Throttle) Abandon(email string) {
+func (t *Limiter) Abandon(_ context.Context, account string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := keyOf(email)
+	key := accountKeyOf(account)
 	if a := t.accounts[key]; a != nil {
 		if a.inFlight > 0 {
 			a.inFlight--
@@ -202,12 +211,13 @@ func (t *Throttle) Abandon(email string) {
 			delete(t.accounts, key)
 		}
 	}
+	return nil
 }
 
 // collect drops records that no longer limit anything, at most once a
 // minute unless forced, so memory stays bounded by recent activity; t.mu
 // is held.
-func (t *Throttle) collect(now time.Time, force bool) {
+func (t *Limiter) collect(now time.Time, force bool) {
 	if !force && now.Sub(t.lastGC) < time.Minute {
 		return
 	}

@@ -1,0 +1,263 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"simpleapi/metrics"
+	"simpleapi/store"
+)
+
+// Login is the one path by which a password is checked: Basic
+// authentication, the login route and the password change all go through
+// Check, which throttles, verifies, upgrades a weak hash, audits a failure
+// and reports the outcome. Nothing else calls the limiter.
+type Login struct {
+	accounts   *Accounts
+	limiter    store.LoginLimiter
+	remembered *CredentialCache
+	observe    func(outcome string)
+
+	// Concurrent checks of identical credentials share one attempt: one
+	// argon2id run and one unit of the address budget. Keys are an HMAC
+	// of account and password under flightKey, which exists only in this
+	// process's memory, so no password is kept as a map key.
+	flights   singleflight.Group
+	flightKey [32]byte
+}
+
+// NewLogin returns the login path over accounts and limiter.
+// remembered, when not nil, answers credentials that verified recently
+// without a new argon2id run (basic_auth mode, where every request
+// carries the password). observe, when not nil, is told the outcome of
+// every attempt, one of the metrics.Login* values.
+func NewLogin(accounts *Accounts, limiter store.LoginLimiter, remembered *CredentialCache, observe func(outcome string)) *Login {
+	l := &Login{accounts: accounts, limiter: limiter, remembered: remembered, observe: observe}
+	_, _ = rand.Read(l.flightKey[:])
+	return l
+}
+
+// ThrottledError is the error of an attempt the limiter refused: code
+// ETOOMANY, and how long the client should wait.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many attempts, retry after %s", e.RetryAfter)
+}
+
+// Unwrap gives the error its application code, ETOOMANY.
+func (e *ThrottledError) Unwrap() error {
+	return store.Errorf(store.ETOOMANY, "too many attempts")
+}
+
+// RetryAfter reports how long the client should wait when err is a
+// *ThrottledError.
+func RetryAfter(err error) (time.Duration, bool) {
+	var throttled *ThrottledError
+	if errors.As(err, &throttled) {
+		return throttled.RetryAfter, true
+	}
+	return 0, false
+}
+
+// verdict is what one attempt came to, shared by every request that
+// joined it.
+type verdict struct {
+	user    store.User
+	userID  string // the account tried, when it exists
+	err     error
+	outcome string // "" when the attempt ended in an internal error
+}
+
+// Check authenticates email and password for a client at addr ("" for
+// none). Errors: ENOTFOUND "no user found for this email",
+// EUNAUTHORIZED "wrong password", a *ThrottledError, or a store error.
+// The user returned carries the password hash the password matched, so a
+// caller can make a later write conditional on it.
+func (l *Login) Check(ctx context.Context, email, password, addr string) (store.User, error) {
+	account := store.EmailKey(email)
+	if u, ok := l.recall(ctx, account, email, password); ok {
+		return u, nil
+	}
+	key := l.flight(account, password, addr)
+	v, _, _ := l.flights.Do(key, func() (any, error) {
+		// The attempt is shared: one caller going away must not end it
+		// for the others.
+		return l.attempt(context.WithoutCancel(ctx), account, email, password, addr), nil
+	})
+	res := v.(verdict)
+	l.report(ctx, res)
+	return res.user, res.err
+}
+
+// flight is the key under which identical attempts are shared. The
+// address is part of it: each client address pays for its own attempts.
+func (l *Login) flight(account, password, addr string) string {
+	mac := hmac.New(sha256.New, l.flightKey[:])
+	for _, s := range []string{account, password, addr} {
+		mac.Write([]byte(s))
+		mac.Write([]byte{0})
+	}
+	return string(mac.Sum(nil))
+}
+
+// recall answers credentials that verified within the cache's lifetime
+// against the user's current hash; the user is read fresh. Such a request
+// is no attempt, but it still clears the account's failures, as a
+// verified success does.
+func (l *Login) recall(ctx context.Context, account, email, password string) (store.User, bool) {
+	if l.remembered == nil {
+		return store.User{}, false
+	}
+	id, hash, ok := l.remembered.Lookup(email, password)
+	if !ok {
+		return store.User{}, false
+	}
+	u, err := l.accounts.Users.UserByID(ctx, id)
+	if err != nil || u.PasswordHash != hash || store.EmailKey(u.Email) != account {
+		return store.User{}, false
+	}
+	if err := l.limiter.Success(ctx, account, ""); err != nil {
+		// Failures left on record only delay attackers longer.
+		l.accounts.log().WarnContext(ctx, "login limiter unavailable", "err", err.Error())
+	}
+	return u, true
+}
+
+// attempt is throttle, verify (with rehash) and the limiter's outcome.
+func (l *Login) attempt(ctx context.Context, account, email, password, addr string) verdict {
+	wait, ok, err := l.limiter.Allow(ctx, account, addr)
+	if err != nil {
+		return verdict{err: err}
+	}
+	if !ok {
+		return verdict{err: &ThrottledError{RetryAfter: wait}, outcome: metrics.LoginThrottled}
+	}
+	u, err := l.verify(ctx, email, password)
+	switch store.ErrorCode(err) {
+	case "":
+		if err := l.limiter.Success(ctx, account, addr); err != nil {
+			return verdict{err: err}
+		}
+		if l.remembered != nil {
+			l.remembered.Remember(email, password, u.ID, u.PasswordHash)
+		}
+		return verdict{user: u, userID: u.ID, outcome: metrics.LoginSuccess}
+	case store.ENOTFOUND, store.EUNAUTHORIZED:
+		if ferr := l.limiter.Failure(ctx, account); ferr != nil {
+			return verdict{err: ferr}
+		}
+		outcome := metrics.LoginWrongPassword
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			outcome = metrics.LoginUnknownEmail
+		}
+		return verdict{userID: u.ID, err: err, outcome: outcome}
+	default:
+		if aerr := l.limiter.Abandon(ctx, account); aerr != nil {
+			l.accounts.log().WarnContext(ctx, "login limiter unavailable", "err", aerr.Error())
+		}
+		return verdict{err: err}
+	}
+}
+
+// report audits a failed attempt and tells the observer its outcome, once
+// for every request, including those that shared an attempt.
+func (l *Login) report(ctx context.Context, v verdict) {
+	if v.outcome == "" {
+		return
+	}
+	if l.observe != nil {
+		l.observe(v.outcome)
+	}
+	if v.outcome == metrics.LoginSuccess {
+		return
+	}
+	attrs := []slog.Attr{slog.String("reason", v.outcome)}
+	if v.userID != "" {
+		attrs = append(attrs, slog.String("user_id", v.userID))
+	}
+	Audit(ctx, l.accounts.log(), slog.LevelWarn, EventLoginFailed, attrs...)
+}
+
+// verify checks an email and password. An unknown email costs the same
+// hash work as a wrong password, so the two cannot be told apart by
+// timing. A hash that is legacy SHA-256 or weaker than the current
+// parameters is replaced by a fresh argon2id hash. On a wrong password the
+// user is returned with the error, so that the failure can name the
+// account.
+func (l *Login) verify(ctx context.Context, email, password string) (store.User, error) {
+	a := l.accounts
+	u, err := a.Users.UserByEmail(ctx, email)
+	if err != nil {
+		if store.ErrorCode(err) != store.ENOTFOUND {
+			return store.User{}, err
+		}
+		a.Hasher.VerifyDummy(password)
+		return store.User{}, store.Errorf(store.ENOTFOUND, MsgNoUserForEmail)
+	}
+	if u.PasswordHash == "" {
+		a.Hasher.VerifyDummy(password)
+		return u, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
+	}
+	ok, needsRehash, verr := a.Hasher.Verify(password, u.PasswordHash)
+	if verr != nil {
+		a.log().WarnContext(ctx, "stored password hash is malformed", "user_id", u.ID, "err", verr.Error())
+	}
+	if !ok {
+		return u, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
+	}
+	if needsRehash {
+		u.PasswordHash = a.rehash(ctx, u, password)
+	}
+	return u, nil
+}
+
+// ChangePassword replaces the password of caller after checking the
+// current one through Check (so it is throttled and audited like a login).
+// The new password is checked first, which costs no hash work. The hash
+// is replaced only if it is still the one the current password matched,
+// so of parallel changes exactly one succeeds; the others get EUNAUTHORIZED
+// "wrong password". EFORBIDDEN: the caller's account is gone.
+func (l *Login) ChangePassword(ctx context.Context, caller store.User, current, newPassword, addr string) error {
+	a := l.accounts
+	if err := a.ValidatePassword(newPassword); err != nil {
+		return err
+	}
+	u, err := l.Check(ctx, caller.Email, current, addr)
+	if store.ErrorCode(err) == store.ENOTFOUND || err == nil && u.ID != caller.ID {
+		return store.Errorf(store.EFORBIDDEN, "Forbidden")
+	}
+	if err != nil {
+		return err
+	}
+	hash, err := a.Hasher.Hash(newPassword)
+	if err != nil {
+		return err
+	}
+	_, err = a.Users.UpdateUser(ctx, u.ID, func(cur *store.User) error {
+		if cur.PasswordHash != u.PasswordHash {
+			return store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword) // changed since it was checked
+		}
+		cur.PasswordHash = hash
+		cur.UpdatedAt = a.now()
+		return nil
+	})
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return store.Errorf(store.EFORBIDDEN, "Forbidden")
+	}
+	if err != nil {
+		return err
+	}
+	Audit(ctx, a.log(), slog.LevelInfo, EventPasswordChanged, slog.String("user_id", u.ID))
+	return nil
+}
