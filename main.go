@@ -46,8 +46,9 @@ const mainUsage = `simpleapi — the Simple API authentication service
 
 Usage:
   simpleapi [serve] [flags]     run the server (the default)
-  simpleapi user <command>      manage users in DATA_DIR while no server runs
-  simpleapi healthcheck [flags] exit 0 when the server at API_HOST:API_PORT answers /healthz
+  simpleapi user <command>      manage users in DATA_DIR (changes need the server stopped)
+  simpleapi healthcheck [flags] exit 0 when the server running on DATA_DIR (else the one at
+                                API_HOST:API_PORT) is ready: /readyz answers 200
   simpleapi version             print the version (also -v, --version)
 
 Run "simpleapi <command> -h" for the flags of a command.
