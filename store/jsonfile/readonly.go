@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"simpleapi/store"
@@ -17,52 +18,88 @@ import (
 // then the journals written since, as Open would replay them (a torn last
 // line, a write still in flight, is left out).
 //
-// A server may compact while this reads (fold the journal into a new
-// snapshot and start an empty journal), which could make the files read
-// disagree; the read is retried when the snapshot changed under it.
+// A server may compact while this reads: rotate the journal, rename a new
+// snapshot over the old one, remove the rotated journal. Files read across
+// such a step could disagree, so the read is retried unless every one of
+// the three paths names the same file (inode) after the read as before.
+// The files found before are held open meanwhile, so that their inode
+// numbers cannot be reused by new files.
 func ReadUsers(dir string) ([]store.User, error) {
 	path := filepath.Join(dir, usersFile)
-	for range 5 {
-		before, err := snapshotIdentity(path)
+	paths := []string{path, path + ".journal.old", path + ".journal"}
+	for range 100 {
+		before, closeAll, err := holdFiles(paths)
 		if err != nil {
 			return nil, err
 		}
 		users, err := readUsersOnce(path)
 		if err != nil {
+			closeAll()
 			return nil, err
 		}
-		after, err := snapshotIdentity(path)
+		after, err := inodes(paths)
+		closeAll()
 		if err != nil {
 			return nil, err
 		}
-		if before == after {
+		if slices.Equal(before, after) {
 			return users, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: the file kept changing while being read; try again", path)
+	return nil, fmt.Errorf("%s: the files kept changing while being read; try again", path)
 }
 
-// fileIdentity tells two versions of a file apart: a compaction replaces
-// the snapshot by renaming a new file over it.
-type fileIdentity struct {
-	ino     uint64
-	size    int64
-	modTime int64
+// holdFiles opens each path that exists and returns their inode numbers (0
+// for a missing file) and a function that closes them.
+func holdFiles(paths []string) ([]uint64, func(), error) {
+	var open []*os.File
+	closeAll := func() {
+		for _, f := range open {
+			f.Close()
+		}
+	}
+	ids := make([]uint64, len(paths))
+	for i, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		open = append(open, f)
+		fi, err := f.Stat()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		ids[i] = inode(fi)
+	}
+	return ids, closeAll, nil
 }
 
-func snapshotIdentity(path string) (fileIdentity, error) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return fileIdentity{}, nil
+// inodes returns the inode number each path names now, 0 when missing.
+func inodes(paths []string) ([]uint64, error) {
+	ids := make([]uint64, len(paths))
+	for i, p := range paths {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = inode(fi)
 	}
-	if err != nil {
-		return fileIdentity{}, err
-	}
-	id := fileIdentity{size: fi.Size(), modTime: fi.ModTime().UnixNano()}
+	return ids, nil
+}
+
+func inode(fi os.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.ino = st.Ino
+		return st.Ino
 	}
-	return id, nil
+	return 0
 }
 
 func readUsersOnce(path string) ([]store.User, error) {

@@ -2,6 +2,7 @@ package jsonfile
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -81,6 +82,7 @@ func TestReadUsersDuringCompactions(t *testing.T) {
 	db := openDB(t, dir, opts)
 	const n = 200
 	var wg sync.WaitGroup
+	defer wg.Wait() // the writer finishes before the store closes
 	wg.Go(func() {
 		for i := range n {
 			if err := db.Users().CreateUser(ctx, testUser(i)); err != nil {
@@ -101,6 +103,50 @@ func TestReadUsersDuringCompactions(t *testing.T) {
 			break
 		}
 	}
-	wg.Wait()
 	t.Logf("%d reads", reads)
+}
+
+// With churn (each new user replaces the previous one) compactions come
+// every few writes; a read must still never see a state that never
+// existed: no user at all, or two that were not consecutive.
+func TestReadUsersDuringChurn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts, _ := testOptions()
+	opts.CompactAfter = 3
+	db := openDB(t, dir, opts)
+	require.NoError(t, db.Users().CreateUser(ctx, testUser(0)))
+	const n = 300
+	done := make(chan struct{})
+	defer func() { <-done }() // the writer finishes before the store closes
+	go func() {
+		defer close(done)
+		for i := 1; i < n; i++ {
+			if err := db.Users().CreateUser(ctx, testUser(i)); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := db.Users().DeleteUser(ctx, testUser(i-1).ID); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for reads := 0; ; reads++ {
+		got, err := ReadUsers(dir)
+		require.NoError(t, err)
+		require.NotEmpty(t, got, "read %d saw no user", reads)
+		require.LessOrEqual(t, len(got), 2, "read %d", reads)
+		if len(got) == 2 {
+			var a, b int
+			_, _ = fmt.Sscanf(got[0].ID[len(got[0].ID)-12:], "%d", &a)
+			_, _ = fmt.Sscanf(got[1].ID[len(got[1].ID)-12:], "%d", &b)
+			require.Equal(t, a+1, b, "read %d: %s then %s", reads, got[0].ID, got[1].ID)
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
 }
