@@ -130,7 +130,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return printUsers(stdout, users)
 	}
 
-	db, err := jsonfile.Open(*f.dataDir, jsonfile.Options{})
+	db, err := jsonfile.Open(*f.dataDir, jsonfile.Options{Sessions: jsonfile.HasSessions(*f.dataDir)})
 	if errors.Is(err, jsonfile.ErrLocked) {
 		return fmt.Errorf("%w; stop the server first (nothing was changed)", err)
 	}
@@ -143,6 +143,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		Hasher:            auth.NewHasher(cfg.Argon2, 0),
 		PasswordMinLength: cfg.PasswordMinLength,
 		Log:               slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	// Kept sessions end as they would through the API: on deletion, on a
+	// role change and (a reset by the operator) on a new password.
+	if s := db.Sessions(); s != nil {
+		accounts.Sessions = auth.NewSessionManager(auth.SessionConfig{Store: s, Log: accounts.Log})
 	}
 
 	switch sub {
@@ -187,6 +192,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		if err := accounts.SetPassword(ctx, u.ID, password); err != nil {
 			return cliError(err)
+		}
+		if accounts.Sessions != nil {
+			if _, err := accounts.Sessions.EndUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", u.Email)
 	case "delete":

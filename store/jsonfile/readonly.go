@@ -128,3 +128,11 @@ func readUsersOnce(path string) ([]store.User, error) {
 	})
 	return users, nil
 }
+
+// HasSessions reports whether dir holds a sessions file, written by a
+// server in the session_db_auth mode, so that a tool changing users can
+// open it and end the sessions its changes must end.
+func HasSessions(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, sessionsFile))
+	return err == nil
+}
