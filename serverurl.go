@@ -16,14 +16,13 @@ import (
 const serverURLFile = ".server_url"
 
 // localURL is the address from which a process on the same machine
-// reaches a listener: a wildcard address (0.0.0.0, ::) as the loopback.
+// reaches a listener: a wildcard address (0.0.0.0, ::) as 127.0.0.1. Go's
+// wildcard listeners take IPv4 too, while ::1 may not exist (containers
+// often run with IPv6 disabled).
 func localURL(addr net.Addr, tls bool) string {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
-		if ip.To4() == nil {
-			host = "::1"
-		}
 	}
 	return scheme(tls) + "://" + net.JoinHostPort(host, port)
 }
