@@ -32,18 +32,16 @@ func ReadUsers(dir string) ([]store.User, error) {
 		if err != nil {
 			return nil, err
 		}
-		users, err := readUsersOnce(path)
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
+		// An error counts only if the files stayed the same: a file
+		// removed under the read is the compaction, not damage.
+		users, readErr := readUsersOnce(path)
 		after, err := inodes(paths)
 		closeAll()
 		if err != nil {
 			return nil, err
 		}
 		if slices.Equal(before, after) {
-			return users, nil
+			return users, readErr
 		}
 	}
 	return nil, fmt.Errorf("%s: the files kept changing while being read; try again", path)
