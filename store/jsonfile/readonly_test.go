@@ -150,3 +150,24 @@ func TestReadUsersDuringChurn(t *testing.T) {
 		}
 	}
 }
+
+// Damage that is not a torn tail is reported, as Open reports it, rather
+// than read around.
+func TestReadUsersReportsDamage(t *testing.T) {
+	ctx := context.Background()
+	opts, _ := testOptions()
+	opts.QuietCompactAfter = -1
+	dir := t.TempDir()
+	db := openDB(t, dir, opts)
+	for i := range 3 {
+		require.NoError(t, db.Users().CreateUser(ctx, testUser(i)))
+	}
+	copied := copyDir(t, dir)
+	jpath := filepath.Join(copied, usersFile+".journal")
+	b, err := os.ReadFile(jpath)
+	require.NoError(t, err)
+	b[10] ^= 0x20 // inside the first record, with intact records after it
+	require.NoError(t, os.WriteFile(jpath, b, 0o600))
+	_, err = ReadUsers(copied)
+	assert.ErrorContains(t, err, usersFile+".journal")
+}
