@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
-	"maps"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,19 +19,17 @@ const tokenBytes = 32
 // SessionManager creates, finds, renews and ends sessions. It keeps only
 // the SHA-256 of each token; the token itself goes to the client once and
 // is never stored, logged or returned again.
+//
+// Deadlines are the store's: the manager computes them (the absolute one
+// at creation, the idle one at creation and on each use) and the store
+// never returns a session past them. The manager keeps no state of its
+// own, so any number of instances can share one store.
 type SessionManager struct {
 	store    store.SessionStore
 	now      func() time.Time
 	absolute time.Duration // 0: no absolute expiry
 	idle     time.Duration // 0: no idle expiry
 	log      *slog.Logger
-
-	// The latest use of each session used since the last flush, by
-	// session id: exact for the idle timeout, written to the store in the
-	// background (once a minute, so at most once a minute per session) and
-	// at shutdown.
-	mu      sync.Mutex
-	touched map[string]time.Time
 }
 
 // SessionConfig configures a SessionManager.
@@ -53,7 +49,6 @@ func NewSessionManager(cfg SessionConfig) *SessionManager {
 		absolute: cfg.Absolute,
 		idle:     cfg.IdleTimeout,
 		log:      cfg.Log,
-		touched:  make(map[string]time.Time),
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -90,16 +85,18 @@ var invalidSession = store.Errorf(store.EFORBIDDEN, "Forbidden")
 // Create starts a session for userID and returns its token, to be sent to
 // the client once.
 func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent string) (string, store.Session, error) {
-	now := m.now().UTC().Truncate(time.Second)
+	now := m.second()
 	token := newToken()
 	s := store.Session{
-		ID:         uuid.NewString(),
-		TokenHash:  HashToken(token),
-		UserID:     userID,
-		CreatedAt:  now,
-		LastSeenAt: now,
-		IP:         ip,
-		UserAgent:  truncate(userAgent, 512),
+		ID:            uuid.NewString(),
+		TokenHash:     HashToken(token),
+		UserID:        userID,
+		CreatedAt:     now,
+		IdleExpiresAt: m.idleDeadline(now),
+		LastSeenAt:    now,
+		IP:            ip,
+		UserAgent:     truncate(userAgent, 512),
+		RotatedAt:     now,
 	}
 	if m.absolute > 0 {
 		s.ExpiresAt = now.Add(m.absolute)
@@ -110,6 +107,18 @@ func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent strin
 	return token, s, nil
 }
 
+// second is the current time as sessions keep it: UTC, whole seconds.
+func (m *SessionManager) second() time.Time { return m.now().UTC().Truncate(time.Second) }
+
+// idleDeadline is the idle deadline of a session used at now; zero
+// without an idle timeout.
+func (m *SessionManager) idleDeadline(now time.Time) time.Time {
+	if m.idle <= 0 {
+		return time.Time{}
+	}
+	return now.Add(m.idle)
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -117,55 +126,79 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// Lookup returns the live session of a token and records its use. Any
-// token that does not name a live session is EFORBIDDEN.
-func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Session, error) {
-	s, err := m.store.SessionByTokenHash(ctx, HashToken(token))
+// TokenMatch says which of a session's tokens a token matched.
+type TokenMatch int
+
+const (
+	// MatchCurrent: the session's current token.
+	MatchCurrent TokenMatch = iota
+	// MatchPrevious: the token the latest rotation replaced, within its
+	// grace period (before PrevValidUntil).
+	MatchPrevious
+	// MatchStalePrevious: the replaced token after its grace period. The
+	// token is refused; the session is returned so that the caller can
+	// treat the replay (two parties hold the session).
+	MatchStalePrevious
+)
+
+// Find returns the live session of a token and which of its tokens
+// matched, without recording a use. A token that names no live session is
+// EFORBIDDEN; so is a previous token past its grace period, for which the
+// session is returned too, with MatchStalePrevious.
+func (m *SessionManager) Find(ctx context.Context, token string) (store.Session, TokenMatch, error) {
+	h := HashToken(token)
+	s, err := m.store.SessionByTokenHash(ctx, h)
 	if err != nil {
 		if store.ErrorCode(err) == store.ENOTFOUND {
-			return store.Session{}, invalidSession
+			return store.Session{}, MatchCurrent, invalidSession
 		}
+		return store.Session{}, MatchCurrent, err
+	}
+	switch {
+	case s.TokenHash == h:
+		return s, MatchCurrent, nil
+	case m.now().Before(s.PrevValidUntil):
+		return s, MatchPrevious, nil
+	default:
+		return s, MatchStalePrevious, invalidSession
+	}
+}
+
+// Lookup returns the live session of a token (its current token, or its
+// previous one within the grace period) and records its use. Any other
+// token is EFORBIDDEN.
+func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Session, error) {
+	s, _, err := m.Find(ctx, token)
+	if err != nil {
 		return store.Session{}, err
 	}
-	now := m.now()
-	expired := !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)
-	if !expired {
-		m.mu.Lock()
-		last := s.LastSeenAt
-		if t, ok := m.touched[s.ID]; ok && t.After(last) {
-			last = t
-		}
-		expired = m.idle > 0 && now.Sub(last) >= m.idle
-		if !expired && now.After(last) {
-			m.touched[s.ID] = now
-		}
-		m.mu.Unlock()
-	}
-	if expired {
-		// Ended now rather than waiting for the sweep.
-		_ = m.Destroy(ctx, s.ID)
-		return store.Session{}, invalidSession
+	if err := m.Touch(ctx, &s); err != nil {
+		return store.Session{}, err
 	}
 	return s, nil
 }
 
-// lastSeen is the latest use of s, including a use not yet written.
-func (m *SessionManager) lastSeen(s store.Session) time.Time {
-	m.mu.Lock()
-	t, ok := m.touched[s.ID]
-	m.mu.Unlock()
-	if ok && t.After(s.LastSeenAt) {
-		return t
+// Touch records a use of *s now, moving its idle deadline, and updates *s
+// to match. Times are whole seconds, so a session already seen this
+// second is not written again. A session that ended meanwhile is
+// EFORBIDDEN.
+func (m *SessionManager) Touch(ctx context.Context, s *store.Session) error {
+	now := m.second()
+	if !now.After(s.LastSeenAt) {
+		return nil
 	}
-	return s.LastSeenAt
-}
-
-// expired reports whether s has passed its absolute or idle limit at now.
-func (m *SessionManager) expired(s store.Session, now time.Time) bool {
-	if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
-		return true
+	idle := m.idleDeadline(now)
+	if err := m.store.TouchSession(ctx, s.ID, now, idle); err != nil {
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return invalidSession
+		}
+		return err
 	}
-	return m.idle > 0 && now.Sub(m.lastSeen(s)) >= m.idle
+	s.LastSeenAt = now
+	if idle.After(s.IdleExpiresAt) {
+		s.IdleExpiresAt = idle
+	}
+	return nil
 }
 
 // MaxAge is how many seconds the cookie of s should live: the rest of its
@@ -178,39 +211,43 @@ func (m *SessionManager) MaxAge(s store.Session) int {
 	return max(secs, 1)
 }
 
-// Renew replaces s by a session with a fresh token (and public id) and
-// the same lifetime: used after a password change so a token seen before
-// it is worthless. The new session is stored before the old one is
-// deleted, so a revocation racing with the renewal ends both.
+// renewTries bounds Renew's retries when the token changes under it (a
+// rotation by a parallel request).
+const renewTries = 3
+
+// Renew gives s a fresh token, keeping its public id, creation time and
+// deadlines: used after a password change so that a token seen before it
+// is worthless. Every earlier token stops working at once (no grace
+// period). A session ended meanwhile is EFORBIDDEN.
 func (m *SessionManager) Renew(ctx context.Context, s store.Session) (string, store.Session, error) {
-	token := newToken()
-	renewed := s
-	renewed.ID = uuid.NewString()
-	renewed.TokenHash = HashToken(token)
-	renewed.LastSeenAt = m.now().UTC().Truncate(time.Second)
-	if err := m.store.CreateSession(ctx, renewed); err != nil {
-		return "", store.Session{}, err
-	}
-	if err := m.Destroy(ctx, s.ID); err != nil {
-		_ = m.Destroy(ctx, renewed.ID)
-		if store.ErrorCode(err) == store.ENOTFOUND {
+	for range renewTries {
+		token := newToken()
+		renewed, err := m.store.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{
+			TokenHash: HashToken(token),
+			RotatedAt: m.second(),
+		})
+		switch store.ErrorCode(err) {
+		case "":
+			return token, renewed, nil
+		case store.ENOTFOUND:
 			return "", store.Session{}, invalidSession // revoked meanwhile
+		case store.ECONFLICT: // rotated meanwhile: renew its current token
+			if s, err = m.store.SessionByID(ctx, s.ID); err != nil {
+				if store.ErrorCode(err) == store.ENOTFOUND {
+					return "", store.Session{}, invalidSession
+				}
+				return "", store.Session{}, err
+			}
+		default:
+			return "", store.Session{}, err
 		}
-		return "", store.Session{}, err
 	}
-	return token, renewed, nil
+	return "", store.Session{}, store.Errorf(store.ECONFLICT, "session changed during renewal; try again")
 }
 
 // Destroy ends one session.
 func (m *SessionManager) Destroy(ctx context.Context, id string) error {
-	m.forget(id)
 	return m.store.DeleteSession(ctx, id)
-}
-
-func (m *SessionManager) forget(id string) {
-	m.mu.Lock()
-	delete(m.touched, id)
-	m.mu.Unlock()
 }
 
 // EndUserSessions ends every session of a user (account deleted, role
@@ -224,82 +261,29 @@ func (m *SessionManager) EndOtherSessions(ctx context.Context, userID, keepID st
 	return m.store.DeleteUserSessions(ctx, userID, keepID)
 }
 
-// List returns the live sessions of a user, oldest first, with their
-// latest known use.
+// List returns the live sessions of a user, oldest first.
 func (m *SessionManager) List(ctx context.Context, userID string) ([]store.Session, error) {
-	all, err := m.store.ListSessions(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	now := m.now()
-	live := all[:0]
-	for _, s := range all {
-		if !m.expired(s, now) {
-			s.LastSeenAt = m.lastSeen(s)
-			live = append(live, s)
-		}
-	}
-	return live, nil
+	return m.store.ListSessions(ctx, userID)
 }
 
-// Get returns one live session by public id.
+// Get returns one live session by public id; ENOTFOUND when there is none.
 func (m *SessionManager) Get(ctx context.Context, id string) (store.Session, error) {
-	s, err := m.store.SessionByID(ctx, id)
-	if err != nil {
-		return store.Session{}, err
-	}
-	if m.expired(s, m.now()) {
-		return store.Session{}, store.Errorf(store.ENOTFOUND, store.MsgNotFound)
-	}
-	return s, nil
+	return m.store.SessionByID(ctx, id)
 }
 
-// Flush writes the recorded uses to the store. They stay visible to
-// Lookup until written, and are kept for the next try if writing fails.
-func (m *SessionManager) Flush(ctx context.Context) error {
-	m.mu.Lock()
-	if len(m.touched) == 0 {
-		m.mu.Unlock()
-		return nil
-	}
-	batch := maps.Clone(m.touched)
-	m.mu.Unlock()
-	if err := m.store.TouchSessions(ctx, batch); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	for id, t := range batch {
-		if m.touched[id].Equal(t) { // not used again meanwhile
-			delete(m.touched, id)
-		}
-	}
-	m.mu.Unlock()
-	return nil
-}
-
-// Sweep removes every expired session and returns how many.
+// Sweep asks the store to remove expired sessions and returns how many it
+// removed.
 func (m *SessionManager) Sweep(ctx context.Context) (int, error) {
-	if err := m.Flush(ctx); err != nil {
-		return 0, err
-	}
-	now := m.now()
-	if m.absolute == 0 && m.idle == 0 {
-		return 0, nil
-	}
-	return m.store.DeleteSessionsWhere(ctx, func(s store.Session) bool { return m.expired(s, now) })
+	return m.store.DeleteExpired(ctx)
 }
 
-// Run flushes uses and sweeps expired sessions every interval until ctx
-// ends, then flushes once more.
+// Run sweeps expired sessions every interval until ctx ends.
 func (m *SessionManager) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if err := m.Flush(context.Background()); err != nil {
-				m.log.Error("writing session last-use times", "err", err.Error())
-			}
 			return
 		case <-t.C:
 			if n, err := m.Sweep(ctx); err != nil {

@@ -23,7 +23,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	m := NewSessionManager(SessionConfig{
-		Store:       memory.NewSessions(),
+		Store:       memory.NewSessions(nil),
 		Absolute:    24 * time.Hour,
 		IdleTimeout: 30 * time.Minute,
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -11,166 +12,275 @@ import (
 
 	"simpleapi/store"
 	"simpleapi/store/memory"
+	"simpleapi/store/storetest"
 )
 
-// touchCounter records what reaches the store's TouchSessions.
-type touchCounter struct {
+// countingStore counts the writes that reach a real store.
+type countingStore struct {
 	store.SessionStore
 	mu      sync.Mutex
-	batches []map[string]time.Time
+	touches int
+	sweeps  int
+	swept   int
 }
 
-func (c *touchCounter) TouchSessions(ctx context.Context, m map[string]time.Time) error {
+func (c *countingStore) TouchSession(ctx context.Context, id string, seen, idle time.Time) error {
 	c.mu.Lock()
-	c.batches = append(c.batches, m)
+	c.touches++
 	c.mu.Unlock()
-	return c.SessionStore.TouchSessions(ctx, m)
+	return c.SessionStore.TouchSession(ctx, id, seen, idle)
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+func (c *countingStore) DeleteExpired(ctx context.Context) (int, error) {
+	n, err := c.SessionStore.DeleteExpired(ctx)
+	c.mu.Lock()
+	c.sweeps++
+	c.swept += n
+	c.mu.Unlock()
+	return n, err
 }
 
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
+func (c *countingStore) counts() (touches, sweeps, swept int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.touches, c.sweeps, c.swept
 }
 
-func newTestManager(idle time.Duration) (*SessionManager, *touchCounter, *fakeClock) {
-	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	st := &touchCounter{SessionStore: memory.NewSessions()}
+// newTestManager returns a manager over a memory store, both on one clock
+// that the test moves.
+func newTestManager(idle time.Duration) (*SessionManager, *countingStore, *storetest.Clock) {
+	clk := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := &countingStore{SessionStore: memory.NewSessions(clk.Now)}
 	m := NewSessionManager(SessionConfig{Store: st, Absolute: 24 * time.Hour, IdleTimeout: idle, Now: clk.Now})
 	return m, st, clk
 }
 
-func TestLastUseWrittenOncePerFlush(t *testing.T) {
-	ctx := context.Background()
+func TestCreateSetsDeadlines(t *testing.T) {
+	ctx := t.Context()
+	m, st, clk := newTestManager(30 * time.Minute)
+	clk.Add(1500 * time.Millisecond) // stored to the second
+	_, s, err := m.Create(ctx, "user-1", "203.0.113.1", "test")
+	require.NoError(t, err)
+	now := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
+	assert.Equal(t, now, s.CreatedAt)
+	assert.Equal(t, now, s.LastSeenAt)
+	assert.Equal(t, now, s.RotatedAt)
+	assert.Equal(t, now.Add(24*time.Hour), s.ExpiresAt)
+	assert.Equal(t, now.Add(30*time.Minute), s.IdleExpiresAt)
+	got, err := st.SessionByID(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, s, got)
+
+	none := NewSessionManager(SessionConfig{Store: st, Now: clk.Now})
+	_, s, err = none.Create(ctx, "user-1", "", "")
+	require.NoError(t, err)
+	assert.True(t, s.Deadline().IsZero(), "no timeouts, no deadline")
+}
+
+func TestUseWrittenOncePerSecond(t *testing.T) {
+	ctx := t.Context()
 	m, st, clk := newTestManager(30 * time.Minute)
 	token, s, err := m.Create(ctx, "user-1", "203.0.113.1", "test")
 	require.NoError(t, err)
 
-	// Many uses between two flushes (the background flush runs once a
-	// minute) make one write, of the latest use.
-	var last time.Time
-	for i := 0; i < 5; i++ {
-		clk.Advance(10 * time.Second)
-		last = clk.Now()
+	// Uses within the second of the latest write are not written again.
+	for range 5 {
+		clk.Add(100 * time.Millisecond)
 		_, err := m.Lookup(ctx, token)
 		require.NoError(t, err)
 	}
-	assert.Empty(t, st.batches, "nothing is written on the request path")
-	require.NoError(t, m.Flush(ctx))
-	require.Len(t, st.batches, 1)
-	assert.Equal(t, map[string]time.Time{s.ID: last}, st.batches[0])
-	got, err := st.SessionByID(ctx, s.ID)
-	require.NoError(t, err)
-	assert.True(t, got.LastSeenAt.Equal(last))
+	touches, _, _ := st.counts()
+	assert.Zero(t, touches)
 
-	// Without uses, a flush writes nothing.
-	require.NoError(t, m.Flush(ctx))
-	assert.Len(t, st.batches, 1)
+	// Each later second's first use is written, and moves the idle
+	// deadline with it.
+	for i := range 3 {
+		clk.Add(10 * time.Second)
+		got, err := m.Lookup(ctx, token)
+		require.NoError(t, err)
+		_, err = m.Lookup(ctx, token)
+		require.NoError(t, err)
+		now := clk.Now().Truncate(time.Second)
+		assert.Equal(t, now, got.LastSeenAt)
+		assert.Equal(t, now.Add(30*time.Minute), got.IdleExpiresAt)
+		stored, err := st.SessionByID(ctx, s.ID)
+		require.NoError(t, err)
+		assert.Equal(t, got, stored, "use %d", i)
+	}
+	touches, _, _ = st.counts()
+	assert.Equal(t, 3, touches)
 }
 
 func TestIdleTimeoutShorterThanAMinute(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	m, _, clk := newTestManager(30 * time.Second)
 	token, _, err := m.Create(ctx, "user-1", "", "")
 	require.NoError(t, err)
-	for i := 0; i < 10; i++ {
-		clk.Advance(20 * time.Second)
+	for i := range 10 {
+		clk.Add(20 * time.Second)
 		_, err := m.Lookup(ctx, token)
 		require.NoError(t, err, "use %d, 20 s after the previous one", i)
 	}
-	clk.Advance(30 * time.Second)
+	clk.Add(30 * time.Second)
 	_, err = m.Lookup(ctx, token)
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }
 
-func TestRenewReplacesTokenAndID(t *testing.T) {
-	ctx := context.Background()
-	m, st, _ := newTestManager(time.Hour)
+// TestInstancesShareUses: a use through one manager keeps the session
+// alive for another over the same store, as with several instances.
+func TestInstancesShareUses(t *testing.T) {
+	ctx := t.Context()
+	a, st, clk := newTestManager(10 * time.Minute)
+	b := NewSessionManager(SessionConfig{Store: st, Absolute: 24 * time.Hour, IdleTimeout: 10 * time.Minute, Now: clk.Now})
+	token, _, err := a.Create(ctx, "user-1", "", "")
+	require.NoError(t, err)
+	clk.Add(9 * time.Minute)
+	_, err = a.Lookup(ctx, token)
+	require.NoError(t, err)
+	clk.Add(9 * time.Minute) // 18 min after creation, 9 after the last use
+	_, err = b.Lookup(ctx, token)
+	require.NoError(t, err, "the use through a counts for b")
+	clk.Add(10 * time.Minute)
+	_, err = a.Lookup(ctx, token)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+}
+
+func TestAbsoluteDeadlineEndsSessionInUse(t *testing.T) {
+	ctx := t.Context()
+	m, _, clk := newTestManager(time.Hour)
 	token, s, err := m.Create(ctx, "user-1", "", "")
 	require.NoError(t, err)
+	for clk.Now().Add(30 * time.Minute).Before(s.ExpiresAt) {
+		clk.Add(30 * time.Minute)
+		_, err := m.Lookup(ctx, token)
+		require.NoError(t, err)
+	}
+	clk.Set(s.ExpiresAt.Add(-time.Second))
+	_, err = m.Lookup(ctx, token)
+	require.NoError(t, err, "a second before the absolute deadline")
+	assert.Equal(t, 1, m.MaxAge(s))
+	clk.Set(s.ExpiresAt)
+	_, err = m.Lookup(ctx, token)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	_, err = m.Get(ctx, s.ID)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+}
+
+func TestRenewReplacesTokenKeepsID(t *testing.T) {
+	ctx := t.Context()
+	m, st, clk := newTestManager(time.Hour)
+	token, s, err := m.Create(ctx, "user-1", "", "")
+	require.NoError(t, err)
+	clk.Add(time.Minute)
 	fresh, renewed, err := m.Renew(ctx, s)
 	require.NoError(t, err)
 	assert.NotEqual(t, token, fresh)
-	assert.NotEqual(t, s.ID, renewed.ID)
+	assert.Equal(t, s.ID, renewed.ID, "same public id")
+	assert.Equal(t, s.CreatedAt, renewed.CreatedAt)
 	assert.Equal(t, s.ExpiresAt, renewed.ExpiresAt, "same lifetime")
+	assert.Equal(t, clk.Now(), renewed.RotatedAt)
+	assert.Zero(t, renewed.PrevTokenHash, "no grace for the old token")
 	_, err = m.Lookup(ctx, token)
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 	_, err = m.Lookup(ctx, fresh)
 	assert.NoError(t, err)
 
-	// Renewing a session revoked meanwhile leaves nothing behind.
+	// Renewing a session whose token was rotated meanwhile renews its
+	// current token; every earlier one stops working.
+	rotated := storetest.NewTokenHash()
+	_, err = st.RotateToken(ctx, s.ID, renewed.TokenHash, store.Rotation{TokenHash: rotated, RotatedAt: clk.Now(),
+		PrevTokenHash: renewed.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	again, _, err := m.Renew(ctx, renewed)
+	require.NoError(t, err)
+	_, err = m.Lookup(ctx, fresh)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	_, err = st.SessionByTokenHash(ctx, rotated)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	_, err = m.Lookup(ctx, again)
+	assert.NoError(t, err)
+
+	// Renewing a session revoked meanwhile is refused.
 	_, gone, err := m.Create(ctx, "user-2", "", "")
 	require.NoError(t, err)
 	require.NoError(t, m.Destroy(ctx, gone.ID))
 	_, _, err = m.Renew(ctx, gone)
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	left, err := st.ListSessions(ctx, "user-2")
+	left, err := m.List(ctx, "user-2")
 	require.NoError(t, err)
 	assert.Empty(t, left)
 }
 
-func TestPendingUseKeepsSessionAlive(t *testing.T) {
-	ctx := context.Background()
-	m, _, clk := newTestManager(10 * time.Minute)
-	token, _, err := m.Create(ctx, "user-1", "", "")
+// TestPreviousTokenGrace: after a rotation the replaced token works until
+// PrevValidUntil, then is refused with the session named for the caller.
+func TestPreviousTokenGrace(t *testing.T) {
+	ctx := t.Context()
+	m, st, clk := newTestManager(time.Hour)
+	old, s, err := m.Create(ctx, "user-1", "", "")
 	require.NoError(t, err)
-	clk.Advance(9 * time.Minute)
-	_, err = m.Lookup(ctx, token) // recorded, not yet written
+	next := newToken()
+	_, err = st.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{TokenHash: HashToken(next), RotatedAt: clk.Now(),
+		PrevTokenHash: s.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
 	require.NoError(t, err)
-	clk.Advance(9 * time.Minute) // 18 min after creation, 9 after the last use
-	_, err = m.Lookup(ctx, token)
-	require.NoError(t, err, "the unwritten use counts")
-	clk.Advance(10 * time.Minute)
-	_, err = m.Lookup(ctx, token)
+
+	got, match, err := m.Find(ctx, next)
+	require.NoError(t, err)
+	assert.Equal(t, MatchCurrent, match)
+	assert.Equal(t, s.ID, got.ID)
+	clk.Add(59 * time.Second)
+	got, match, err = m.Find(ctx, old)
+	require.NoError(t, err)
+	assert.Equal(t, MatchPrevious, match)
+	assert.Equal(t, s.ID, got.ID)
+	_, err = m.Lookup(ctx, old)
+	require.NoError(t, err, "within the grace period")
+
+	clk.Add(time.Second)
+	got, match, err = m.Find(ctx, old)
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	assert.Equal(t, MatchStalePrevious, match)
+	assert.Equal(t, s.ID, got.ID, "the session is named, for reuse detection")
+	_, err = m.Lookup(ctx, old)
+	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	_, err = m.Lookup(ctx, next)
+	assert.NoError(t, err)
 }
 
-func TestRunFlushesAtShutdown(t *testing.T) {
-	m, st, clk := newTestManager(time.Hour)
-	token, _, err := m.Create(context.Background(), "user-1", "", "")
-	require.NoError(t, err)
-	clk.Advance(2 * time.Minute)
-	_, err = m.Lookup(context.Background(), token)
-	require.NoError(t, err)
+// TestRunSweeps runs the background loop on synctest's clock, which the
+// store reads too: it removes expired sessions each interval and stops
+// with its context.
+func TestRunSweeps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &countingStore{SessionStore: memory.NewSessions(nil)}
+		m := NewSessionManager(SessionConfig{Store: st, Absolute: 24 * time.Hour, IdleTimeout: 30 * time.Minute})
+		_, _, err := m.Create(t.Context(), "user-1", "", "")
+		require.NoError(t, err)
+		time.Sleep(20 * time.Minute)
+		_, _, err = m.Create(t.Context(), "user-1", "", "")
+		require.NoError(t, err)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx, time.Hour); close(done) }()
-	cancel()
-	<-done
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	assert.Len(t, st.batches, 1, "the recorded use was written at shutdown")
-}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { m.Run(ctx, time.Minute); close(done) }()
+		time.Sleep(10*time.Minute + time.Second) // the first session's deadline passes
+		synctest.Wait()
+		_, sweeps, swept := st.counts()
+		assert.Equal(t, 10, sweeps)
+		assert.Equal(t, 1, swept)
+		n, err := st.CountSessions(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
 
-func TestSweepRemovesExpired(t *testing.T) {
-	ctx := context.Background()
-	m, st, clk := newTestManager(time.Hour)
-	_, _, err := m.Create(ctx, "user-1", "", "")
-	require.NoError(t, err)
-	clk.Advance(30 * time.Minute)
-	_, _, err = m.Create(ctx, "user-1", "", "")
-	require.NoError(t, err)
-	clk.Advance(31 * time.Minute)
-	n, err := m.Sweep(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	left, err := st.CountSessions(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 1, left)
+		cancel()
+		<-done
+	})
 }
 
 func TestTokensAreRandomAndHashed(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	m, st, _ := newTestManager(time.Hour)
 	seen := map[string]bool{}
-	for i := 0; i < 100; i++ {
+	for range 100 {
 		token, s, err := m.Create(ctx, "u", "", "")
 		require.NoError(t, err)
 		assert.Len(t, token, 43, "32 bytes, base64url")

@@ -41,8 +41,8 @@ const (
 	basicCacheEntries = 10_000
 )
 
-// sweepInterval is how often expired sessions are removed and recorded
-// uses written.
+// sweepInterval is how often the session store is asked to remove
+// expired sessions.
 const sweepInterval = time.Minute
 
 // App is one configured instance of the service.
@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		m = metrics.New()
 	}
 	db, err := jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log, Sessions: cfg.AuthType == config.AuthSessionDB,
-		ObserveWrite: m.ObserveStoreWrite})
+		ObserveWrite: m.ObserveStoreWrite, Now: now, SessionIdleTimeout: cfg.SessionIdleTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +173,10 @@ func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) 
 	absolute, idle := cfg.SessionDuration, cfg.SessionIdleTimeout
 	switch cfg.AuthType {
 	case config.AuthSession:
-		a.sessionStore = memory.NewSessions()
+		a.sessionStore = memory.NewSessions(now)
 		absolute, idle = 0, 0 // session_auth sessions do not expire
 	case config.AuthSessionExp:
-		a.sessionStore = memory.NewSessions()
+		a.sessionStore = memory.NewSessions(now)
 	case config.AuthSessionDB:
 		a.sessionStore = a.db.Sessions()
 	}
@@ -332,12 +332,13 @@ func (a *App) Hasher() *auth.Hasher { return a.hasher }
 // basic_auth), for tests and benchmarks.
 func (a *App) SessionStore() store.SessionStore { return a.sessionStore }
 
-// Close stops the background work, writes pending session uses and
-// releases the data directory. It is safe to call more than once.
+// Close stops the background work and releases the data directory (the
+// JSON-file store writes pending session uses as it closes). It is safe
+// to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		if a.stopSweeper != nil {
-			a.stopSweeper() // Run flushes recorded uses as it stops
+			a.stopSweeper()
 			a.sweeperDone.Wait()
 		}
 		a.closeErr = a.db.Close()

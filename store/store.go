@@ -65,41 +65,100 @@ type UserStore interface {
 // token is ever stored.
 type TokenHash [32]byte
 
-// Session is one signed-in browser or client.
+// Session is one signed-in browser or client. Every session carries its
+// own deadlines, and expiry belongs to the store: a store never returns a
+// session whose deadline has passed, and removes such sessions itself (a
+// Redis key TTL, a SQL WHERE on the deadline, a sweep in memory).
 type Session struct {
-	ID         string // public UUIDv4, used by the sessions API
-	TokenHash  TokenHash
-	UserID     string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time // zero: no absolute expiry
-	LastSeenAt time.Time
-	IP         string
-	UserAgent  string
+	ID            string    // public UUIDv4, used by the sessions API
+	TokenHash     TokenHash // SHA-256 of the current token
+	UserID        string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // absolute deadline; zero: none
+	IdleExpiresAt time.Time // idle deadline, moved by TouchSession; zero: none
+	LastSeenAt    time.Time
+	IP            string
+	UserAgent     string
+
+	// Token rotation. RotatedAt is when the current token was issued
+	// (CreatedAt until the first rotation). PrevTokenHash is the token the
+	// latest rotation replaced (zero: none). SessionByTokenHash finds the
+	// session by it for as long as the session lives, so that a replayed
+	// old token can be recognised; the session manager accepts it only
+	// until PrevValidUntil.
+	RotatedAt      time.Time
+	PrevTokenHash  TokenHash
+	PrevValidUntil time.Time
 }
 
-// SessionStore keeps sessions. Expiry policy is the session manager's; the
-// store only keeps, finds and removes.
+// Deadline is when s ends: the nearer of its absolute and idle deadlines,
+// zero when it has neither.
+func (s Session) Deadline() time.Time {
+	switch {
+	case s.ExpiresAt.IsZero():
+		return s.IdleExpiresAt
+	case s.IdleExpiresAt.IsZero():
+		return s.ExpiresAt
+	case s.IdleExpiresAt.Before(s.ExpiresAt):
+		return s.IdleExpiresAt
+	default:
+		return s.ExpiresAt
+	}
+}
+
+// Live reports whether s has not reached its deadline at now.
+func (s Session) Live(now time.Time) bool {
+	d := s.Deadline()
+	return d.IsZero() || now.Before(d)
+}
+
+// Rotation is the token state RotateToken writes.
+type Rotation struct {
+	TokenHash      TokenHash // the new current token
+	RotatedAt      time.Time
+	PrevTokenHash  TokenHash // the replaced token; zero: it stops working at once
+	PrevValidUntil time.Time // end of the replaced token's grace period
+}
+
+// SessionStore keeps sessions. Stores are built with a clock (Now) and
+// never return, list or count a session that is not Live at that clock.
+// No operation scans every session through Go code: lookups by token hash,
+// id and user are indexed.
 type SessionStore interface {
-	// CreateSession stores s durably (as durable as the implementation is).
+	// CreateSession stores s durably (as durable as the implementation
+	// is). ECONFLICT when its id or token hash is in use; EINVALID without
+	// an ID or a UserID.
 	CreateSession(ctx context.Context, s Session) error
-	// SessionByTokenHash returns ENOTFOUND when no session has that hash.
+	// SessionByTokenHash returns the live session whose TokenHash or
+	// PrevTokenHash is h; ENOTFOUND when there is none.
 	SessionByTokenHash(ctx context.Context, h TokenHash) (Session, error)
-	// SessionByID returns ENOTFOUND when no session has that public id.
+	// SessionByID returns the live session with that public id; ENOTFOUND
+	// when there is none.
 	SessionByID(ctx context.Context, id string) (Session, error)
-	// ListSessions returns a user's sessions, oldest first.
+	// ListSessions returns a user's live sessions, oldest first.
 	ListSessions(ctx context.Context, userID string) ([]Session, error)
+	// TouchSession records a use: LastSeenAt becomes seen and
+	// IdleExpiresAt becomes idleExpiresAt, each only if later than what is
+	// kept (a late call never moves them back). ENOTFOUND when the session
+	// is not live. Reads see the change at once; a store may delay making
+	// it durable (the JSON file writes uses at most once a minute).
+	TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error
+	// RotateToken replaces the session's token, atomically and only if
+	// its current TokenHash is still from: of parallel rotations of one
+	// token exactly one succeeds. It returns the updated session;
+	// ECONFLICT when the token was already replaced, ENOTFOUND when the
+	// session is not live.
+	RotateToken(ctx context.Context, id string, from TokenHash, r Rotation) (Session, error)
 	// DeleteSession removes one session; ENOTFOUND when absent.
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions removes every session of userID except the one
-	// whose id is exceptID ("" for none) and returns how many it removed.
+	// whose id is exceptID ("" for none) and returns how many live ones
+	// it removed (expired ones may go too, uncounted).
 	DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error)
-	// TouchSessions records last-use times, keyed by session id. Unknown
-	// ids are skipped.
-	TouchSessions(ctx context.Context, lastSeen map[string]time.Time) error
-	// DeleteSessionsWhere removes every session for which expired returns
-	// true and returns how many it removed.
-	DeleteSessionsWhere(ctx context.Context, expired func(Session) bool) (int, error)
-	// CountSessions returns how many sessions are kept.
+	// DeleteExpired removes sessions past their deadline and returns how
+	// many; a store whose keys expire by themselves returns 0.
+	DeleteExpired(ctx context.Context) (int, error)
+	// CountSessions returns how many live sessions are kept.
 	CountSessions(ctx context.Context) (int, error)
 	// Close flushes and releases the store.
 	Close() error

@@ -147,6 +147,12 @@ func TestPasswordChange(t *testing.T) {
 	} {
 		assertError(t, s.do("PUT", "/api/v1/users/me/password", tc.body, withCookie(bob1)), 400, tc.msg)
 	}
+	listed := decodeSessions(t, s.do("GET", "/api/v1/auth_session/sessions", "", withCookie(bob1)).Body.Bytes())
+	require.Len(t, listed, 2)
+	bob1ID := listed[0].ID
+	if listed[1].Current {
+		bob1ID = listed[1].ID
+	}
 	before := s.app.Hasher().Verifications()
 	assertError(t, s.do("PUT", "/api/v1/users/me/password",
 		`{"current_password":"not-it","new_password":"long-enough-1"}`, withCookie(bob1)), 401, "wrong password")
@@ -162,6 +168,11 @@ func TestPasswordChange(t *testing.T) {
 	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob1)), 403, "Forbidden")
 	assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(bob2)), 403, "Forbidden")
 	assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", withCookie(fresh)).Code)
+	// The session got a new token but is the same session: same public id.
+	listed = decodeSessions(t, s.do("GET", "/api/v1/auth_session/sessions", "", withCookie(fresh)).Body.Bytes())
+	require.Len(t, listed, 1)
+	assert.Equal(t, bob1ID, listed[0].ID)
+	assert.True(t, listed[0].Current)
 	assertError(t, s.login("bob@example.com", userPassword), 401, "wrong password")
 	assert.Equal(t, 200, s.login("bob@example.com", "long-enough-1").Code)
 }

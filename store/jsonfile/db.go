@@ -83,6 +83,13 @@ type Options struct {
 	// which every write in it is acknowledged. It is called from the
 	// journals' flusher goroutines, possibly concurrently.
 	ObserveWrite func(time.Duration)
+	// Now is the sessions' clock: sessions past their deadline at Now are
+	// never returned. Nil means time.Now.
+	Now func() time.Time
+	// SessionIdleTimeout gives a session written before sessions kept
+	// their idle deadline (a record without idle_expires_at) the deadline
+	// LastSeenAt + SessionIdleTimeout; zero leaves it none.
+	SessionIdleTimeout time.Duration
 
 	// syncFile fsyncs a journal or snapshot file; tests replace it to
 	// simulate a failing disk.
@@ -111,6 +118,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	if opts.QuietCompactAfter == 0 {
 		opts.QuietCompactAfter = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.syncFile == nil {
 		opts.syncFile = (*os.File).Sync

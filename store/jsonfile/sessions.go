@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,9 +15,15 @@ import (
 // sessionsFile holds the sessions of the session_db_auth mode.
 const sessionsFile = ".db_UserSession.json"
 
-// sessionRecord is a session on disk. Only the token's hash is kept, so a
+// sessionRecord is a session on disk. Only token hashes are kept, so a
 // copy of the file cannot be used to sign in. updated_at is the time of the
 // last change (last use, or creation), for symmetry with the users file.
+//
+// Files written before sessions carried their idle deadline and token
+// rotation lack idle_expires_at, rotated_at and the prev_ fields. Such a
+// record loads with rotated_at = created_at, no previous token, and an
+// idle deadline of last_seen_at plus Options.SessionIdleTimeout (none when
+// that is zero); idle_expires_at null means no idle deadline.
 //
 // The old service's sessions file has records of another shape,
 // {"id","created_at","updated_at","user_id","session_id"}, whose session_id
@@ -24,15 +31,19 @@ const sessionsFile = ".db_UserSession.json"
 // session_id key and dropped on load (see decodeSession): their users sign
 // in again.
 type sessionRecord struct {
-	ID         string  `json:"id"`
-	UserID     string  `json:"user_id"`
-	TokenHash  *string `json:"token_hash"` // always written; nil only in an old service's record
-	CreatedAt  string  `json:"created_at"`
-	UpdatedAt  string  `json:"updated_at"`
-	ExpiresAt  *string `json:"expires_at"` // null: no absolute expiry
-	LastSeenAt string  `json:"last_seen_at"`
-	IP         string  `json:"ip"`
-	UserAgent  string  `json:"user_agent"`
+	ID             string          `json:"id"`
+	UserID         string          `json:"user_id"`
+	TokenHash      *string         `json:"token_hash"` // always written; nil only in an old service's record
+	CreatedAt      string          `json:"created_at"`
+	UpdatedAt      string          `json:"updated_at"`
+	ExpiresAt      *string         `json:"expires_at"` // null: no absolute expiry
+	IdleExpiresAt  json.RawMessage `json:"idle_expires_at"`
+	LastSeenAt     string          `json:"last_seen_at"`
+	IP             string          `json:"ip"`
+	UserAgent      string          `json:"user_agent"`
+	RotatedAt      string          `json:"rotated_at,omitempty"`
+	PrevTokenHash  string          `json:"prev_token_hash,omitempty"`
+	PrevValidUntil string          `json:"prev_valid_until,omitempty"`
 	// SessionID is set when the record has a session_id key (an old
 	// service's raw token); its value is never kept. Never written.
 	SessionID keyPresent `json:"session_id,omitempty"`
@@ -47,16 +58,25 @@ func (p *keyPresent) UnmarshalJSON([]byte) error {
 	return nil
 }
 
-var sessionCodec = codec[store.Session]{
-	id:     func(s *store.Session) string { return s.ID },
-	encode: encodeSession,
-	decode: decodeSession,
-	dropWarning: "dropping sessions written by the old service (they hold raw session tokens, which this service never stores); " +
-		"their users must sign in again, and the file is rewritten without them",
+// sessionCodec is the codec of the sessions file. legacyIdle gives a
+// record written without idle_expires_at its idle deadline (see
+// sessionRecord).
+func sessionCodec(legacyIdle time.Duration) codec[store.Session] {
+	return codec[store.Session]{
+		id:     func(s *store.Session) string { return s.ID },
+		encode: encodeSession,
+		decode: func(unmarshal func(any) error) (*store.Session, error) {
+			return decodeSession(unmarshal, legacyIdle)
+		},
+		dropWarning: "dropping sessions written by the old service (they hold raw session tokens, which this service never stores); " +
+			"their users must sign in again, and the file is rewritten without them",
+	}
 }
 
 // errOldSession is decodeSession's error for an old service's session.
 var errOldSession = fmt.Errorf("%w: a session of the old service (raw session_id, no token_hash)", errDropRecord)
+
+var jsonNull = json.RawMessage("null")
 
 func encodeSession(s *store.Session) ([]byte, error) {
 	updated := s.CreatedAt
@@ -65,23 +85,32 @@ func encodeSession(s *store.Session) ([]byte, error) {
 	}
 	hash := hex.EncodeToString(s.TokenHash[:])
 	r := sessionRecord{
-		ID:         s.ID,
-		UserID:     s.UserID,
-		TokenHash:  &hash,
-		CreatedAt:  formatTime(s.CreatedAt),
-		UpdatedAt:  formatTime(updated),
-		LastSeenAt: formatTime(s.LastSeenAt),
-		IP:         s.IP,
-		UserAgent:  s.UserAgent,
+		ID:            s.ID,
+		UserID:        s.UserID,
+		TokenHash:     &hash,
+		CreatedAt:     formatTime(s.CreatedAt),
+		UpdatedAt:     formatTime(updated),
+		IdleExpiresAt: jsonNull,
+		LastSeenAt:    formatTime(s.LastSeenAt),
+		IP:            s.IP,
+		UserAgent:     s.UserAgent,
+		RotatedAt:     formatTime(s.RotatedAt),
 	}
 	if !s.ExpiresAt.IsZero() {
 		e := formatTime(s.ExpiresAt)
 		r.ExpiresAt = &e
 	}
+	if !s.IdleExpiresAt.IsZero() {
+		r.IdleExpiresAt = json.RawMessage(`"` + formatTime(s.IdleExpiresAt) + `"`)
+	}
+	if s.PrevTokenHash != (store.TokenHash{}) {
+		r.PrevTokenHash = hex.EncodeToString(s.PrevTokenHash[:])
+		r.PrevValidUntil = formatTime(s.PrevValidUntil)
+	}
 	return json.Marshal(r)
 }
 
-func decodeSession(unmarshal func(any) error) (*store.Session, error) {
+func decodeSession(unmarshal func(any) error, legacyIdle time.Duration) (*store.Session, error) {
 	var r sessionRecord
 	if err := unmarshal(&r); err != nil {
 		return nil, err
@@ -93,10 +122,10 @@ func decodeSession(unmarshal func(any) error) (*store.Session, error) {
 		return nil, errOldSession
 	}
 	s := &store.Session{ID: r.ID, UserID: r.UserID, IP: r.IP, UserAgent: r.UserAgent}
-	if r.TokenHash == nil || len(*r.TokenHash) != hex.EncodedLen(len(s.TokenHash)) {
+	if r.TokenHash == nil {
 		return nil, fmt.Errorf("token_hash: want %d hex digits", hex.EncodedLen(len(s.TokenHash)))
 	}
-	if _, err := hex.Decode(s.TokenHash[:], []byte(*r.TokenHash)); err != nil {
+	if err := decodeHash(&s.TokenHash, *r.TokenHash); err != nil {
 		return nil, fmt.Errorf("token_hash: %w", err)
 	}
 	var err error
@@ -111,26 +140,84 @@ func decodeSession(unmarshal func(any) error) (*store.Session, error) {
 			return nil, err
 		}
 	}
+	switch {
+	case r.IdleExpiresAt == nil: // written before idle deadlines were kept
+		if legacyIdle > 0 {
+			s.IdleExpiresAt = s.LastSeenAt.Add(legacyIdle)
+		}
+	default:
+		var idle *string
+		if err := json.Unmarshal(r.IdleExpiresAt, &idle); err != nil {
+			return nil, fmt.Errorf("idle_expires_at: %w", err)
+		}
+		if idle != nil {
+			if s.IdleExpiresAt, err = parseTime(*idle); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.RotatedAt = s.CreatedAt
+	if r.RotatedAt != "" {
+		if s.RotatedAt, err = parseTime(r.RotatedAt); err != nil {
+			return nil, err
+		}
+	}
+	if r.PrevTokenHash != "" {
+		if err := decodeHash(&s.PrevTokenHash, r.PrevTokenHash); err != nil {
+			return nil, fmt.Errorf("prev_token_hash: %w", err)
+		}
+		if s.PrevValidUntil, err = parseTime(r.PrevValidUntil); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
+func decodeHash(h *store.TokenHash, s string) error {
+	if len(s) != hex.EncodedLen(len(h)) {
+		return fmt.Errorf("want %d hex digits", hex.EncodedLen(len(h)))
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return err
+}
+
+// touchFlushInterval is how often TouchSession writes recorded uses to the
+// file: a use only moves a session's idle deadline forward, so losing the
+// latest minute of them in a crash ends sessions early, never late.
+const touchFlushInterval = time.Minute
+
 // sessionStore implements store.SessionStore on a table; t.mu guards the
-// indexes too.
+// indexes and the pending touches too.
+//
+// TouchSession changes the session in memory at once (so every read sees
+// it) and only marks it pending. Pending sessions are written to the
+// journal by the first TouchSession once touchFlushInterval has passed
+// since they were last written, by DeleteExpired (which the session
+// manager calls once a minute) and by Close: a session in steady use costs
+// one journal record a minute, not one per request.
 type sessionStore struct {
 	t      *table[store.Session]
-	byHash map[store.TokenHash]string // token hash → session id
+	now    func() time.Time
+	byHash map[store.TokenHash]string // current and previous token hash → session id
 	byUser map[string][]string        // user id → session ids, in creation order
+
+	pending   map[string]struct{} // ids touched in memory, not yet journaled
+	flushedAt time.Time           // when pending touches were last journaled
+	touchSeq  uint64              // journal sequence number of the latest touch written
 }
 
 func openSessions(path string, opts Options) (*sessionStore, error) {
-	t, err := openTable(path, sessionCodec, opts)
+	t, err := openTable(path, sessionCodec(opts.SessionIdleTimeout), opts)
 	if err != nil {
 		return nil, err
 	}
 	s := &sessionStore{
-		t:      t,
-		byHash: make(map[store.TokenHash]string, t.len()),
-		byUser: make(map[string][]string),
+		t:         t,
+		now:       opts.Now,
+		byHash:    make(map[store.TokenHash]string, t.len()),
+		byUser:    make(map[string][]string),
+		pending:   make(map[string]struct{}),
+		flushedAt: opts.Now(),
 	}
 	t.all(func(v *store.Session) bool {
 		s.index(v)
@@ -161,6 +248,11 @@ func (s *sessionStore) create(v *store.Session) (uint64, error) {
 	if _, ok := s.byHash[v.TokenHash]; ok {
 		return 0, store.Errorf(store.ECONFLICT, "session already exists")
 	}
+	if v.PrevTokenHash != (store.TokenHash{}) {
+		if _, ok := s.byHash[v.PrevTokenHash]; ok || v.PrevTokenHash == v.TokenHash {
+			return 0, store.Errorf(store.ECONFLICT, "session already exists")
+		}
+	}
 	seq, err := s.t.put(v)
 	if err != nil {
 		return 0, err
@@ -169,36 +261,141 @@ func (s *sessionStore) create(v *store.Session) (uint64, error) {
 	return seq, nil
 }
 
+// live returns the session stored under id if it is live at now. The
+// caller holds t.mu.
+func (s *sessionStore) live(id string, now time.Time) *store.Session {
+	if v := s.t.get(id); v != nil && v.Live(now) {
+		return v
+	}
+	return nil
+}
+
 func (s *sessionStore) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
+	now := s.now()
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()
 	if id, ok := s.byHash[h]; ok {
-		return *s.t.get(id), nil
+		if v := s.live(id, now); v != nil {
+			return *v, nil
+		}
 	}
 	return store.Session{}, notFound()
 }
 
 func (s *sessionStore) SessionByID(ctx context.Context, id string) (store.Session, error) {
+	now := s.now()
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()
-	if v := s.t.get(id); v != nil {
+	if v := s.live(id, now); v != nil {
 		return *v, nil
 	}
 	return store.Session{}, notFound()
 }
 
 func (s *sessionStore) ListSessions(ctx context.Context, userID string) ([]store.Session, error) {
+	now := s.now()
 	s.t.mu.RLock()
 	ids := s.byUser[userID]
 	list := make([]store.Session, 0, len(ids))
 	for _, id := range ids {
-		list = append(list, *s.t.get(id))
+		if v := s.live(id, now); v != nil {
+			list = append(list, *v)
+		}
 	}
 	s.t.mu.RUnlock()
 	// Creation order already; sorting keeps "oldest first" true even for
 	// sessions created with explicit past times.
 	slices.SortStableFunc(list, func(a, b store.Session) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return list, nil
+}
+
+// TouchSession changes the session in memory and leaves writing it to the
+// next flush (see sessionStore). It does not wait for that write.
+func (s *sessionStore) TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error {
+	now := s.now()
+	seen, idleExpiresAt = normalizeTime(seen), normalizeTime(idleExpiresAt)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	cur := s.live(id, now)
+	if cur == nil {
+		return notFound()
+	}
+	if seen.After(cur.LastSeenAt) || idleExpiresAt.After(cur.IdleExpiresAt) {
+		next := *cur
+		if seen.After(next.LastSeenAt) {
+			next.LastSeenAt = seen
+		}
+		if idleExpiresAt.After(next.IdleExpiresAt) {
+			next.IdleExpiresAt = idleExpiresAt
+		}
+		s.t.apply(id, &next) // in memory only; see flushTouches
+		s.pending[id] = struct{}{}
+	}
+	// Once storage has failed, uses are kept in memory only, as reads go
+	// on being answered from memory (see the package comment).
+	if len(s.pending) > 0 && now.Sub(s.flushedAt) >= touchFlushInterval && s.t.writable() == nil {
+		return s.flushTouches(now)
+	}
+	return nil
+}
+
+// flushTouches journals the pending touches; touchSeq is then the
+// sequence number to commit to make them durable. The caller holds t.mu
+// for writing.
+func (s *sessionStore) flushTouches(now time.Time) error {
+	for id := range s.pending {
+		if v := s.t.get(id); v != nil {
+			seq, err := s.t.put(v)
+			if err != nil {
+				return err
+			}
+			s.touchSeq = seq
+		}
+		delete(s.pending, id)
+	}
+	s.flushedAt = now
+	return nil
+}
+
+func (s *sessionStore) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
+	now := s.now()
+	s.t.mu.Lock()
+	cur := s.live(id, now)
+	if cur == nil {
+		s.t.mu.Unlock()
+		return store.Session{}, notFound()
+	}
+	if cur.TokenHash != from {
+		s.t.mu.Unlock()
+		return store.Session{}, store.Errorf(store.ECONFLICT, "session token already replaced")
+	}
+	inUse := func(h store.TokenHash) bool { other, ok := s.byHash[h]; return ok && other != id }
+	if inUse(r.TokenHash) || r.TokenHash == from || r.TokenHash == r.PrevTokenHash ||
+		r.PrevTokenHash != (store.TokenHash{}) && inUse(r.PrevTokenHash) {
+		s.t.mu.Unlock()
+		return store.Session{}, store.Errorf(store.ECONFLICT, "token hash in use")
+	}
+	next := *cur
+	next.TokenHash = r.TokenHash
+	next.RotatedAt = normalizeTime(r.RotatedAt)
+	next.PrevTokenHash = r.PrevTokenHash
+	next.PrevValidUntil = time.Time{}
+	if r.PrevTokenHash != (store.TokenHash{}) {
+		next.PrevValidUntil = normalizeTime(r.PrevValidUntil)
+	}
+	seq, err := s.t.put(&next)
+	if err != nil {
+		s.t.mu.Unlock()
+		return store.Session{}, err
+	}
+	s.unindexHashes(cur)
+	s.indexHashes(&next)
+	delete(s.pending, id) // the record just written holds the touches
+	s.t.mu.Unlock()
+	if err := s.t.commit(seq); err != nil {
+		return store.Session{}, err
+	}
+	return next, nil
 }
 
 func (s *sessionStore) DeleteSession(ctx context.Context, id string) error {
@@ -221,10 +418,14 @@ func (s *sessionStore) delete(id string) (uint64, error) {
 		return 0, err
 	}
 	s.unindex(v)
+	delete(s.pending, id)
 	return seq, nil
 }
 
+// DeleteUserSessions removes expired sessions of the user too, but counts
+// only the live ones: the others were already gone for every caller.
 func (s *sessionStore) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
+	now := s.now()
 	s.t.mu.Lock()
 	// Copy: delete edits the byUser slice being walked.
 	ids := slices.Clone(s.byUser[userID])
@@ -234,13 +435,16 @@ func (s *sessionStore) DeleteUserSessions(ctx context.Context, userID, exceptID 
 		if id == exceptID {
 			continue
 		}
+		live := s.live(id, now) != nil
 		last, err := s.delete(id)
 		if err != nil {
 			s.t.mu.Unlock()
 			return n, err
 		}
 		seq = last
-		n++
+		if live {
+			n++
+		}
 	}
 	s.t.mu.Unlock()
 	// Records reach the disk in order, so waiting for the last one covers
@@ -248,56 +452,28 @@ func (s *sessionStore) DeleteUserSessions(ctx context.Context, userID, exceptID 
 	return n, s.t.commit(seq)
 }
 
-// TouchSessions only moves last-use times forward, so a late batch cannot
-// undo a newer one.
-func (s *sessionStore) TouchSessions(ctx context.Context, lastSeen map[string]time.Time) error {
-	s.t.mu.Lock()
-	var seq uint64
-	for id, at := range lastSeen {
-		cur := s.t.get(id)
-		if cur == nil {
-			continue
-		}
-		at = normalizeTime(at)
-		if !at.After(cur.LastSeenAt) {
-			continue
-		}
-		next := *cur
-		next.LastSeenAt = at
-		last, err := s.t.put(&next)
-		if err != nil {
-			s.t.mu.Unlock()
-			return err
-		}
-		seq = last
-	}
-	s.t.mu.Unlock()
-	return s.t.commit(seq)
-}
-
-// DeleteSessionsWhere finds candidates under the read lock, so that the
+// DeleteExpired finds expired sessions under the read lock, so that the
 // scan does not hold up requests, then deletes under the write lock those
-// for which expired still holds. expired must not call the store.
-func (s *sessionStore) DeleteSessionsWhere(ctx context.Context, expired func(store.Session) bool) (int, error) {
+// still expired. It also writes the pending touches and returns once they,
+// and every touch written before, are durable.
+func (s *sessionStore) DeleteExpired(ctx context.Context) (int, error) {
+	now := s.now()
 	var ids []string
 	s.t.mu.RLock()
 	s.t.all(func(v *store.Session) bool {
-		if expired(*v) {
+		if !v.Live(now) {
 			ids = append(ids, v.ID)
 		}
 		return true
 	})
 	s.t.mu.RUnlock()
-	if len(ids) == 0 {
-		return 0, nil
-	}
 
 	s.t.mu.Lock()
 	var seq uint64
 	n := 0
 	for _, id := range ids {
 		v := s.t.get(id)
-		if v == nil || !expired(*v) {
+		if v == nil || v.Live(now) {
 			continue
 		}
 		last, err := s.delete(id)
@@ -308,29 +484,60 @@ func (s *sessionStore) DeleteSessionsWhere(ctx context.Context, expired func(sto
 		seq = last
 		n++
 	}
+	if err := s.flushTouches(now); err != nil {
+		s.t.mu.Unlock()
+		return n, err
+	}
+	seq = max(seq, s.touchSeq)
 	s.t.mu.Unlock()
 	return n, s.t.commit(seq)
 }
 
+// CountSessions counts live sessions one by one: the count is read by the
+// metrics scrape, not per request.
 func (s *sessionStore) CountSessions(ctx context.Context) (int, error) {
+	now := s.now()
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()
-	return s.t.len(), nil
+	n := 0
+	s.t.all(func(v *store.Session) bool {
+		if v.Live(now) {
+			n++
+		}
+		return true
+	})
+	return n, nil
 }
 
-// Close closes the sessions table only; DB.Close also releases the data
-// directory.
-func (s *sessionStore) Close() error { return s.t.close() }
+// Close writes the pending touches and closes the sessions table; DB.Close
+// also releases the data directory.
+func (s *sessionStore) Close() error {
+	s.t.mu.Lock()
+	var err error
+	if len(s.pending) > 0 && s.t.writable() == nil {
+		err = s.flushTouches(s.now())
+	}
+	seq := s.touchSeq
+	s.t.mu.Unlock()
+	return errors.Join(err, s.t.commit(seq), s.t.close())
+}
 
 // index adds v to the indexes. The caller holds t.mu for writing.
 func (s *sessionStore) index(v *store.Session) {
-	s.byHash[v.TokenHash] = v.ID
+	s.indexHashes(v)
 	s.byUser[v.UserID] = append(s.byUser[v.UserID], v.ID)
+}
+
+func (s *sessionStore) indexHashes(v *store.Session) {
+	s.byHash[v.TokenHash] = v.ID
+	if v.PrevTokenHash != (store.TokenHash{}) {
+		s.byHash[v.PrevTokenHash] = v.ID
+	}
 }
 
 // unindex removes v from the indexes. The caller holds t.mu for writing.
 func (s *sessionStore) unindex(v *store.Session) {
-	delete(s.byHash, v.TokenHash)
+	s.unindexHashes(v)
 	ids := s.byUser[v.UserID]
 	if i := slices.Index(ids, v.ID); i >= 0 {
 		ids = slices.Delete(ids, i, i+1)
@@ -342,11 +549,23 @@ func (s *sessionStore) unindex(v *store.Session) {
 	}
 }
 
+func (s *sessionStore) unindexHashes(v *store.Session) {
+	if s.byHash[v.TokenHash] == v.ID {
+		delete(s.byHash, v.TokenHash)
+	}
+	if v.PrevTokenHash != (store.TokenHash{}) && s.byHash[v.PrevTokenHash] == v.ID {
+		delete(s.byHash, v.PrevTokenHash)
+	}
+}
+
 // normalizeSession returns a private copy of v with times as the file
 // keeps them (UTC, whole seconds).
 func normalizeSession(v store.Session) *store.Session {
-	v.CreatedAt = normalizeTime(v.CreatedAt)
-	v.ExpiresAt = normalizeTime(v.ExpiresAt)
-	v.LastSeenAt = normalizeTime(v.LastSeenAt)
+	for _, p := range []*time.Time{&v.CreatedAt, &v.ExpiresAt, &v.IdleExpiresAt, &v.LastSeenAt, &v.RotatedAt, &v.PrevValidUntil} {
+		*p = normalizeTime(*p)
+	}
+	if v.PrevTokenHash == (store.TokenHash{}) {
+		v.PrevValidUntil = time.Time{}
+	}
 	return &v
 }

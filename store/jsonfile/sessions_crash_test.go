@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,22 +29,46 @@ import (
 )
 
 // sessionsCrashEnv names the data directory of a TestSessionsCrashChild
-// process; sessionsCrashRoundEnv its round number.
+// process; sessionsCrashRoundEnv its round number. sessionsCrashSeedEnv
+// is the random seed of the whole test: set it to replay a run (the kill
+// moments and the operations chosen follow from it; how far each child
+// gets before its kill still depends on the machine).
 const (
 	sessionsCrashEnv      = "JSONFILE_SESSIONS_CRASH_CHILD"
 	sessionsCrashRoundEnv = "JSONFILE_SESSIONS_CRASH_ROUND"
+	sessionsCrashSeedEnv  = "JSONFILE_SESSIONS_CRASH_SEED"
 )
+
+// crashIdle is how far the child's sessions' idle deadlines lie past
+// their last use: far enough that none expires during the test, so that
+// DeleteExpired only writes touches.
+const crashIdle = 1000 * time.Hour
+
+// crashSeed returns the seed in sessionsCrashSeedEnv, or a random one.
+func crashSeed(t *testing.T) uint64 {
+	if v := os.Getenv(sessionsCrashSeedEnv); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "%s", sessionsCrashSeedEnv)
+		return seed
+	}
+	return mrand.Uint64()
+}
 
 // crashSession is what TestSessionsCrash knows of one session a child
 // process printed.
 type crashSession struct {
-	round    int
-	user     string
-	hash     store.TokenHash // sha256 of the base64url token, recomputed by the parent
-	created  bool            // creation acknowledged
-	deleting bool            // deletion started (always after the creation)
-	deleted  bool            // deletion acknowledged
-	acked    time.Time       // latest last-use time acknowledged (creation or touch)
+	round int
+	user  string
+	hash  store.TokenHash // sha256 of the base64url token, recomputed by the parent
+	// A token rotation: prev is the token the latest acknowledged one
+	// replaced (zero: none), next the new token of one announced and not
+	// acknowledged (nil: none).
+	prev     store.TokenHash
+	next     *store.TokenHash
+	created  bool      // creation acknowledged
+	deleting bool      // deletion started (always after the creation)
+	deleted  bool      // deletion acknowledged
+	acked    time.Time // latest last-use time made durable (creation, or a touch before a DeleteExpired)
 	// What the last reopen found: whether the session was there and its
 	// last-use time.
 	present  bool
@@ -51,7 +76,8 @@ type crashSession struct {
 }
 
 // TestSessionsCrash is TestCrash for the sessions store: it kills a child
-// process that creates, touches and deletes sessions (TestSessionsCrashChild)
+// process that creates, touches, deletes and expires sessions
+// (TestSessionsCrashChild)
 // at random moments, on one directory over many rounds with a compaction
 // threshold low enough that compactions get interrupted too, and after each
 // kill checks that
@@ -60,7 +86,11 @@ type crashSession struct {
 //     its user's list), unless a delete of it followed (acknowledged, or
 //     announced and in flight at the kill), and every acknowledged delete
 //     holds;
-//   - last-use times never go back from an acknowledged touch;
+//   - every acknowledged token rotation holds: the session has the new
+//     token, and the replaced one finds it as its previous token;
+//   - last-use times never go back from a touch made durable (one
+//     acknowledged before a DeleteExpired began that was then
+//     acknowledged), and idle deadlines move with them;
 //   - sessions of earlier rounds, which no later child writes, stay exactly
 //     as the previous reopen found them;
 //   - no file in the directory holds any token the child made, in any
@@ -70,15 +100,25 @@ func TestSessionsCrash(t *testing.T) {
 		t.Skip("spawns child processes")
 	}
 	const rounds = 20
+	seed := crashSeed(t)
+	t.Logf("seed %d (replay with %s=%d)", seed, sessionsCrashSeedEnv, seed)
+	rng := mrand.New(mrand.NewPCG(seed, 0))
 	start := time.Now()
 	dir := t.TempDir()
 	sessions := map[string]*crashSession{}
 	tokens := newTokenSet()
 	ops := map[byte]int{} // acknowledged operations by their letter
 	var emptyRounds, midCompaction, tornRounds int
+	// Touches in the order acknowledged: those before a DeleteExpired's
+	// announcement are durable once it is acknowledged.
+	type touch struct {
+		id string
+		at time.Time
+	}
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSessionsCrashChild$")
-		cmd.Env = append(os.Environ(), sessionsCrashEnv+"="+dir, fmt.Sprintf("%s=%d", sessionsCrashRoundEnv, round))
+		cmd.Env = append(os.Environ(), sessionsCrashEnv+"="+dir, fmt.Sprintf("%s=%d", sessionsCrashRoundEnv, round),
+			fmt.Sprintf("%s=%d", sessionsCrashSeedEnv, seed))
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		var stderr strings.Builder
@@ -100,7 +140,7 @@ func TestSessionsCrash(t *testing.T) {
 			}
 			lines <- got
 		}()
-		time.Sleep(time.Duration(20+mrand.IntN(281)) * time.Millisecond)
+		time.Sleep(time.Duration(20+rng.IntN(281)) * time.Millisecond) // the kill moment
 		killErr := cmd.Process.Signal(syscall.SIGKILL)
 		got := <-lines
 		err = cmd.Wait()
@@ -109,6 +149,9 @@ func TestSessionsCrash(t *testing.T) {
 			"round %d: child was not killed (signal: %v, wait: %v): %s", round, killErr, err, stderr.String())
 
 		acks := 0
+		var touches []touch
+		durable := 0                  // touches[:durable] are durable
+		flushMark := map[string]int{} // worker → len(touches) when it announced a DeleteExpired
 		for _, l := range got {
 			f := strings.Fields(l)
 			require.True(t, len(f) >= 2 && len(f[0]) == 1, "round %d: bad line %q", round, l)
@@ -126,21 +169,49 @@ func TestSessionsCrash(t *testing.T) {
 				tokens.add(raw, id)
 				sessions[id] = &crashSession{round: round, user: user, hash: sha256.Sum256([]byte(tokB64))}
 				continue
+			case 'r': // r <id> <token hex> <token base64url>: about to rotate to this token
+				require.Len(t, args, 3, "round %d: bad line %q", round, l)
+				s := sessions[args[0]]
+				require.True(t, s != nil && s.created && !s.deleting && s.next == nil, "round %d: rotation of unknown %s", round, args[0])
+				raw, err := hex.DecodeString(args[1])
+				require.NoError(t, err, "round %d: bad line %q", round, l)
+				require.Equal(t, base64.RawURLEncoding.EncodeToString(raw), args[2], "round %d: bad line %q", round, l)
+				tokens.add(raw, args[0])
+				next := store.TokenHash(sha256.Sum256([]byte(args[2])))
+				s.next = &next
+				continue
+			case 'R': // R <id>: rotated
+				require.Len(t, args, 1, "round %d: bad line %q", round, l)
+				s := sessions[args[0]]
+				require.True(t, s != nil && s.next != nil, "round %d: unannounced rotation %q", round, l)
+				s.prev, s.hash, s.next = s.hash, *s.next, nil
 			case 'c': // c <id> <unix>: created, last used at <unix>
 				require.Len(t, args, 2, "round %d: bad line %q", round, l)
 				s := sessions[args[0]]
 				require.NotNil(t, s, "round %d: create of %s before its token", round, args[0])
 				s.created = true
 				s.acked = parseUnix(t, args[1])
-			case 'u': // u <id> <unix> [<id> <unix>...]: touched
+			case 'u': // u <id> <unix> [<id> <unix>...]: touched (in memory)
 				require.True(t, len(args)%2 == 0, "round %d: bad line %q", round, l)
 				for i := 0; i < len(args); i += 2 {
 					s := sessions[args[i]]
 					require.True(t, s != nil && s.created && !s.deleted, "round %d: touch of unknown %s", round, args[i])
-					if at := parseUnix(t, args[i+1]); at.After(s.acked) {
-						s.acked = at
+					touches = append(touches, touch{args[i], parseUnix(t, args[i+1])})
+				}
+			case 'e': // e <worker>: about to call DeleteExpired
+				require.Len(t, args, 1, "round %d: bad line %q", round, l)
+				flushMark[args[0]] = len(touches)
+				continue
+			case 'f': // f <worker>: DeleteExpired done, the touches before its e line are durable
+				require.Len(t, args, 1, "round %d: bad line %q", round, l)
+				mark, ok := flushMark[args[0]]
+				require.True(t, ok, "round %d: unannounced DeleteExpired %q", round, l)
+				for _, tc := range touches[min(durable, mark):mark] {
+					if s := sessions[tc.id]; tc.at.After(s.acked) {
+						s.acked = tc.at
 					}
 				}
+				durable = max(durable, mark)
 			case 'x': // x <n> <id>...: about to delete
 				for _, id := range idList(t, args, l) {
 					s := sessions[id]
@@ -148,7 +219,7 @@ func TestSessionsCrash(t *testing.T) {
 					s.deleting = true
 				}
 				continue
-			case 'd', 'a', 'w': // d|a|w <n> <id>...: DeleteSession, DeleteUserSessions, DeleteSessionsWhere
+			case 'd', 'a': // d|a <n> <id>...: DeleteSession, DeleteUserSessions
 				for _, id := range idList(t, args, l) {
 					s := sessions[id]
 					require.True(t, s != nil && s.deleting && !s.deleted, "round %d: unannounced delete of %s", round, id)
@@ -176,6 +247,7 @@ func TestSessionsCrash(t *testing.T) {
 		opts.Sessions = true
 		opts.CompactAfter = 1 << 30 // leave the files as the crash left them
 		opts.QuietCompactAfter = -1
+		opts.Now = func() time.Time { return testTime } // before every deadline
 		db, err := Open(dir, opts)
 		require.NoError(t, err, "round %d", round)
 		if strings.Contains(logs.String(), "torn tail") {
@@ -205,12 +277,12 @@ func TestSessionsCrash(t *testing.T) {
 			live++
 		}
 	}
-	t.Logf("%d rounds in %v: %d acknowledged operations (%d creates, %d touches, %d DeleteSession, %d DeleteUserSessions, %d DeleteSessionsWhere); "+
+	t.Logf("%d rounds in %v: %d acknowledged operations (%d creates, %d touches, %d rotations, %d DeleteSession, %d DeleteUserSessions, %d DeleteExpired); "+
 		"%d tokens searched for; %d sessions live at the end; %d kills during a compaction, %d torn tails dropped, %d kills before the first write",
-		rounds, time.Since(start).Round(time.Millisecond), ops['c']+ops['u']+ops['d']+ops['a']+ops['w'],
-		ops['c'], ops['u'], ops['d'], ops['a'], ops['w'], tokens.n, live, midCompaction, tornRounds, emptyRounds)
+		rounds, time.Since(start).Round(time.Millisecond), ops['c']+ops['u']+ops['R']+ops['d']+ops['a']+ops['f'],
+		ops['c'], ops['u'], ops['R'], ops['d'], ops['a'], ops['f'], tokens.n, live, midCompaction, tornRounds, emptyRounds)
 	require.Greater(t, ops['c'], 100)
-	for _, op := range []byte("udaw") {
+	for _, op := range []byte("uRdaf") {
 		require.Positive(t, ops[op], "no %q operation acknowledged", op)
 	}
 }
@@ -233,7 +305,18 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 		if found {
 			require.NoError(t, err, "round %d: session %s found by id but not by token hash", round, id)
 			require.Equal(t, got, byHash, "round %d: session %s", round, id)
-			require.Equal(t, s.hash, got.TokenHash, "round %d: session %s", round, id)
+			if s.next != nil && got.TokenHash == *s.next {
+				// The rotation in flight at the kill reached the disk.
+				s.prev, s.hash = s.hash, *s.next
+			}
+			s.next = nil // no later child rotates it
+			require.Equal(t, s.hash, got.TokenHash, "round %d: session %s: token", round, id)
+			require.Equal(t, s.prev, got.PrevTokenHash, "round %d: session %s: previous token", round, id)
+			if s.prev != (store.TokenHash{}) {
+				byPrev, err := ss.SessionByTokenHash(ctx, s.prev)
+				require.NoError(t, err, "round %d: session %s not found by its previous token", round, id)
+				require.Equal(t, got, byPrev, "round %d: session %s", round, id)
+			}
 			require.Equal(t, s.user, got.UserID, "round %d: session %s", round, id)
 		} else {
 			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s found by token hash but not by id", round, id)
@@ -248,6 +331,8 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 		if found {
 			require.False(t, got.LastSeenAt.Before(s.acked),
 				"round %d: session %s (from round %d): last use %v went back from acknowledged %v", round, id, s.round, got.LastSeenAt, s.acked)
+			require.Equal(t, got.LastSeenAt.Add(crashIdle), got.IdleExpiresAt,
+				"round %d: session %s (from round %d): idle deadline apart from last use", round, id, s.round)
 			if s.present {
 				require.False(t, got.LastSeenAt.Before(s.lastSeen),
 					"round %d: session %s (from round %d): last use %v went back from %v", round, id, s.round, got.LastSeenAt, s.lastSeen)
@@ -289,11 +374,17 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 //
 //	t <id> <user> <token hex> <token base64url>  before creating a session
 //	c <id> <unix>                                created, last used at <unix>
-//	u <id> <unix> [<id> <unix>...]               touched (TouchSessions)
+//	u <id> <unix> [<id> <unix>...]               touched (TouchSession)
 //	x <n> <id>...                                before deleting sessions
-//	d|a|w <n> <id>...                            deleted (DeleteSession,
-//	                                             DeleteUserSessions,
-//	                                             DeleteSessionsWhere)
+//	d|a <n> <id>...                              deleted (DeleteSession,
+//	                                             DeleteUserSessions)
+//	r <id> <token hex> <token base64url>         before rotating a token
+//	R <id>                                       rotated (RotateToken)
+//	e <worker>                                   before DeleteExpired
+//	f <worker>                                   DeleteExpired done
+//
+// The store's clock is shared by the goroutines, which move it a second
+// per step, so that TouchSession writes touches now and then as well.
 //
 // Tokens are printed before the create, so that the parent knows every
 // token that could have reached the disk, and deletes are announced, so
@@ -312,7 +403,16 @@ func TestSessionsCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	db, err := Open(dir, Options{Sessions: true, CompactAfter: 40})
+	seed, err := strconv.ParseUint(os.Getenv(sessionsCrashSeedEnv), 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var clock atomic.Int64 // the store's clock, Unix seconds
+	clock.Store(testTime.Add(time.Duration(round) * 24 * time.Hour).Unix())
+	now := func() time.Time { return time.Unix(clock.Load(), 0).UTC() }
+	tick := func() time.Time { return time.Unix(clock.Add(1), 0).UTC() }
+	db, err := Open(dir, Options{Sessions: true, CompactAfter: 40, Now: now})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -332,19 +432,18 @@ func TestSessionsCrashChild(t *testing.T) {
 	}
 	for g := range 16 {
 		go func() {
-			runSessionsCrashWorker(t, ss, round, g, ack, fatal)
+			rng := mrand.New(mrand.NewPCG(seed, uint64(round*100+g+1)))
+			runSessionsCrashWorker(t, ss, round, g, rng, tick, ack, fatal)
 		}()
 	}
 	select {}
 }
 
 // runSessionsCrashWorker is one goroutine of TestSessionsCrashChild.
-func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int,
-	ack func(string, ...any), fatal func(string, ...any)) {
+func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int, rng *mrand.Rand,
+	tick func() time.Time, ack func(string, ...any), fatal func(string, ...any)) {
 	ctx := t.Context()
-	// Session ids are UUID-shaped and name the round and the goroutine,
-	// which DeleteSessionsWhere uses to stay within this goroutine's
-	// sessions.
+	// Session ids are UUID-shaped and name the round and the goroutine.
 	prefix := fmt.Sprintf("5e55%02d%02d-", round, g)
 	users := []string{
 		fmt.Sprintf("r%d-g%d-u0", round, g),
@@ -357,10 +456,10 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int,
 	keeper := fmt.Sprintf("r%d-g%d-keep", round, g)
 	type session struct {
 		id, user string
+		hash     store.TokenHash
 		lastSeen time.Time
 	}
 	var mine []*session // this goroutine's live sessions, oldest first
-	clock := testTime.Add(time.Duration(round) * 24 * time.Hour)
 	deletable := func(user string) []*session {
 		var list []*session
 		for _, s := range mine {
@@ -392,52 +491,50 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int,
 		token := make([]byte, 32)
 		rand.Read(token)
 		enc := base64.RawURLEncoding.EncodeToString(token)
-		clock = clock.Add(time.Second)
+		clock := tick()
 		s := store.Session{
-			ID:         fmt.Sprintf("%s0000-4000-8000-%012d", prefix, k),
-			TokenHash:  sha256.Sum256([]byte(enc)),
-			UserID:     user,
-			CreatedAt:  clock,
-			LastSeenAt: clock,
-			IP:         "203.0.113.7",
-			UserAgent:  "crash-test/1.0",
+			ID:            fmt.Sprintf("%s0000-4000-8000-%012d", prefix, k),
+			TokenHash:     sha256.Sum256([]byte(enc)),
+			UserID:        user,
+			CreatedAt:     clock,
+			LastSeenAt:    clock,
+			IdleExpiresAt: clock.Add(crashIdle),
+			RotatedAt:     clock,
+			IP:            "203.0.113.7",
+			UserAgent:     "crash-test/1.0",
 		}
 		if k%2 == 0 {
-			s.ExpiresAt = clock.Add(24 * time.Hour)
+			s.ExpiresAt = clock.Add(2 * crashIdle)
 		}
 		ack("t %s %s %s %s", s.ID, user, hex.EncodeToString(token), enc)
 		if err := ss.CreateSession(ctx, s); err != nil {
 			fatal("create %s: %v", s.ID, err)
 		}
 		ack("c %s %d", s.ID, clock.Unix())
-		mine = append(mine, &session{id: s.ID, user: user, lastSeen: clock})
+		mine = append(mine, &session{id: s.ID, user: user, hash: s.TokenHash, lastSeen: clock})
 
 		// Touch one to three sessions, sometimes with a time older than
 		// the one stored (which the store must ignore), and an unknown id.
-		clock = clock.Add(time.Second)
-		touch := map[string]time.Time{}
-		for range 1 + mrand.IntN(3) {
-			s := mine[mrand.IntN(len(mine))]
+		clock = tick()
+		var line strings.Builder
+		line.WriteString("u")
+		for range 1 + rng.IntN(3) {
+			s := mine[rng.IntN(len(mine))]
 			at := clock
 			if k%5 == 0 {
 				at = s.lastSeen.Add(-time.Hour)
 			}
-			touch[s.id] = at
+			if err := ss.TouchSession(ctx, s.id, at, at.Add(crashIdle)); err != nil {
+				fatal("touch %s: %v", s.id, err)
+			}
+			fmt.Fprintf(&line, " %s %d", s.id, at.Unix())
+			if at.After(s.lastSeen) {
+				s.lastSeen = at
+			}
 		}
 		if k%7 == 0 {
-			touch[prefix+"ffff-4000-8000-000000000000"] = clock
-		}
-		if err := ss.TouchSessions(ctx, touch); err != nil {
-			fatal("touch: %v", err)
-		}
-		var line strings.Builder
-		line.WriteString("u")
-		for _, s := range mine {
-			if at, ok := touch[s.id]; ok {
-				fmt.Fprintf(&line, " %s %d", s.id, at.Unix())
-				if at.After(s.lastSeen) {
-					s.lastSeen = at
-				}
+			if err := ss.TouchSession(ctx, prefix+"ffff-4000-8000-000000000000", clock, clock); store.ErrorCode(err) != store.ENOTFOUND {
+				fatal("touch of an unknown session: %v", err)
 			}
 		}
 		ack("%s", line.String())
@@ -450,7 +547,7 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int,
 			gone := deletable(user)
 			except := ""
 			if k%16 == 3 && len(gone) > 0 {
-				i := mrand.IntN(len(gone))
+				i := rng.IntN(len(gone))
 				except = gone[i].id
 				gone = slices.Delete(gone, i, i+1)
 			}
@@ -460,26 +557,30 @@ func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int,
 				fatal("delete sessions of %s: %d deleted, want %d: %v", user, n, len(gone), err)
 			}
 			ack("a %s", forget(gone))
+		case k%8 == 5:
+			s := mine[rng.IntN(len(mine))]
+			token := make([]byte, 32)
+			rand.Read(token)
+			enc := base64.RawURLEncoding.EncodeToString(token)
+			next := store.TokenHash(sha256.Sum256([]byte(enc)))
+			ack("r %s %s %s", s.id, hex.EncodeToString(token), enc)
+			_, err := ss.RotateToken(ctx, s.id, s.hash, store.Rotation{TokenHash: next, RotatedAt: clock,
+				PrevTokenHash: s.hash, PrevValidUntil: clock.Add(time.Minute)})
+			if err != nil {
+				fatal("rotate %s: %v", s.id, err)
+			}
+			ack("R %s", s.id)
+			s.hash = next
 		case k%8 == 7:
-			// Idle for more than a few seconds of the test clock.
-			cutoff := clock.Add(-4 * time.Second)
-			var gone []*session
-			for _, s := range deletable("") {
-				if s.lastSeen.Before(cutoff) {
-					gone = append(gone, s)
-				}
+			// Nothing expires; what it does is write the touches.
+			ack("e %d", g)
+			if n, err := ss.DeleteExpired(ctx); err != nil || n != 0 {
+				fatal("delete expired sessions: %d deleted, want 0: %v", n, err)
 			}
-			ack("x %s", idsOf(gone))
-			n, err := ss.DeleteSessionsWhere(ctx, func(s store.Session) bool {
-				return strings.HasPrefix(s.ID, prefix) && s.UserID != keeper && s.LastSeenAt.Before(cutoff)
-			})
-			if err != nil || n != len(gone) {
-				fatal("delete idle sessions: %d deleted, want %d: %v", n, len(gone), err)
-			}
-			ack("w %s", forget(gone))
+			ack("f %d", g)
 		case k%2 == 0:
 			if list := deletable(""); len(list) > 0 {
-				s := list[mrand.IntN(len(list))]
+				s := list[rng.IntN(len(list))]
 				ack("x %s", idsOf([]*session{s}))
 				if err := ss.DeleteSession(ctx, s.id); err != nil {
 					fatal("delete %s: %v", s.id, err)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,26 +23,38 @@ import (
 )
 
 // testSession returns session i of userID with a fresh random token,
-// which is returned too so tests can look for it.
+// which is returned too so tests can look for it. Its times are around
+// testTime, where openSessionsDB's clock stands.
 func testSession(i int, userID string) (store.Session, []byte) {
 	token := make([]byte, 32)
 	rand.Read(token)
+	created := testTime.Add(time.Duration(i) * time.Minute)
 	return store.Session{
-		ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
-		TokenHash:  sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(token))),
-		UserID:     userID,
-		CreatedAt:  testTime.Add(time.Duration(i) * time.Minute),
-		ExpiresAt:  testTime.Add(24*time.Hour + time.Duration(i)*time.Minute),
-		LastSeenAt: testTime.Add(time.Duration(i) * time.Minute),
-		IP:         "203.0.113.7",
-		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		ID:            fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
+		TokenHash:     sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(token))),
+		UserID:        userID,
+		CreatedAt:     created,
+		ExpiresAt:     created.Add(24 * time.Hour),
+		IdleExpiresAt: created.Add(30 * time.Minute),
+		LastSeenAt:    created,
+		IP:            "203.0.113.7",
+		UserAgent:     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		RotatedAt:     created,
 	}, token
 }
 
+// openSessionsDB opens dir with the sessions file, on a clock standing at
+// testTime.
 func openSessionsDB(t *testing.T, dir string) *DB {
+	t.Helper()
+	return openSessionsDBAt(t, dir, func() time.Time { return testTime })
+}
+
+func openSessionsDBAt(t *testing.T, dir string, now func() time.Time) *DB {
 	t.Helper()
 	opts, _ := testOptions()
 	opts.Sessions = true
+	opts.Now = now
 	return openDB(t, dir, opts)
 }
 
@@ -51,14 +65,14 @@ func TestSessionsNotOpenedByDefault(t *testing.T) {
 }
 
 func TestSessionStoreContract(t *testing.T) {
-	storetest.SessionStore(t, func(t *testing.T) store.SessionStore {
-		return openSessionsDB(t, t.TempDir()).Sessions()
+	storetest.SessionStore(t, func(t *testing.T, now func() time.Time) store.SessionStore {
+		return openSessionsDBAt(t, t.TempDir(), now).Sessions()
 	})
 }
 
-// TestSessionsPersist checks what the contract cannot: creates, touches
+// TestSessionsPersist checks what the contract cannot: creates, rotations
 // and deletes survive a clean close and a crash (a copy of the files taken
-// while the store is open).
+// while the store is open), and so do touches once written.
 func TestSessionsPersist(t *testing.T) {
 	dir := t.TempDir()
 	db := openSessionsDB(t, dir)
@@ -69,14 +83,19 @@ func TestSessionsPersist(t *testing.T) {
 	a2, _ := testSession(2, "alice")
 	a3, _ := testSession(3, "alice")
 	b1, _ := testSession(4, "bob")
-	b1.ExpiresAt = time.Time{} // no absolute expiry
+	b1.ExpiresAt, b1.IdleExpiresAt = time.Time{}, time.Time{} // no deadline
 	for _, s := range []store.Session{a2, a1, a3, b1} {
 		require.NoError(t, ss.CreateSession(ctx, s))
 	}
-	later := testTime.Add(time.Hour)
-	require.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{a1.ID: later}))
-	a1.LastSeenAt = later
+	r := store.Rotation{TokenHash: storetest.NewTokenHash(), RotatedAt: testTime.Add(time.Minute),
+		PrevTokenHash: a2.TokenHash, PrevValidUntil: testTime.Add(2 * time.Minute)}
+	_, err := ss.RotateToken(ctx, a2.ID, a2.TokenHash, r)
+	require.NoError(t, err)
+	a2.TokenHash, a2.RotatedAt, a2.PrevTokenHash, a2.PrevValidUntil = r.TokenHash, r.RotatedAt, r.PrevTokenHash, r.PrevValidUntil
 	require.NoError(t, ss.DeleteSession(ctx, a3.ID))
+	later := testTime.Add(time.Hour)
+	require.NoError(t, ss.TouchSession(ctx, b1.ID, later, time.Time{}))
+	b1.LastSeenAt = later
 
 	crashed := copyDir(t, dir)
 	check := func(ss store.SessionStore) {
@@ -84,6 +103,11 @@ func TestSessionsPersist(t *testing.T) {
 		list, err := ss.ListSessions(ctx, "alice")
 		require.NoError(t, err)
 		assert.Equal(t, []store.Session{a1, a2}, list)
+		for _, h := range []store.TokenHash{a2.TokenHash, a2.PrevTokenHash} {
+			got, err := ss.SessionByTokenHash(ctx, h)
+			require.NoError(t, err)
+			assert.Equal(t, a2, got)
+		}
 		got, err := ss.SessionByTokenHash(ctx, b1.TokenHash)
 		require.NoError(t, err)
 		assert.Equal(t, b1, got)
@@ -96,7 +120,173 @@ func TestSessionsPersist(t *testing.T) {
 	check(ss)
 	require.NoError(t, db.Close())
 	check(openSessionsDB(t, dir).Sessions())
+
+	// The crash came before the touch was written: b1 is as created.
+	b1.LastSeenAt = b1.CreatedAt
 	check(openSessionsDB(t, crashed).Sessions())
+}
+
+// TestTouchesWrittenOncePerMinute: touches reach the journal when a
+// minute has passed since they were last written (on the store's clock),
+// when DeleteExpired runs, and at Close; reads see them at once.
+func TestTouchesWrittenOncePerMinute(t *testing.T) {
+	dir := t.TempDir()
+	clock := storetest.NewClock(testTime)
+	opts, _ := testOptions()
+	opts.Sessions = true
+	opts.Now = clock.Now
+	opts.QuietCompactAfter = -1 // count journal records undisturbed
+	db := openDB(t, dir, opts)
+	ss := db.Sessions()
+	ctx := t.Context()
+	a, _ := testSession(0, "alice")
+	b, _ := testSession(1, "alice")
+	b.CreatedAt, b.LastSeenAt, b.RotatedAt, b.IdleExpiresAt = a.CreatedAt, a.LastSeenAt, a.RotatedAt, a.IdleExpiresAt
+	for _, s := range []store.Session{a, b} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
+	journaled := func() int {
+		t.Helper()
+		db.sessions.t.mu.RLock()
+		defer db.sessions.t.mu.RUnlock()
+		return db.sessions.t.jrecs
+	}
+	require.Equal(t, 2, journaled())
+	onDisk := func(s store.Session) store.Session {
+		t.Helper()
+		got, err := openSessionsDBAt(t, copyDir(t, dir), clock.Now).Sessions().SessionByID(ctx, s.ID)
+		require.NoError(t, err)
+		return got
+	}
+
+	// Many uses within the minute: seen at once, not written.
+	for i := range 59 {
+		clock.Add(time.Second)
+		now := clock.Now()
+		require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(30*time.Minute)))
+		got, err := ss.SessionByID(ctx, a.ID)
+		require.NoError(t, err)
+		require.Equal(t, now, got.LastSeenAt, "use %d", i)
+		require.Equal(t, now.Add(30*time.Minute), got.IdleExpiresAt, "use %d", i)
+	}
+	assert.Equal(t, 2, journaled(), "no journal record within the minute")
+	assert.Equal(t, a, onDisk(a))
+
+	// The first use a minute after the last write writes every pending
+	// session once.
+	clock.Add(time.Second)
+	now := clock.Now()
+	require.NoError(t, ss.TouchSession(ctx, b.ID, now, now.Add(30*time.Minute)))
+	assert.Equal(t, 4, journaled())
+	require.NoError(t, db.sessions.t.commit(db.sessions.touchSeq))
+	a.LastSeenAt, a.IdleExpiresAt = now.Add(-time.Second), now.Add(30*time.Minute-time.Second)
+	b.LastSeenAt, b.IdleExpiresAt = now, now.Add(30*time.Minute)
+	assert.Equal(t, a, onDisk(a))
+	assert.Equal(t, b, onDisk(b))
+
+	// DeleteExpired writes what is pending and returns once it is durable.
+	clock.Add(time.Second)
+	now = clock.Now()
+	require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(30*time.Minute)))
+	assert.Equal(t, 4, journaled())
+	n, err := ss.DeleteExpired(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, 5, journaled())
+	a.LastSeenAt, a.IdleExpiresAt = now, now.Add(30*time.Minute)
+	assert.Equal(t, a, onDisk(a))
+
+	// Close writes what is pending.
+	clock.Add(time.Second)
+	now = clock.Now()
+	require.NoError(t, ss.TouchSession(ctx, b.ID, now, now.Add(30*time.Minute)))
+	require.NoError(t, db.Close())
+	b.LastSeenAt, b.IdleExpiresAt = now, now.Add(30*time.Minute)
+	got, err := openSessionsDBAt(t, dir, clock.Now).Sessions().SessionByID(ctx, b.ID)
+	require.NoError(t, err)
+	assert.Equal(t, b, got)
+}
+
+// TestDeleteExpiredPersists: expired sessions leave the file, and a clock
+// moved back does not bring them back.
+func TestDeleteExpiredPersists(t *testing.T) {
+	dir := t.TempDir()
+	clock := storetest.NewClock(testTime)
+	db := openSessionsDBAt(t, dir, clock.Now)
+	ss := db.Sessions()
+	ctx := t.Context()
+	short, _ := testSession(0, "alice")
+	long, _ := testSession(1, "alice")
+	long.IdleExpiresAt = long.ExpiresAt
+	for _, s := range []store.Session{short, long} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
+	clock.Add(time.Hour)
+	n, err := ss.DeleteExpired(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+
+	clock.Set(testTime)
+	for _, d := range []string{copyDir(t, dir), dir} {
+		if d == dir {
+			require.NoError(t, db.Close())
+		}
+		ss := openSessionsDBAt(t, d, clock.Now).Sessions()
+		_, err := ss.SessionByID(ctx, short.ID)
+		assert.Equal(t, store.ENOTFOUND, codeOf(err))
+		got, err := ss.SessionByID(ctx, long.ID)
+		require.NoError(t, err)
+		assert.Equal(t, long, got)
+	}
+}
+
+// TestSessionFileBeforeDeadlines: a sessions file written before sessions
+// kept their idle deadline and rotation still loads. A record without
+// idle_expires_at gets last_seen_at + Options.SessionIdleTimeout (none when
+// it is zero), rotated_at = created_at and no previous token.
+func TestSessionFileBeforeDeadlines(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	file := `{"5e550000-0000-4000-8000-000000000001": {"id": "5e550000-0000-4000-8000-000000000001", "user_id": "alice", ` +
+		`"token_hash": "` + hash + `", "created_at": "2024-05-17T12:30:45", "updated_at": "2024-05-17T12:40:45", ` +
+		`"expires_at": "2024-05-18T12:30:45", "last_seen_at": "2024-05-17T12:40:45", "ip": "203.0.113.7", "user_agent": "curl/8.8.0"}}`
+	var h store.TokenHash
+	_, err := hex.Decode(h[:], []byte(hash))
+	require.NoError(t, err)
+	want := store.Session{
+		ID: "5e550000-0000-4000-8000-000000000001", TokenHash: h, UserID: "alice",
+		CreatedAt: testTime, ExpiresAt: testTime.Add(24 * time.Hour), LastSeenAt: testTime.Add(10 * time.Minute),
+		IP: "203.0.113.7", UserAgent: "curl/8.8.0", RotatedAt: testTime,
+	}
+	for name, idle := range map[string]time.Duration{"no idle timeout": 0, "idle timeout": 30 * time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile), []byte(file), 0o600))
+			opts, logs := testOptions()
+			opts.Sessions = true
+			opts.SessionIdleTimeout = idle
+			opts.Now = func() time.Time { return testTime.Add(time.Minute) }
+			db := openDB(t, dir, opts)
+			got, err := db.Sessions().SessionByTokenHash(t.Context(), h)
+			require.NoError(t, err)
+			w := want
+			if idle > 0 {
+				w.IdleExpiresAt = w.LastSeenAt.Add(idle)
+			}
+			assert.Equal(t, w, got)
+			assert.Empty(t, logs.String())
+
+			// Written back in the new shape, it reads the same.
+			w.LastSeenAt = w.LastSeenAt.Add(time.Second)
+			require.NoError(t, db.Sessions().TouchSession(t.Context(), w.ID, w.LastSeenAt, time.Time{}))
+			_, err = db.Sessions().DeleteExpired(t.Context())
+			require.NoError(t, err)
+			require.NoError(t, db.Close())
+			opts.SessionIdleTimeout = 0
+			got, err = openDB(t, dir, opts).Sessions().SessionByID(t.Context(), w.ID)
+			require.NoError(t, err)
+			assert.Equal(t, w, got)
+		})
+	}
 }
 
 func TestSessionFileNeverHoldsToken(t *testing.T) {
@@ -108,10 +298,20 @@ func TestSessionFileNeverHoldsToken(t *testing.T) {
 		s, token := testSession(i, fmt.Sprintf("user%d", i%3))
 		require.NoError(t, db.Sessions().CreateSession(ctx, s))
 		tokens = append(tokens, token)
+		if i%2 == 0 {
+			// The replaced token's hash is kept, never the token.
+			next := make([]byte, 32)
+			rand.Read(next)
+			tokens = append(tokens, next)
+			_, err := db.Sessions().RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{
+				TokenHash: sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(next))), RotatedAt: testTime,
+				PrevTokenHash: s.TokenHash, PrevValidUntil: testTime.Add(time.Minute)})
+			require.NoError(t, err)
+		}
 	}
-	require.NoError(t, db.Sessions().TouchSessions(ctx, map[string]time.Time{
-		"5e550000-0000-4000-8000-000000000001": testTime.Add(time.Hour),
-	}))
+	require.NoError(t, db.Sessions().TouchSession(ctx, "5e550000-0000-4000-8000-000000000001", testTime.Add(time.Minute), time.Time{}))
+	_, err := db.Sessions().DeleteExpired(ctx)
+	require.NoError(t, err)
 
 	checkFiles := func() {
 		t.Helper()
@@ -124,6 +324,7 @@ func TestSessionFileNeverHoldsToken(t *testing.T) {
 			data = append(data, b...)
 		}
 		require.Contains(t, string(data), `"token_hash":"`)
+		require.Contains(t, string(data), `"prev_token_hash":"`)
 		for _, token := range tokens {
 			for _, form := range []string{
 				string(token),
@@ -176,6 +377,7 @@ func TestOldServiceSessionsFile(t *testing.T) {
 
 			opts, logs := testOptions()
 			opts.Sessions = true
+			opts.Now = func() time.Time { return testTime }
 			db, err := Open(dir, opts)
 			require.NoError(t, err)
 			t.Cleanup(func() { db.Close() })
@@ -231,6 +433,7 @@ func TestOldServiceSessionsFile(t *testing.T) {
 
 			opts, logs = testOptions()
 			opts.Sessions = true
+			opts.Now = func() time.Time { return testTime }
 			ss = openDB(t, dir, opts).Sessions()
 			assert.NotContains(t, logs.String(), "level=WARN")
 			n, err = ss.CountSessions(ctx)
@@ -279,4 +482,43 @@ func TestBadSessionRecords(t *testing.T) {
 		assert.Contains(t, err.Error(), sessionsFile+".journal at offset 0")
 		assert.Contains(t, err.Error(), "old service")
 	})
+}
+
+// TestSessionsAfterWriteFailure: once storage has failed, writes are
+// refused, but sessions are still found and their uses still recorded (in
+// memory), as reads go on being answered.
+func TestSessionsAfterWriteFailure(t *testing.T) {
+	var fail atomic.Bool
+	clock := storetest.NewClock(testTime)
+	opts, _ := testOptions()
+	opts.Sessions = true
+	opts.Now = clock.Now
+	opts.syncFile = func(f *os.File) error {
+		if fail.Load() {
+			return syscall.EIO
+		}
+		return f.Sync()
+	}
+	db := openDB(t, t.TempDir(), opts)
+	ss := db.Sessions()
+	ctx := t.Context()
+	a, _ := testSession(0, "alice")
+	require.NoError(t, ss.CreateSession(ctx, a))
+
+	fail.Store(true)
+	b, _ := testSession(1, "alice")
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(ss.CreateSession(ctx, b)))
+	for range 3 {
+		clock.Add(time.Minute)
+		now := clock.Now()
+		require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(30*time.Minute)))
+		got, err := ss.SessionByTokenHash(ctx, a.TokenHash)
+		require.NoError(t, err)
+		assert.Equal(t, now, got.LastSeenAt)
+	}
+	_, err := ss.RotateToken(ctx, a.ID, a.TokenHash, store.Rotation{TokenHash: storetest.NewTokenHash(), RotatedAt: clock.Now()})
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(ss.DeleteSession(ctx, a.ID)))
+	_, err = ss.DeleteExpired(ctx)
+	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
 }

@@ -1,13 +1,13 @@
 // Package storetest holds the contract every store implementation must
 // meet, as test suites that each implementation's tests run against a
-// fresh instance. A new store (Redis, PostgreSQL) passes these before it
-// is wired in.
+// fresh instance. A new store passes these before it is wired in.
 package storetest
 
 import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,103 +17,439 @@ import (
 	"simpleapi/store"
 )
 
-// Time is the base time of the sessions Session makes: whole seconds, UTC,
-// as stores keep them.
-var Time = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
+// Clock is a clock a test sets by hand, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-// Session returns session i of userID with a fresh random token hash.
-func Session(i int, userID string) store.Session {
-	token := make([]byte, 32)
-	_, _ = rand.Read(token)
+// NewClock returns a clock that reads t until moved.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// OpenSessionStore returns a fresh, empty session store whose clock is now
+// and which the test cleans up.
+type OpenSessionStore func(t *testing.T, now func() time.Time) store.SessionStore
+
+// Session returns session i of userID at now: created i minutes before
+// now, with a fresh random token hash, an idle deadline an hour after now
+// and an absolute one a day after its creation. Times are whole seconds
+// in UTC, as stores keep them, when now is.
+func Session(i int, userID string, now time.Time) store.Session {
+	created := now.Add(-time.Duration(100-i) * time.Minute)
 	return store.Session{
-		ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
-		TokenHash:  sha256.Sum256(token),
-		UserID:     userID,
-		CreatedAt:  Time.Add(time.Duration(i) * time.Minute),
-		ExpiresAt:  Time.Add(24*time.Hour + time.Duration(i)*time.Minute),
-		LastSeenAt: Time.Add(time.Duration(i) * time.Minute),
-		IP:         "203.0.113.7",
-		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		ID:            fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
+		TokenHash:     NewTokenHash(),
+		UserID:        userID,
+		CreatedAt:     created,
+		ExpiresAt:     created.Add(24 * time.Hour),
+		IdleExpiresAt: now.Add(time.Hour),
+		LastSeenAt:    created,
+		IP:            "203.0.113.7",
+		UserAgent:     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		RotatedAt:     created,
 	}
 }
 
-// SessionStore checks the store.SessionStore contract on the empty store
-// that open returns.
-func SessionStore(t *testing.T, open func(t *testing.T) store.SessionStore) {
-	ss := open(t)
+// NewTokenHash returns the hash of a fresh random token.
+func NewTokenHash() store.TokenHash {
+	token := make([]byte, 32)
+	_, _ = rand.Read(token)
+	return sha256.Sum256(token)
+}
+
+// SessionStore checks the store.SessionStore contract. Each part opens its
+// own store with its own clock, starting at the current time in whole
+// seconds: a store whose keys expire on a server's clock (Redis TTLs) sees
+// deadlines an hour or more away, while the suite moves the store's clock
+// past them to check that expired sessions are never returned.
+func SessionStore(t *testing.T, open OpenSessionStore) {
+	setUp := func(t *testing.T) (store.SessionStore, *Clock) {
+		clock := NewClock(time.Now().UTC().Truncate(time.Second))
+		return open(t, clock.Now), clock
+	}
+	t.Run("CreateAndFind", func(t *testing.T) { ss, c := setUp(t); testCreateAndFind(t, ss, c) })
+	t.Run("Touch", func(t *testing.T) { ss, c := setUp(t); testTouch(t, ss, c) })
+	t.Run("Expiry", func(t *testing.T) { ss, c := setUp(t); testExpiry(t, ss, c) })
+	t.Run("Rotate", func(t *testing.T) { ss, c := setUp(t); testRotate(t, ss, c) })
+	t.Run("RotateRace", func(t *testing.T) { ss, c := setUp(t); testRotateRace(t, ss, c) })
+	t.Run("Delete", func(t *testing.T) { ss, c := setUp(t); testDelete(t, ss, c) })
+}
+
+// EqualSession asserts that got is want, comparing times as instants.
+func EqualSession(t *testing.T, want, got store.Session, msgAndArgs ...any) bool {
+	t.Helper()
+	return assert.Equal(t, utc(want), utc(got), msgAndArgs...)
+}
+
+// EqualSessions asserts that got is want, in order, comparing times as
+// instants.
+func EqualSessions(t *testing.T, want, got []store.Session, msgAndArgs ...any) bool {
+	t.Helper()
+	w := make([]store.Session, len(want))
+	for i, s := range want {
+		w[i] = utc(s)
+	}
+	g := make([]store.Session, len(got))
+	for i, s := range got {
+		g[i] = utc(s)
+	}
+	return assert.Equal(t, w, g, msgAndArgs...)
+}
+
+func utc(s store.Session) store.Session {
+	for _, p := range []*time.Time{&s.CreatedAt, &s.ExpiresAt, &s.IdleExpiresAt, &s.LastSeenAt, &s.RotatedAt, &s.PrevValidUntil} {
+		if !p.IsZero() {
+			*p = p.UTC()
+		}
+	}
+	return s
+}
+
+func notFound(t *testing.T, err error, msgAndArgs ...any) {
+	t.Helper()
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err), msgAndArgs...)
+}
+
+func count(t *testing.T, ss store.SessionStore) int {
+	t.Helper()
+	n, err := ss.CountSessions(t.Context())
+	require.NoError(t, err)
+	return n
+}
+
+func list(t *testing.T, ss store.SessionStore, userID string) []store.Session {
+	t.Helper()
+	l, err := ss.ListSessions(t.Context(), userID)
+	require.NoError(t, err)
+	return l
+}
+
+func testCreateAndFind(t *testing.T, ss store.SessionStore, clock *Clock) {
 	ctx := t.Context()
-	a1, a2, a3, b1 := Session(1, "alice"), Session(2, "alice"), Session(3, "alice"), Session(4, "bob")
-	b1.ExpiresAt = time.Time{} // no absolute expiry
+	now := clock.Now()
+	a1, a2, a3, b1 := Session(1, "alice", now), Session(2, "alice", now), Session(3, "alice", now), Session(4, "bob", now)
+	b1.ExpiresAt, b1.IdleExpiresAt = time.Time{}, time.Time{} // no deadline at all
 
 	// Created out of order: listing is still oldest first.
 	for _, s := range []store.Session{a2, a1, a3, b1} {
 		require.NoError(t, ss.CreateSession(ctx, s))
 	}
-	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, Session(1, "carol"))), "same id")
-	dupHash := Session(9, "carol")
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, Session(1, "carol", now))), "same id")
+	dupHash := Session(9, "carol", now)
 	dupHash.TokenHash = a1.TokenHash
 	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, dupHash)), "same token hash")
-	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x"})), "no user")
+	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x", TokenHash: NewTokenHash()})), "no user")
+	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{UserID: "x", TokenHash: NewTokenHash()})), "no id")
 
 	got, err := ss.SessionByTokenHash(ctx, a1.TokenHash)
 	require.NoError(t, err)
-	assert.Equal(t, a1, got)
+	EqualSession(t, a1, got)
 	got, err = ss.SessionByID(ctx, b1.ID)
 	require.NoError(t, err)
-	assert.Equal(t, b1, got)
-	assert.True(t, got.ExpiresAt.IsZero())
+	EqualSession(t, b1, got)
+	assert.True(t, got.ExpiresAt.IsZero() && got.IdleExpiresAt.IsZero() && got.Deadline().IsZero())
 	_, err = ss.SessionByTokenHash(ctx, store.TokenHash{})
 	assert.Equal(t, store.Errorf(store.ENOTFOUND, store.MsgNotFound), err)
+	_, err = ss.SessionByTokenHash(ctx, NewTokenHash())
+	notFound(t, err)
 	_, err = ss.SessionByID(ctx, "nope")
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	notFound(t, err)
 
-	list, err := ss.ListSessions(ctx, "alice")
-	require.NoError(t, err)
-	assert.Equal(t, []store.Session{a1, a2, a3}, list)
-	list, err = ss.ListSessions(ctx, "nobody")
-	require.NoError(t, err)
-	assert.Empty(t, list)
+	EqualSessions(t, []store.Session{a1, a2, a3}, list(t, ss, "alice"))
+	EqualSessions(t, []store.Session{b1}, list(t, ss, "bob"))
+	assert.Empty(t, list(t, ss, "nobody"))
+	assert.Equal(t, 4, count(t, ss))
+}
 
-	// Touch: unknown ids skipped, times only move forward.
-	later := Time.Add(time.Hour)
-	require.NoError(t, ss.TouchSessions(ctx, map[string]time.Time{
-		a1.ID:  later,
-		a2.ID:  Time.Add(-time.Hour),
-		"nope": later,
-	}))
-	got, err = ss.SessionByID(ctx, a1.ID)
+func testTouch(t *testing.T, ss store.SessionStore, clock *Clock) {
+	ctx := t.Context()
+	now := clock.Now()
+	a := Session(1, "alice", now)
+	require.NoError(t, ss.CreateSession(ctx, a))
+
+	get := func() store.Session {
+		t.Helper()
+		got, err := ss.SessionByID(ctx, a.ID)
+		require.NoError(t, err)
+		return got
+	}
+	// Both move forward; the token lookup sees the change at once.
+	require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(90*time.Minute)))
+	a.LastSeenAt, a.IdleExpiresAt = now, now.Add(90*time.Minute)
+	EqualSession(t, a, get())
+	got, err := ss.SessionByTokenHash(ctx, a.TokenHash)
 	require.NoError(t, err)
-	assert.Equal(t, later, got.LastSeenAt)
-	a1.LastSeenAt = later
-	got, err = ss.SessionByID(ctx, a2.ID)
+	EqualSession(t, a, got)
+
+	// A late call moves nothing back, each time on its own.
+	require.NoError(t, ss.TouchSession(ctx, a.ID, now.Add(-time.Minute), now.Add(time.Hour)))
+	EqualSession(t, a, get(), "both earlier")
+	require.NoError(t, ss.TouchSession(ctx, a.ID, now.Add(time.Second), now.Add(80*time.Minute)))
+	a.LastSeenAt = now.Add(time.Second)
+	EqualSession(t, a, get(), "seen later, idle deadline earlier")
+	require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(2*time.Hour)))
+	a.IdleExpiresAt = now.Add(2 * time.Hour)
+	EqualSession(t, a, get(), "seen earlier, idle deadline later")
+
+	notFound(t, ss.TouchSession(ctx, "nope", now, now.Add(time.Hour)))
+
+	// A touch keeps a session alive past its old idle deadline.
+	clock.Add(100 * time.Minute)
+	EqualSession(t, a, get(), "alive past the first idle deadline")
+	clock.Add(20 * time.Minute)
+	_, err = ss.SessionByID(ctx, a.ID)
+	notFound(t, err, "past the moved idle deadline")
+	notFound(t, ss.TouchSession(ctx, a.ID, clock.Now(), clock.Now().Add(time.Hour)), "an expired session cannot be revived")
+}
+
+func testExpiry(t *testing.T, ss store.SessionStore, clock *Clock) {
+	ctx := t.Context()
+	now := clock.Now()
+	idle := Session(1, "alice", now) // idle deadline now+1h, absolute later
+	abs := Session(2, "alice", now)  // absolute deadline now+2h, idle later
+	abs.ExpiresAt, abs.IdleExpiresAt = now.Add(2*time.Hour), now.Add(3*time.Hour)
+	onlyAbs := Session(3, "bob", now) // absolute now+3h, no idle deadline
+	onlyAbs.ExpiresAt, onlyAbs.IdleExpiresAt = now.Add(3*time.Hour), time.Time{}
+	never := Session(4, "bob", now)
+	never.ExpiresAt, never.IdleExpiresAt = time.Time{}, time.Time{}
+	for _, s := range []store.Session{idle, abs, onlyAbs, never} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
+	assert.Equal(t, 4, count(t, ss))
+
+	gone := func(s store.Session, when string) {
+		t.Helper()
+		_, err := ss.SessionByID(ctx, s.ID)
+		notFound(t, err, when)
+		_, err = ss.SessionByTokenHash(ctx, s.TokenHash)
+		notFound(t, err, when)
+		notFound(t, ss.TouchSession(ctx, s.ID, clock.Now(), clock.Now().Add(time.Hour)), when)
+		_, err = ss.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{TokenHash: NewTokenHash(), RotatedAt: clock.Now()})
+		notFound(t, err, when)
+	}
+	live := func(s store.Session, when string) {
+		t.Helper()
+		got, err := ss.SessionByTokenHash(ctx, s.TokenHash)
+		if assert.NoError(t, err, when) {
+			EqualSession(t, s, got, when)
+		}
+	}
+
+	clock.Set(now.Add(time.Hour - time.Second))
+	live(idle, "a second before its idle deadline")
+	clock.Set(now.Add(time.Hour))
+	gone(idle, "at its idle deadline")
+	live(abs, "before its absolute deadline")
+	EqualSessions(t, []store.Session{abs}, list(t, ss, "alice"))
+	assert.Equal(t, 3, count(t, ss))
+
+	clock.Set(now.Add(2 * time.Hour))
+	gone(abs, "at its absolute deadline, its idle one later")
+	assert.Empty(t, list(t, ss, "alice"))
+	EqualSessions(t, []store.Session{onlyAbs, never}, list(t, ss, "bob"))
+	assert.Equal(t, 2, count(t, ss))
+
+	clock.Set(now.Add(3 * time.Hour))
+	gone(onlyAbs, "at its absolute deadline, with no idle one")
+	live(never, "no deadline")
+	assert.Equal(t, 1, count(t, ss))
+
+	// The expired sessions go; a store whose keys expire by themselves
+	// has nothing to remove.
+	n, err := ss.DeleteExpired(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, a2, got)
+	assert.Contains(t, []int{0, 3}, n)
+	n, err = ss.DeleteExpired(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing left to remove")
+	live(never, "after DeleteExpired")
+	assert.Equal(t, 1, count(t, ss))
+
+	// Revoking counts only what was live.
+	late := Session(5, "bob", clock.Now())
+	require.NoError(t, ss.CreateSession(ctx, late))
+	n, err = ss.DeleteUserSessions(ctx, "bob", "")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Zero(t, count(t, ss))
+}
+
+func testRotate(t *testing.T, ss store.SessionStore, clock *Clock) {
+	ctx := t.Context()
+	now := clock.Now()
+	a, b := Session(1, "alice", now), Session(2, "alice", now)
+	for _, s := range []store.Session{a, b} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
+	old := a.TokenHash
+
+	// Rotation with a grace period: the new token finds the session, and
+	// so does the old one, as the previous token.
+	r1 := store.Rotation{TokenHash: NewTokenHash(), RotatedAt: now.Add(time.Minute),
+		PrevTokenHash: old, PrevValidUntil: now.Add(2 * time.Minute)}
+	got, err := ss.RotateToken(ctx, a.ID, old, r1)
+	require.NoError(t, err)
+	a.TokenHash, a.RotatedAt, a.PrevTokenHash, a.PrevValidUntil = r1.TokenHash, r1.RotatedAt, old, r1.PrevValidUntil
+	EqualSession(t, a, got, "the updated session is returned")
+	for _, h := range []store.TokenHash{r1.TokenHash, old} {
+		got, err = ss.SessionByTokenHash(ctx, h)
+		require.NoError(t, err)
+		EqualSession(t, a, got)
+	}
+	got, err = ss.SessionByID(ctx, a.ID)
+	require.NoError(t, err)
+	EqualSession(t, a, got)
+	EqualSessions(t, []store.Session{a, b}, list(t, ss, "alice"))
+	assert.Equal(t, 2, count(t, ss))
+
+	// The previous token is looked up for as long as the session lives,
+	// past its grace period: the manager decides what that means.
+	clock.Add(10 * time.Minute)
+	got, err = ss.SessionByTokenHash(ctx, old)
+	require.NoError(t, err)
+	EqualSession(t, a, got, "previous token past its grace period")
+
+	// Conditional: rotating from a replaced token fails and changes nothing.
+	_, err = ss.RotateToken(ctx, a.ID, old, store.Rotation{TokenHash: NewTokenHash(), RotatedAt: clock.Now(), PrevTokenHash: old})
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(err))
+	_, err = ss.RotateToken(ctx, a.ID, b.TokenHash, store.Rotation{TokenHash: NewTokenHash(), RotatedAt: clock.Now()})
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(err), "another session's token")
+	got, err = ss.SessionByID(ctx, a.ID)
+	require.NoError(t, err)
+	EqualSession(t, a, got, "unchanged by failed rotations")
+	_, err = ss.RotateToken(ctx, "nope", old, store.Rotation{TokenHash: NewTokenHash(), RotatedAt: clock.Now()})
+	notFound(t, err)
+
+	// Rotation without grace: every earlier token stops working at once.
+	r2 := store.Rotation{TokenHash: NewTokenHash(), RotatedAt: clock.Now()}
+	got, err = ss.RotateToken(ctx, a.ID, r1.TokenHash, r2)
+	require.NoError(t, err)
+	a.TokenHash, a.RotatedAt, a.PrevTokenHash, a.PrevValidUntil = r2.TokenHash, r2.RotatedAt, store.TokenHash{}, time.Time{}
+	EqualSession(t, a, got)
+	for _, h := range []store.TokenHash{r1.TokenHash, old} {
+		_, err = ss.SessionByTokenHash(ctx, h)
+		notFound(t, err, "replaced token")
+	}
+	got, err = ss.SessionByTokenHash(ctx, r2.TokenHash)
+	require.NoError(t, err)
+	EqualSession(t, a, got)
+
+	// Deleting a rotated session frees both its tokens.
+	r3 := store.Rotation{TokenHash: NewTokenHash(), RotatedAt: clock.Now(), PrevTokenHash: r2.TokenHash, PrevValidUntil: clock.Now().Add(time.Minute)}
+	_, err = ss.RotateToken(ctx, a.ID, r2.TokenHash, r3)
+	require.NoError(t, err)
+	require.NoError(t, ss.DeleteSession(ctx, a.ID))
+	for _, h := range []store.TokenHash{r3.TokenHash, r2.TokenHash} {
+		_, err = ss.SessionByTokenHash(ctx, h)
+		notFound(t, err, "token of a deleted session")
+	}
+	EqualSessions(t, []store.Session{b}, list(t, ss, "alice"))
+}
+
+// testRotateRace: of parallel rotations of one token exactly one wins, and
+// the session ends up with the winner's token.
+func testRotateRace(t *testing.T, ss store.SessionStore, clock *Clock) {
+	ctx := t.Context()
+	now := clock.Now()
+	a := Session(1, "alice", now)
+	require.NoError(t, ss.CreateSession(ctx, a))
+
+	const n = 16
+	rotations := make([]store.Rotation, n)
+	errs := make([]error, n)
+	for i := range rotations {
+		rotations[i] = store.Rotation{TokenHash: NewTokenHash(), RotatedAt: now,
+			PrevTokenHash: a.TokenHash, PrevValidUntil: now.Add(time.Minute)}
+	}
+	var start, wg sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		wg.Go(func() {
+			start.Wait()
+			_, errs[i] = ss.RotateToken(ctx, a.ID, a.TokenHash, rotations[i])
+		})
+	}
+	start.Done()
+	wg.Wait()
+
+	winner := -1
+	for i, err := range errs {
+		if err == nil {
+			assert.Equal(t, -1, winner, "two rotations succeeded")
+			winner = i
+		} else {
+			assert.Equal(t, store.ECONFLICT, store.ErrorCode(err))
+		}
+	}
+	require.NotEqual(t, -1, winner, "no rotation succeeded")
+	got, err := ss.SessionByID(ctx, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, rotations[winner].TokenHash, got.TokenHash)
+	assert.Equal(t, a.TokenHash, got.PrevTokenHash)
+	for i, r := range rotations {
+		_, err := ss.SessionByTokenHash(ctx, r.TokenHash)
+		if i == winner {
+			assert.NoError(t, err)
+		} else {
+			notFound(t, err, "a losing rotation's token")
+		}
+	}
+}
+
+func testDelete(t *testing.T, ss store.SessionStore, clock *Clock) {
+	ctx := t.Context()
+	now := clock.Now()
+	a1, a2, a3, b1 := Session(1, "alice", now), Session(2, "alice", now), Session(3, "alice", now), Session(4, "bob", now)
+	for _, s := range []store.Session{a1, a2, a3, b1} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
 
 	require.NoError(t, ss.DeleteSession(ctx, a3.ID))
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.DeleteSession(ctx, a3.ID)))
-	_, err = ss.SessionByTokenHash(ctx, a3.TokenHash)
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	notFound(t, ss.DeleteSession(ctx, a3.ID), "deleted twice")
+	notFound(t, ss.DeleteSession(ctx, "nope"))
+	_, err := ss.SessionByTokenHash(ctx, a3.TokenHash)
+	notFound(t, err)
+	assert.Equal(t, 3, count(t, ss))
 
+	a4 := Session(5, "alice", now)
+	require.NoError(t, ss.CreateSession(ctx, a4))
 	n, err := ss.DeleteUserSessions(ctx, "alice", a1.ID)
 	require.NoError(t, err)
-	assert.Equal(t, 1, n, "all of alice's but a1")
-	list, err = ss.ListSessions(ctx, "alice")
-	require.NoError(t, err)
-	assert.Equal(t, []store.Session{a1}, list)
+	assert.Equal(t, 2, n, "all of alice's but a1")
+	EqualSessions(t, []store.Session{a1}, list(t, ss, "alice"))
+	for _, s := range []store.Session{a2, a4} {
+		_, err := ss.SessionByTokenHash(ctx, s.TokenHash)
+		notFound(t, err)
+	}
+	EqualSessions(t, []store.Session{b1}, list(t, ss, "bob"), "other users keep theirs")
 
-	// Everything idle since before a1's touch: b1 goes, a1 stays.
-	n, err = ss.DeleteSessionsWhere(ctx, func(s store.Session) bool { return s.LastSeenAt.Before(later) })
+	n, err = ss.DeleteUserSessions(ctx, "nobody", "")
 	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	_, err = ss.SessionByID(ctx, b1.ID)
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-	n, err = ss.CountSessions(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
+	assert.Zero(t, n)
 	n, err = ss.DeleteUserSessions(ctx, "alice", "")
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	n, err = ss.CountSessions(ctx)
-	require.NoError(t, err)
-	assert.Zero(t, n)
+	assert.Empty(t, list(t, ss, "alice"))
+	assert.Equal(t, 1, count(t, ss))
 }
