@@ -130,7 +130,8 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return printUsers(stdout, users)
 	}
 
-	db, err := jsonfile.Open(*f.dataDir, jsonfile.Options{Sessions: jsonfile.HasSessions(*f.dataDir)})
+	db, err := jsonfile.Open(*f.dataDir, jsonfile.Options{Sessions: jsonfile.HasSessions(*f.dataDir),
+		SessionIdleTimeout: cfg.SessionIdleTimeout})
 	if errors.Is(err, jsonfile.ErrLocked) {
 		return fmt.Errorf("%w; stop the server first (nothing was changed)", err)
 	}
