@@ -32,7 +32,7 @@ func (a *App) routes() (http.Handler, error) {
 	r.Use(
 		middleware.SecurityHeaders(),
 		middleware.RequestID(),
-		middleware.AccessLog(a.log),
+		middleware.AccessLog(a.log, r.Routes),
 		middleware.Metrics(a.metrics, r.Routes),
 		middleware.Recovery(a.log),
 		middleware.CORS(a.cfg.CORSOrigins),

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A wrong method on a real route is counted under that route's template,
-// so an operator sees which endpoint gets the 405s; only paths that match
-// no route are "unmatched".
+// A wrong method on a real route is counted and logged under that route's
+// template, so an operator sees which endpoint gets the 405s; only paths
+// that match no route are "unmatched".
 func TestMetrics405LabelledWithRoute(t *testing.T) {
 	s := newServer(t, "AUTH_TYPE", "basic_auth")
 	admin := s.userByEmail(adminEmail)
@@ -31,4 +31,15 @@ func TestMetrics405LabelledWithRoute(t *testing.T) {
 		"the literal route, not /users/:id")
 	assert.Equal(t, 1.0, delta("route", "unmatched", "status", "404"))
 	assert.Equal(t, 0.0, delta("route", "unmatched", "status", "405"))
+
+	routes := map[string]int{}
+	for _, lines := range accessLines(t, s.logs.String()) {
+		for _, l := range lines {
+			if l["status"] == 405.0 {
+				routes[l["route"].(string)]++
+			}
+		}
+	}
+	assert.Equal(t, map[string]int{"/api/v1/users/:id": 2, "/api/v1/status": 1, "/api/v1/users/me/password": 1}, routes,
+		"the access log names the same routes")
 }
