@@ -39,6 +39,9 @@ const (
 	EventUserCreated     = "user_created"
 	EventUserDeleted     = "user_deleted"
 	EventUserRoleChanged = "user_role_changed"
+	// EventSessionTokenReused: a session's replaced token came back after
+	// its grace period; the session was ended.
+	EventSessionTokenReused = "session_token_reused"
 )
 
 // Audit writes one audit event with the request's id, client address,

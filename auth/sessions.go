@@ -29,6 +29,8 @@ type SessionManager struct {
 	now      func() time.Time
 	absolute time.Duration // 0: no absolute expiry
 	idle     time.Duration // 0: no idle expiry
+	rotate   time.Duration // 0: tokens are never rotated
+	grace    time.Duration // how long a rotated-away token still works
 	log      *slog.Logger
 }
 
@@ -37,8 +39,14 @@ type SessionConfig struct {
 	Store       store.SessionStore
 	Absolute    time.Duration // SESSION_DURATION; 0 = none
 	IdleTimeout time.Duration // SESSION_IDLE_TIMEOUT; 0 = none
-	Now         func() time.Time
-	Log         *slog.Logger
+	// RotateInterval is the age after which a token in use is replaced
+	// (SESSION_ROTATE_INTERVAL; 0 = never); RotateGrace is how long the
+	// replaced token keeps working for requests already in flight
+	// (SESSION_ROTATE_GRACE).
+	RotateInterval time.Duration
+	RotateGrace    time.Duration
+	Now            func() time.Time
+	Log            *slog.Logger
 }
 
 // NewSessionManager returns a manager over cfg.Store.
@@ -48,6 +56,8 @@ func NewSessionManager(cfg SessionConfig) *SessionManager {
 		now:      cfg.Now,
 		absolute: cfg.Absolute,
 		idle:     cfg.IdleTimeout,
+		rotate:   cfg.RotateInterval,
+		grace:    cfg.RotateGrace,
 		log:      cfg.Log,
 	}
 	if m.now == nil {
@@ -176,6 +186,79 @@ func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Sessio
 		return store.Session{}, err
 	}
 	return s, nil
+}
+
+// Use authenticates a request's token: it returns the token's live
+// session, records the use and, when the current token is older than the
+// rotation interval, replaces it. newToken is then the successor, to be
+// sent to the client at once; it is "" when nothing was replaced.
+//
+// Of parallel requests that all find the token due, the store lets
+// exactly one rotate it; the others go on with the token they have, which
+// stays valid for the grace period. The replaced token presented after
+// that, while the session lives on, means two parties hold the session:
+// the session ends (both tokens stop working) and the event
+// session_token_reused is audited with both addresses.
+func (m *SessionManager) Use(ctx context.Context, token string) (s store.Session, newToken string, err error) {
+	s, match, err := m.Find(ctx, token)
+	if match == MatchStalePrevious {
+		m.tokenReused(ctx, s)
+		return store.Session{}, "", err
+	}
+	if err != nil {
+		return store.Session{}, "", err
+	}
+	if err := m.Touch(ctx, &s); err != nil {
+		return store.Session{}, "", err
+	}
+	if match != MatchCurrent || !m.rotationDue(s) {
+		return s, "", nil
+	}
+	return m.rotateToken(ctx, s)
+}
+
+// rotationDue reports whether s's current token is older than the
+// rotation interval.
+func (m *SessionManager) rotationDue(s store.Session) bool {
+	return m.rotate > 0 && !m.now().Before(s.RotatedAt.Add(m.rotate))
+}
+
+// rotateToken replaces s's current token, keeping the replaced one valid
+// for the grace period (and known afterwards, to recognise a replay). A
+// parallel request that rotated first wins: s is returned unchanged, with
+// no new token.
+func (m *SessionManager) rotateToken(ctx context.Context, s store.Session) (store.Session, string, error) {
+	now := m.second()
+	token := newToken()
+	rotated, err := m.store.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{
+		TokenHash:      HashToken(token),
+		RotatedAt:      now,
+		PrevTokenHash:  s.TokenHash,
+		PrevValidUntil: m.now().Add(m.grace),
+	})
+	switch store.ErrorCode(err) {
+	case "":
+		return rotated, token, nil
+	case store.ECONFLICT:
+		return s, "", nil
+	case store.ENOTFOUND:
+		return store.Session{}, "", invalidSession // ended meanwhile
+	default:
+		return store.Session{}, "", err
+	}
+}
+
+// tokenReused ends a session whose replaced token came back after its
+// grace period, and audits it with the session's address and (from ctx)
+// the address that presented the old token.
+func (m *SessionManager) tokenReused(ctx context.Context, s store.Session) {
+	err := m.Destroy(ctx, s.ID)
+	attrs := []slog.Attr{slog.String("session_id", s.ID), slog.String("user_id", s.UserID),
+		slog.String("session_ip", s.IP)}
+	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		attrs = append(attrs, slog.String("end_error", err.Error()))
+	}
+	Audit(ctx, m.log, slog.LevelWarn, EventSessionTokenReused, attrs...)
 }
 
 // Touch records a use of *s now, moving its idle deadline, and updates *s

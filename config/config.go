@@ -24,6 +24,8 @@ type Config struct {
 	SessionSecrets     [][]byte      // SESSION_SECRET, comma-separated, each >= 32 bytes; empty: generated into DATA_DIR
 	SessionDuration    time.Duration // SESSION_DURATION seconds, default 86400, 0 = none
 	SessionIdleTimeout time.Duration // SESSION_IDLE_TIMEOUT seconds, default 1800, 0 = none
+	SessionRotate      time.Duration // SESSION_ROTATE_INTERVAL seconds, default 900, 0 = never: a token older than this is replaced
+	SessionRotateGrace time.Duration // SESSION_ROTATE_GRACE seconds, default 60: how long a replaced token still works
 	CookieSecure       string        // COOKIE_SECURE: true|false|auto (default auto)
 	CookieSameSite     string        // COOKIE_SAMESITE: lax (default)|strict|none
 	TrustedProxies     []string      // TRUSTED_PROXIES, comma-separated IPs or CIDRs
@@ -46,6 +48,7 @@ type Config struct {
 	MetricsAddr     string        // METRICS_ADDR, empty: off
 	TLSCertFile     string        // TLS_CERT_FILE
 	TLSKeyFile      string        // TLS_KEY_FILE
+	HSTSMaxAge      time.Duration // HSTS_MAX_AGE seconds, default one year, 0 = no Strict-Transport-Security
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT seconds, default 15
 }
 

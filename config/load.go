@@ -51,6 +51,10 @@ func (s setting) flagName() string {
 	return strings.ReplaceAll(strings.ToLower(s.name), "_", "-")
 }
 
+// minHSTSMaxAge is the shortest Strict-Transport-Security max-age
+// allowed: browsers' preload lists and OWASP ask for a year.
+const minHSTSMaxAge = 365 * 24 * time.Hour
+
 // maxSeconds keeps seconds*time.Second from overflowing.
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
@@ -84,6 +88,12 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.SessionDuration, err = seconds(v); return err }},
 	{name: "SESSION_IDLE_TIMEOUT", def: "1800", arg: "SECONDS", help: "session idle timeout, 0 = none",
 		set: func(c *Config, v string) (err error) { c.SessionIdleTimeout, err = seconds(v); return err }},
+	{name: "SESSION_ROTATE_INTERVAL", def: "900", arg: "SECONDS",
+		help: "replace a session's token once it is this old, 0 = never",
+		set:  func(c *Config, v string) (err error) { c.SessionRotate, err = seconds(v); return err }},
+	{name: "SESSION_ROTATE_GRACE", def: "60", arg: "SECONDS",
+		help: "how long a replaced session token still works, for requests already in flight",
+		set:  func(c *Config, v string) (err error) { c.SessionRotateGrace, err = seconds(v); return err }},
 	{name: "COOKIE_SECURE", def: "auto", arg: "WHEN",
 		help: "Secure cookie attribute: true, false or auto (when the request came over https)",
 		set: func(c *Config, v string) error {
@@ -188,6 +198,15 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
 	{name: "TLS_KEY_FILE", arg: "FILE", help: "private key of TLS_CERT_FILE",
 		set: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
+	{name: "HSTS_MAX_AGE", def: "31536000", arg: "SECONDS",
+		help: "max-age of Strict-Transport-Security on https responses, at least 31536000 (a year); 0 = no header",
+		set: func(c *Config, v string) (err error) {
+			c.HSTSMaxAge, err = seconds(v)
+			if err == nil && c.HSTSMaxAge != 0 && c.HSTSMaxAge < minHSTSMaxAge {
+				err = errors.New("want 0 (off) or at least 31536000 seconds (a year)")
+			}
+			return err
+		}},
 	{name: "SHUTDOWN_TIMEOUT", def: "15", arg: "SECONDS", help: "how long to wait for requests at shutdown",
 		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = seconds(v); return err }},
 }

@@ -36,6 +36,8 @@ func TestLoadDefaults(t *testing.T) {
 		SessionName:        "_my_session_id",
 		SessionDuration:    86400 * time.Second,
 		SessionIdleTimeout: 1800 * time.Second,
+		SessionRotate:      900 * time.Second,
+		SessionRotateGrace: 60 * time.Second,
 		CookieSecure:       "auto",
 		CookieSameSite:     "lax",
 		PasswordMinLength:  8,
@@ -52,6 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
+		HSTSMaxAge:      365 * 24 * time.Hour,
 	}
 	assert.Equal(t, want, c)
 	assert.True(t, c.SessionMode())
@@ -68,6 +71,8 @@ func TestLoadEnv(t *testing.T) {
 		"SESSION_SECRET":              secretA + " , " + secretB,
 		"SESSION_DURATION":            "0",
 		"SESSION_IDLE_TIMEOUT":        "60",
+		"SESSION_ROTATE_INTERVAL":     "0",
+		"SESSION_ROTATE_GRACE":        "5",
 		"COOKIE_SECURE":               "1",
 		"COOKIE_SAMESITE":             "none",
 		"TRUSTED_PROXIES":             "10.0.0.0/8, 192.168.1.1,::1,fd00::/8",
@@ -92,6 +97,7 @@ func TestLoadEnv(t *testing.T) {
 		"TLS_CERT_FILE":               "cert.pem",
 		"TLS_KEY_FILE":                "key.pem",
 		"SHUTDOWN_TIMEOUT":            "0",
+		"HSTS_MAX_AGE":                "0",
 	}))
 	require.NoError(t, err)
 
@@ -104,6 +110,8 @@ func TestLoadEnv(t *testing.T) {
 	assert.Equal(t, [][]byte{[]byte(secretA), []byte(secretB)}, c.SessionSecrets)
 	assert.Zero(t, c.SessionDuration)
 	assert.Equal(t, time.Minute, c.SessionIdleTimeout)
+	assert.Zero(t, c.SessionRotate, "0: tokens are never rotated")
+	assert.Equal(t, 5*time.Second, c.SessionRotateGrace)
 	assert.Equal(t, "true", c.CookieSecure, "ParseBool spellings are normalised")
 	assert.Equal(t, "none", c.CookieSameSite)
 	assert.Equal(t, []string{"10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8"}, c.TrustedProxies)
@@ -128,6 +136,7 @@ func TestLoadEnv(t *testing.T) {
 	assert.Equal(t, "cert.pem", c.TLSCertFile)
 	assert.Equal(t, "key.pem", c.TLSKeyFile)
 	assert.Zero(t, c.ShutdownTimeout)
+	assert.Zero(t, c.HSTSMaxAge, "0 turns Strict-Transport-Security off")
 }
 
 func TestLoadFlagsWinOverEnv(t *testing.T) {
@@ -181,6 +190,10 @@ func TestLoadBadValues(t *testing.T) {
 		{"negative duration", map[string]string{"SESSION_DURATION": "-1"}, nil, "SESSION_DURATION"},
 		{"fractional duration", map[string]string{"SESSION_IDLE_TIMEOUT": "1.5"}, nil, "SESSION_IDLE_TIMEOUT"},
 		{"duration with unit", map[string]string{"SHUTDOWN_TIMEOUT": "15s"}, nil, "SHUTDOWN_TIMEOUT"},
+		{"HSTS under a year", map[string]string{"HSTS_MAX_AGE": "31535999"}, nil, "HSTS_MAX_AGE"},
+		{"rotation interval negative", map[string]string{"SESSION_ROTATE_INTERVAL": "-1"}, nil, "SESSION_ROTATE_INTERVAL"},
+		{"rotation grace not a number", map[string]string{"SESSION_ROTATE_GRACE": "1m"}, nil, "SESSION_ROTATE_GRACE"},
+		{"HSTS negative", map[string]string{"HSTS_MAX_AGE": "-1"}, nil, "HSTS_MAX_AGE"},
 		{"overflowing duration", map[string]string{"LOGIN_MAX_DELAY": "9223372036854775807"}, nil, "LOGIN_MAX_DELAY"},
 		{"negative base delay", map[string]string{"LOGIN_BASE_DELAY": "-5"}, nil, "LOGIN_BASE_DELAY"},
 		{"port too high", map[string]string{"API_PORT": "70000"}, nil, "API_PORT"},

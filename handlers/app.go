@@ -26,6 +26,7 @@ import (
 	"simpleapi/middleware"
 	"simpleapi/store"
 	"simpleapi/store/jsonfile"
+	"simpleapi/store/jsonfile/atomicfile"
 	"simpleapi/store/memory"
 )
 
@@ -199,11 +200,13 @@ func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) 
 		return err
 	}
 	a.sessions = auth.NewSessionManager(auth.SessionConfig{
-		Store:       a.sessionStore,
-		Absolute:    absolute,
-		IdleTimeout: idle,
-		Now:         now,
-		Log:         a.log,
+		Store:          a.sessionStore,
+		Absolute:       absolute,
+		IdleTimeout:    idle,
+		RotateInterval: cfg.SessionRotate,
+		RotateGrace:    cfg.SessionRotateGrace,
+		Now:            now,
+		Log:            a.log,
 	})
 	a.cookies = middleware.NewSessionCookies(middleware.CookieConfig{
 		Name:           cfg.SessionName,
@@ -237,7 +240,7 @@ func (a *App) setUpSessions(now func() time.Time, wrap func(store.SessionStore) 
 
 // secretFile keeps the generated session secret when SESSION_SECRET is
 // unset, so restarts keep sessions valid.
-const secretFile = ".session_secret"
+const secretFile = jsonfile.SecretFile
 
 func loadOrCreateSecret(dataDir string) ([]byte, error) {
 	path := filepath.Join(dataDir, secretFile)
@@ -252,40 +255,10 @@ func loadOrCreateSecret(dataDir string) ([]byte, error) {
 	}
 	secret := make([]byte, 64)
 	_, _ = rand.Read(secret)
-	if err := writeFileDurably(path, []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
 		return nil, fmt.Errorf("saving the generated session secret: %w", err)
 	}
 	return secret, nil
-}
-
-// writeFileDurably writes a new 0600 file through a temporary file, fsync
-// and rename, so a crash leaves either no file or the whole file.
-func writeFileDurably(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }
 
 // parsePrefixes reads TRUSTED_PROXIES entries (IPs or CIDRs, validated by

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
+	"simpleapi/handlers/web"
 	"simpleapi/middleware"
 )
 
@@ -26,11 +27,15 @@ func (a *App) routes() (http.Handler, error) {
 	r.NoRoute(middleware.JSONNotFound)
 	r.NoMethod(middleware.JSONMethodNotAllowed)
 
+	trusted, err := parsePrefixes(a.cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	if !a.cfg.SessionMode() {
 		r.Use(middleware.ChallengeBasic())
 	}
 	r.Use(
-		middleware.SecurityHeaders(),
+		middleware.SecurityHeaders(a.cfg.HSTSMaxAge, trusted),
 		middleware.RequestID(),
 		middleware.AccessLog(a.log, r.Routes),
 		middleware.Metrics(a.metrics, r.Routes),
@@ -39,6 +44,12 @@ func (a *App) routes() (http.Handler, error) {
 		middleware.BodyLimit(a.cfg.MaxBodyBytes),
 		middleware.Pipeline(a.authenticator, auth.PublicPaths),
 	)
+
+	page, err := web.New(a.cfg.SessionMode())
+	if err != nil {
+		return nil, err
+	}
+	page.Register(r)
 
 	getAndHead(r, "/healthz", handleHealthz)
 	getAndHead(r, "/readyz", handleReadyz(a.users))

@@ -39,6 +39,7 @@ type sessionJSON struct {
 	ID         string  `json:"id"`
 	IP         string  `json:"ip"`
 	LastSeenAt *string `json:"last_seen_at"`
+	RotatedAt  *string `json:"rotated_at"`
 	UserAgent  string  `json:"user_agent"`
 }
 
@@ -52,6 +53,7 @@ func toSessionJSONs(list []store.Session, currentID string) []sessionJSON {
 			ID:         s.ID,
 			IP:         s.IP,
 			LastSeenAt: formatTime(s.LastSeenAt),
+			RotatedAt:  formatTime(s.RotatedAt),
 			UserAgent:  s.UserAgent,
 		}
 	}

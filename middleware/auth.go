@@ -208,9 +208,17 @@ func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
 		return nil, Forbidden // a cross-site browser request riding the cookie
 	}
 	ctx := c.Request.Context()
-	s, err := a.Sessions.Lookup(ctx, token)
+	s, newToken, err := a.Sessions.Use(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	if newToken != "" {
+		// The token was rotated: the successor goes out with this answer,
+		// whatever the route, or the client would be left with the old
+		// token past its grace period.
+		if err := a.Cookies.Refresh(c, newToken, a.Sessions.MaxAge(s)); err != nil {
+			return nil, err
+		}
 	}
 	user, err := a.Users.UserByID(ctx, s.UserID)
 	if store.ErrorCode(err) == store.ENOTFOUND {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
@@ -14,20 +17,55 @@ import (
 	"simpleapi/handlers/respond"
 )
 
+// apiCSP is the Content-Security-Policy of every response that is not the
+// account page (which sets its own): JSON loads nothing and is never framed.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'"
+
 // SecurityHeaders sets the headers of SPEC 4.6 on every response, errors
 // included; it runs first so nothing can answer without them. API answers
 // carry users, sessions and cookies, so no cache may keep any of them.
-func SecurityHeaders() gin.HandlerFunc {
+// Responses to https requests (directly or through a trusted proxy) carry
+// Strict-Transport-Security with hstsMaxAge, unless it is 0.
+func SecurityHeaders(hstsMaxAge time.Duration, trustedProxies []netip.Prefix) gin.HandlerFunc {
+	hsts := ""
+	if hstsMaxAge > 0 {
+		hsts = "max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)
+	}
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", apiCSP)
+		if hsts != "" && OverHTTPS(c.Request, trustedProxies) {
+			h.Set("Strict-Transport-Security", hsts)
+		}
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
 			h.Set("Cache-Control", "no-store")
 		}
 		c.Next()
 	}
+}
+
+// OverHTTPS reports whether r came over TLS, directly or through a trusted
+// proxy that says so in X-Forwarded-Proto.
+func OverHTTPS(r *http.Request, trustedProxies []netip.Prefix) bool {
+	return r.TLS != nil ||
+		(fromTrustedProxy(r, trustedProxies) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
+
+func fromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := addr.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Recovery turns a panic into a JSON 500 that carries no detail, and logs

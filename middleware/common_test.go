@@ -15,7 +15,7 @@ func TestRecoveryAnswersJSON500WithoutDetail(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	var logs bytes.Buffer
 	r := gin.New()
-	r.Use(SecurityHeaders(), Recovery(slog.New(slog.NewTextHandler(&logs, nil))))
+	r.Use(SecurityHeaders(0, nil), Recovery(slog.New(slog.NewTextHandler(&logs, nil))))
 	r.GET("/api/v1/boom", func(c *gin.Context) { panic("secret internal detail") })
 
 	rec := httptest.NewRecorder()

@@ -165,6 +165,16 @@ func (sc *SessionCookies) Set(c *gin.Context, token string, maxAge int) error {
 	return s.Save()
 }
 
+// Refresh writes a cookie carrying token without gin-contrib/sessions'
+// middleware, which only some routes have: the authenticator uses it on any
+// route when it replaces a session's token.
+func (sc *SessionCookies) Refresh(c *gin.Context, token string, maxAge int) error {
+	s := gsessions.NewSession(sc.store, sc.name)
+	s.Values[tokenKey] = token
+	s.Options = sc.options(c.Request, maxAge).ToGorillaOptions()
+	return sc.store.Save(c.Request, c.Writer, s)
+}
+
 // Clear writes an expired, empty cookie (Max-Age=0).
 func (sc *SessionCookies) Clear(c *gin.Context) error {
 	s := sessions.Default(c)
@@ -195,22 +205,8 @@ func (sc *SessionCookies) Secure(r *http.Request) bool {
 	case sc.secure == "false":
 		return false
 	default:
-		return r.TLS != nil || (sc.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+		return OverHTTPS(r, sc.trusted)
 	}
-}
-
-func (sc *SessionCookies) fromTrustedProxy(r *http.Request) bool {
-	addr, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := addr.Addr().Unmap()
-	for _, p := range sc.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // cookieValue finds a cookie's value without the allocations of

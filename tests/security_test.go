@@ -22,6 +22,7 @@ type sessionObj struct {
 	ID         string  `json:"id"`
 	IP         string  `json:"ip"`
 	LastSeenAt *string `json:"last_seen_at"`
+	RotatedAt  *string `json:"rotated_at"`
 	UserAgent  string  `json:"user_agent"`
 }
 

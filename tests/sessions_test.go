@@ -293,7 +293,9 @@ func TestSessionExpiry(t *testing.T) {
 			assertError(t, s.do("GET", "/api/v1/users/me", "", withCookie(c)), 403, "Forbidden")
 		})
 		t.Run(mode+" idle", func(t *testing.T) {
-			s := newSessionServer(t, "AUTH_TYPE", mode, "SESSION_DURATION", "0", "SESSION_IDLE_TIMEOUT", "600")
+			// One cookie throughout: no token rotation.
+			s := newSessionServer(t, "AUTH_TYPE", mode, "SESSION_DURATION", "0", "SESSION_IDLE_TIMEOUT", "600",
+				"SESSION_ROTATE_INTERVAL", "0")
 			c := s.adminCookie()
 			// Each use well within the idle timeout keeps it alive, far
 			// past the first idle deadline.

@@ -10,19 +10,25 @@
 // write does not depend on how many records there are, and also once
 // writes have paused for a moment (Options.QuietCompactAfter), so that
 // the snapshot file holds current data for tools that read it, such as
-// the old service's, or a backup, while the server runs. A crash at any
-// moment loses no acknowledged write: the load replays the journal over
-// the snapshot and drops a torn tail with a warning. Damage in the middle
-// of a journal (a bad line with intact lines after it, which no crash can
-// leave) is not truncated: Open fails, naming the file and the byte
-// offset, so that acknowledged writes after it are not thrown away.
+// the old service's, or a backup, while the server runs.
 //
-// A failed write (a failed fsync, or a compaction that cannot write)
-// fails the store for good, until a restart. A write is applied in memory
-// before its journal record is fsync'd, so after a failed fsync the
-// in-memory state may include that write, which was never acknowledged
-// and may not be on disk; and after a failed fsync what the file holds is
-// unknown. So the store then refuses every write and Ping fails (the
+// A crash at any moment loses no acknowledged write: the load replays the
+// journal over the snapshot and drops a torn tail (a last line without its
+// newline, which was never acknowledged) with a warning. Anything else
+// wrong with a journal is damage that no crash leaves and that may have
+// cost acknowledged writes: a complete line whose checksum fails (the last
+// one too), or a missing record, found by the records' sequence numbers.
+// Open then fails, naming the file, the byte offset and the fault, and
+// changes nothing. Open also refuses a users file that is missing or empty
+// in a directory that shows the service ran there before (see
+// checkUsersFile), rather than start again with no users.
+//
+// A failed write (a failed fsync, a journal no longer in the data
+// directory, or a compaction that cannot write) fails the store for good,
+// until a restart. A write is applied in memory before its journal record
+// is fsync'd, so after a failed fsync the in-memory state may include that
+// write, which was never acknowledged and may not be on disk; and after a
+// failed fsync what the file holds is unknown. So the store then refuses every write and Ping fails (the
 // server reports not ready), while reads keep answering from memory;
 // restarting reloads what is really on disk.
 //
@@ -36,25 +42,14 @@ package jsonfile
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"simpleapi/store"
 )
-
-// lockFile is the data directory's lock, holding the owner's pid.
-const lockFile = ".lock"
-
-// ErrLocked is returned (wrapped) by Open when another process, or another
-// Open in this one, holds the data directory.
-var ErrLocked = errors.New("data directory is in use by another simpleapi process")
 
 // Options tunes Open. The zero value is ready to use.
 type Options struct {
@@ -128,6 +123,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
+	if err := checkUsersFile(dir); err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -175,72 +173,4 @@ func (db *DB) Close() error {
 		db.closeErr = errors.Join(errs...)
 	})
 	return db.closeErr
-}
-
-// makeDir creates dir 0700 if it does not exist and makes its entry
-// durable in the parent directory.
-func makeDir(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(filepath.Clean(dir)))
-}
-
-// lockedError is ErrLocked with the directory and the holder's pid.
-type lockedError struct {
-	dir string
-	pid int // 0: unknown
-}
-
-func (e *lockedError) Error() string {
-	msg := fmt.Sprintf("data directory %q is in use by another simpleapi process", e.dir)
-	if e.pid > 0 {
-		msg += fmt.Sprintf(" (pid %d)", e.pid)
-	}
-	return msg
-}
-
-func (e *lockedError) Unwrap() error { return ErrLocked }
-
-// lockDir takes an exclusive flock on dir/.lock and writes our pid into
-// it. The kernel drops the lock when the process dies, so a crash never
-// leaves the directory locked.
-func lockDir(dir string) (*os.File, error) {
-	path := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &lockedError{dir: dir, pid: readPID(path)}
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	err = f.Truncate(0)
-	if err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write %s: %w", path, err)
-	}
-	return f, nil
-}
-
-// readPID returns the pid written in a lock file, or 0.
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0
-	}
-	return pid
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -111,3 +113,33 @@ func writeUsersSnapshot(t testing.TB, dir string, n int) {
 
 // codeOf returns an error's application code, for compact assertions.
 func codeOf(err error) string { return store.ErrorCode(err) }
+
+// appendLine appends a journal line without a sequence number, as the
+// service wrote them before records were numbered.
+func appendLine(dst []byte, op, id string, rec []byte) []byte {
+	return appendRecord(dst, 0, op, id, rec)
+}
+
+// dirWithUsers returns a new data directory holding an empty users file,
+// for tests that set up its other files by hand (see checkUsersFile).
+func dirWithUsers(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, usersFile), []byte("{}\n"), 0o600))
+	return dir
+}
+
+// testRand returns a random source for a test, seeded from
+// JSONFILE_TEST_SEED when set (to replay a failure) or else at random,
+// and logs the seed.
+func testRand(t testing.TB) *rand.Rand {
+	t.Helper()
+	seed := rand.Uint64()
+	if s := os.Getenv("JSONFILE_TEST_SEED"); s != "" {
+		var err error
+		seed, err = strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err, "JSONFILE_TEST_SEED")
+	}
+	t.Logf("random seed %d (replay with JSONFILE_TEST_SEED=%d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}

@@ -1,170 +1,17 @@
 package jsonfile
 
 import (
-	"bufio"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
+
+	"simpleapi/store/jsonfile/atomicfile"
 )
-
-// A journal line is the CRC-32C of the body as 8 hex digits, a space, the
-// body and a newline. The body is one JSON object:
-//
-//	{"op":"put","id":"<id>","rec":{...full record...}}
-//	{"op":"del","id":"<id>"}
-//
-// Records hold full state, never deltas, so replaying a record that a
-// snapshot already contains is harmless. The checksum and the newline let
-// a load tell a complete line from a torn or garbage tail.
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// journalEntry is the decoded body of a journal line.
-type journalEntry struct {
-	Op  string          `json:"op"`
-	ID  string          `json:"id"`
-	Rec json.RawMessage `json:"rec"`
-}
-
-// appendLine appends one journal line for op ("put" with the record rec,
-// or "del" with rec nil). The checksum is written as a placeholder first
-// and filled in at the end so that the body is built once, in place.
-func appendLine(dst []byte, op, id string, rec []byte) []byte {
-	start := len(dst)
-	dst = append(dst, "00000000 "...)
-	dst = append(dst, `{"op":"`...)
-	dst = append(dst, op...)
-	dst = append(dst, `","id":`...)
-	dst = appendJSONString(dst, id)
-	if rec != nil {
-		dst = append(dst, `,"rec":`...)
-		dst = append(dst, rec...)
-	}
-	dst = append(dst, '}')
-	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(dst[start+9:], crcTable))
-	hex.Encode(dst[start:start+8], sum[:])
-	return append(dst, '\n')
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(dst, b...)
-}
-
-// parseLine checks a line (with its newline) and returns its body; ok is
-// false for a torn or corrupt line.
-func parseLine(line []byte) (body []byte, ok bool) {
-	if len(line) < 10 || line[8] != ' ' || line[len(line)-1] != '\n' {
-		return nil, false
-	}
-	var sum [4]byte
-	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
-		return nil, false
-	}
-	body = line[9 : len(line)-1]
-	return body, crc32.Checksum(body, crcTable) == binary.BigEndian.Uint32(sum[:])
-}
-
-// readJournal calls fn for each intact record of the journal at path, in
-// order. It stops at the first torn or corrupt line and returns the length
-// of the intact prefix (good) and of the whole file (size); good < size
-// means a tail should be dropped. A missing file is an empty journal. An
-// error from fn stops the read and is returned.
-//
-// Only the tail can be torn by a crash: lines are only ever appended, so
-// nothing is written after a line that a crash cut short. A bad line
-// followed by an intact one is therefore damage in the middle of the file
-// (a disk error, an edit), and dropping everything after it would lose
-// acknowledged writes: readJournal returns a *damagedError instead, and the
-// file is left as it is.
-func readJournal(path string, fn func(journalEntry) error) (good, size int64, err error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, 0, err
-	}
-	size = st.Size()
-
-	r := bufio.NewReaderSize(f, 1<<16)
-	for {
-		line, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			// A last line without its newline is torn; an empty one is
-			// just the end of the file.
-			return good, size, nil
-		}
-		if err != nil {
-			return good, size, err
-		}
-		body, ok := parseLine(line)
-		if !ok {
-			intact, err := intactLineIn(r)
-			if err != nil {
-				return good, size, err
-			}
-			if intact {
-				return good, size, &damagedError{path: path, offset: good}
-			}
-			return good, size, nil
-		}
-		var e journalEntry
-		if err := json.Unmarshal(body, &e); err != nil {
-			// The checksum matched, so this line is what was written:
-			// not a crash artefact but a bug or a foreign file.
-			return good, size, fmt.Errorf("%s at offset %d: %w", path, good, err)
-		}
-		if err := fn(e); err != nil {
-			return good, size, fmt.Errorf("%s at offset %d: %w", path, good, err)
-		}
-		good += int64(len(line))
-	}
-}
-
-// intactLineIn reports whether what is left of r holds a complete line
-// with a valid checksum.
-func intactLineIn(r *bufio.Reader) (bool, error) {
-	for {
-		line, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return false, nil // a last line without its newline is not intact
-		}
-		if err != nil {
-			return false, err
-		}
-		if _, ok := parseLine(line); ok {
-			return true, nil
-		}
-	}
-}
-
-// damagedError is readJournal's error for a journal with a bad line
-// followed by intact ones.
-type damagedError struct {
-	path   string
-	offset int64 // of the first bad line
-}
-
-func (e *damagedError) Error() string {
-	return fmt.Sprintf("%s is damaged at byte %d with intact records after it; not truncating — "+
-		"restore from backup or move the file aside", e.path, e.offset)
-}
 
 // journal is the append-only log of one table, written with group commit:
 // writers hand it encoded records in the order they applied them in memory
@@ -177,6 +24,7 @@ type journal struct {
 	sync    func(*os.File) error
 	log     *slog.Logger
 	observe func(time.Duration) // Options.ObserveWrite; may be nil
+	base    uint64              // on-disk sequence number of the record before the first added here
 
 	mu        sync.Mutex
 	work      sync.Cond // the flusher waits here for records, a rotation or close
@@ -196,28 +44,25 @@ type journal struct {
 }
 
 // openJournal opens (creating if needed) the journal at path for appending
-// and starts its flusher. observe, if not nil, receives the duration of
-// each batch written and synced.
-func openJournal(path string, sync func(*os.File) error, log *slog.Logger, observe func(time.Duration)) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+// and starts its flusher. lastSeq is the sequence number of the last
+// record on disk (see readJournal); the records added go on from it.
+// observe, if not nil, receives the duration of each batch written and
+// synced.
+func openJournal(path string, lastSeq uint64, sync func(*os.File) error, log *slog.Logger, observe func(time.Duration)) (*journal, error) {
+	f, err := createJournalFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
 		return nil, err
 	}
-	// Make sure the file's directory entry is durable before any record
-	// written to it is acknowledged.
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		f.Close()
-		return nil, err
-	}
-	j := &journal{path: path, sync: sync, log: log, observe: observe, f: f, done: make(chan struct{})}
+	j := &journal{path: path, base: lastSeq, sync: sync, log: log, observe: observe, f: f, done: make(chan struct{})}
 	j.work.L = &j.mu
 	j.progress.L = &j.mu
 	go j.run()
 	return j, nil
 }
 
-// add queues one record (see appendLine) and returns its sequence number,
-// to be passed to wait. Callers add records in the order they applied the
+// add queues one record (see appendRecord), numbered on from the last on
+// disk, and returns its place in this process's queue, to be passed to
+// wait. Callers add records in the order they applied the
 // changes in memory, which is the order they reach the disk.
 func (j *journal) add(op, id string, rec []byte) (uint64, error) {
 	j.mu.Lock()
@@ -228,8 +73,8 @@ func (j *journal) add(op, id string, rec []byte) (uint64, error) {
 	if j.closing {
 		return 0, errClosed
 	}
-	j.buf = appendLine(j.buf, op, id, rec)
 	j.queued++
+	j.buf = appendRecord(j.buf, j.base+j.queued, op, id, rec)
 	j.work.Signal()
 	return j.queued, nil
 }
@@ -390,7 +235,29 @@ func (j *journal) write(b []byte) error {
 	if _, err := j.f.Write(b); err != nil {
 		return err
 	}
-	return j.sync(j.f)
+	if err := j.sync(j.f); err != nil {
+		return err
+	}
+	return j.checkLinked()
+}
+
+// errUnlinked is the failure of a journal whose file has been deleted, as
+// with the whole data directory: its records would be lost at the next
+// start.
+var errUnlinked = errors.New("the journal file is no longer in the data directory (deleted)")
+
+// checkLinked fails if the journal file has no name left, so that a write
+// is acknowledged only if the next start can read it. One fstat per batch,
+// next to an fsync, and no allocation.
+func (j *journal) checkLinked() error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(j.f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Nlink == 0 {
+		return errUnlinked
+	}
+	return nil
 }
 
 // rotateFile renames the (fully synced) journal to path.old and opens a
@@ -399,12 +266,8 @@ func (j *journal) rotateFile() error {
 	if err := os.Rename(j.path, j.path+".old"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createJournalFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return err
-	}
-	if err := syncDir(filepath.Dir(j.path)); err != nil {
-		f.Close()
 		return err
 	}
 	old := j.f
@@ -412,34 +275,18 @@ func (j *journal) rotateFile() error {
 	return old.Close()
 }
 
-// syncDir fsyncs a directory so that entries created, renamed or removed in
-// it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// createJournalFile opens a journal file with flag and makes its directory
+// entry durable before any record written to it is acknowledged.
+func createJournalFile(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, err
 	}
-	return err
-}
-
-// truncateFile cuts the file at path to size and syncs it.
-func truncateFile(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Truncate(size)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return f, nil
 }
 
 // errClosed is returned for writes to a closed table.

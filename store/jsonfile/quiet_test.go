@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -16,8 +16,21 @@ import (
 	"simpleapi/store"
 )
 
+// The quiet compaction tests run in a testing/synctest bubble: its clock
+// moves only when every goroutine of the store is blocked, so the timers
+// fire exactly when they are due, whatever the machine's speed, and
+// synctest.Wait returns once the background work (a compaction, with its
+// file I/O) has finished.
+
 // quietTestAfter is the quiet period the tests use.
 const quietTestAfter = 50 * time.Millisecond
+
+// settle lets time pass, on the bubble's clock, until every quiet period
+// due has ended, and waits for the work it started.
+func settle(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
 
 // compactionCounts returns how many compactions tb has completed and how
 // many quiet compactions it has started, and whether its quiet timer is
@@ -58,33 +71,29 @@ func journalEmpty(path string) error {
 	return nil
 }
 
-// requireUsersOnDisk waits until the users snapshot file in dir holds
+// requireUsersOnDisk checks that the users snapshot file in dir holds
 // exactly want, in the old service's shape, and the journal is empty.
 func requireUsersOnDisk(t *testing.T, dir string, want []store.User) {
 	t.Helper()
 	path := filepath.Join(dir, usersFile)
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		snap, err := readSnapshotFile(path)
-		if !assert.NoError(c, err) {
-			return
+	snap, err := readSnapshotFile(path)
+	require.NoError(t, err)
+	assert.Len(t, snap, len(want))
+	for _, u := range want {
+		raw, ok := snap[u.ID]
+		if !assert.True(t, ok, "user %s not in %s", u.ID, usersFile) {
+			continue
 		}
-		assert.Len(c, snap, len(want))
-		for _, u := range want {
-			raw, ok := snap[u.ID]
-			if !assert.True(c, ok, "user %s not in %s", u.ID, usersFile) {
-				continue
+		var r userRecord
+		if assert.NoError(t, json.Unmarshal(raw, &r)) {
+			assert.Equal(t, u.ID, r.ID)
+			if assert.NotNil(t, r.Email) {
+				assert.Equal(t, u.Email, *r.Email)
 			}
-			var r userRecord
-			if assert.NoError(c, json.Unmarshal(raw, &r)) {
-				assert.Equal(c, u.ID, r.ID)
-				if assert.NotNil(c, r.Email) {
-					assert.Equal(c, u.Email, *r.Email)
-				}
-				assert.Equal(c, *u.FirstName, *r.FirstName)
-			}
+			assert.Equal(t, *u.FirstName, *r.FirstName)
 		}
-		assert.NoError(c, journalEmpty(path))
-	}, 10*time.Second, 10*time.Millisecond)
+	}
+	assert.NoError(t, journalEmpty(path))
 }
 
 // requireStaysIdle checks, over several quiet periods, that tb starts no
@@ -93,7 +102,7 @@ func requireStaysIdle[T any](t *testing.T, tb *table[T]) {
 	t.Helper()
 	total, quiet, armed := compactionCounts(tb)
 	require.False(t, armed, "quiet timer armed while idle")
-	time.Sleep(5 * quietTestAfter)
+	settle(5 * quietTestAfter)
 	total2, quiet2, armed2 := compactionCounts(tb)
 	assert.Equal(t, total, total2, "compactions while idle")
 	assert.Equal(t, quiet, quiet2, "quiet compactions while idle")
@@ -104,67 +113,70 @@ func requireStaysIdle[T any](t *testing.T, tb *table[T]) {
 // snapshot files, in the old shape, with the journals emptied, and then
 // nothing more happens while the store is idle.
 func TestQuietCompaction(t *testing.T) {
-	dir := t.TempDir()
-	opts, _ := testOptions()
-	opts.Sessions = true
-	opts.QuietCompactAfter = quietTestAfter
-	db := openDB(t, dir, opts)
-	us, ss := db.Users(), db.Sessions()
-	ctx := t.Context()
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		opts, _ := testOptions()
+		opts.Sessions = true
+		opts.QuietCompactAfter = quietTestAfter
+		db := openDB(t, dir, opts)
+		us, ss := db.Users(), db.Sessions()
+		ctx := t.Context()
 
-	var want []store.User
-	for i := range 5 {
-		require.NoError(t, us.CreateUser(ctx, testUser(i)))
-		want = append(want, testUser(i))
-	}
-	renamed := testUser(2)
-	renamed.FirstName = strPtr("Renamed")
-	_, err := us.UpdateUser(ctx, renamed.ID, func(u *store.User) error {
-		u.FirstName = renamed.FirstName
-		return nil
-	})
-	require.NoError(t, err)
-	want[2] = renamed
-	require.NoError(t, us.DeleteUser(ctx, testUser(4).ID))
-	want = want[:4]
-	var sessionIDs []string
-	for i := range 3 {
-		s, _ := testSession(i, testUser(0).ID)
-		require.NoError(t, ss.CreateSession(ctx, s))
-		sessionIDs = append(sessionIDs, s.ID)
-	}
+		var want []store.User
+		for i := range 5 {
+			require.NoError(t, us.CreateUser(ctx, testUser(i)))
+			want = append(want, testUser(i))
+		}
+		renamed := testUser(2)
+		renamed.FirstName = strPtr("Renamed")
+		_, err := us.UpdateUser(ctx, renamed.ID, func(u *store.User) error {
+			u.FirstName = renamed.FirstName
+			return nil
+		})
+		require.NoError(t, err)
+		want[2] = renamed
+		require.NoError(t, us.DeleteUser(ctx, testUser(4).ID))
+		want = want[:4]
+		var sessionIDs []string
+		for i := range 3 {
+			s, _ := testSession(i, testUser(0).ID)
+			require.NoError(t, ss.CreateSession(ctx, s))
+			sessionIDs = append(sessionIDs, s.ID)
+		}
 
-	requireUsersOnDisk(t, dir, want)
-	spath := filepath.Join(dir, sessionsFile)
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		// Not before the quiet period has passed.
+		settle(quietTestAfter - time.Millisecond)
+		_, quiet, armed := compactionCounts(db.users.t)
+		assert.Equal(t, 0, quiet)
+		assert.True(t, armed)
+
+		settle(time.Millisecond)
+		requireUsersOnDisk(t, dir, want)
+		spath := filepath.Join(dir, sessionsFile)
 		snap, err := readSnapshotFile(spath)
-		if !assert.NoError(c, err) {
-			return
-		}
-		assert.Len(c, snap, len(sessionIDs))
+		require.NoError(t, err)
+		assert.Len(t, snap, len(sessionIDs))
 		for _, id := range sessionIDs {
-			assert.Contains(c, snap, id)
+			assert.Contains(t, snap, id)
 		}
-		assert.NoError(c, journalEmpty(spath))
-	}, 10*time.Second, 10*time.Millisecond)
+		assert.NoError(t, journalEmpty(spath))
 
-	// Wait until the quiet compactions have finished, not just renamed
-	// the snapshot into place.
-	for _, tb := range []interface{ idle() bool }{db.users.t, db.sessions.t} {
-		require.Eventually(t, tb.idle, 10*time.Second, 5*time.Millisecond)
-	}
-	_, quiet, _ := compactionCounts(db.users.t)
-	assert.GreaterOrEqual(t, quiet, 1)
-	_, quiet, _ = compactionCounts(db.sessions.t)
-	assert.GreaterOrEqual(t, quiet, 1)
-	requireStaysIdle(t, db.users.t)
-	requireStaysIdle(t, db.sessions.t)
+		for _, tb := range []interface{ idle() bool }{db.users.t, db.sessions.t} {
+			assert.True(t, tb.idle())
+		}
+		_, quiet, _ = compactionCounts(db.users.t)
+		assert.Equal(t, 1, quiet)
+		_, quiet, _ = compactionCounts(db.sessions.t)
+		assert.Equal(t, 1, quiet)
+		requireStaysIdle(t, db.users.t)
+		requireStaysIdle(t, db.sessions.t)
 
-	// What the snapshot holds loads back.
-	require.NoError(t, db.Close())
-	got, err := openDB(t, dir, opts).Users().ListUsers(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
+		// What the snapshot holds loads back.
+		require.NoError(t, db.Close())
+		got, err := openDB(t, dir, opts).Users().ListUsers(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	})
 }
 
 // idle reports whether no compaction is running and no quiet one is
@@ -178,114 +190,104 @@ func (t *table[T]) idle() bool {
 // TestQuietCompactionNotDuringStream: a steady stream of writes gets no
 // quiet compaction; the end of the stream gets exactly one.
 func TestQuietCompactionNotDuringStream(t *testing.T) {
-	dir := t.TempDir()
-	opts, _ := testOptions()
-	opts.QuietCompactAfter = quietTestAfter
-	db := openDB(t, dir, opts)
-	us := db.Users()
-	tb := db.users.t
-	ctx := t.Context()
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		opts, _ := testOptions()
+		opts.QuietCompactAfter = quietTestAfter
+		db := openDB(t, dir, opts)
+		us := db.Users()
+		tb := db.users.t
+		ctx := t.Context()
 
-	require.NoError(t, us.CreateUser(ctx, testUser(0)))
-	require.Eventually(t, func() bool {
-		_, quiet, armed := compactionCounts(tb)
-		return quiet == 1 && !armed && tb.idle()
-	}, 10*time.Second, 5*time.Millisecond)
-	total0, quiet0, _ := compactionCounts(tb)
+		require.NoError(t, us.CreateUser(ctx, testUser(0)))
+		settle(quietTestAfter)
+		total0, quiet0, armed := compactionCounts(tb)
+		require.Equal(t, 1, quiet0)
+		require.False(t, armed)
 
-	// A write every 10ms for 300ms. Each runs in its own goroutine so
-	// that a slow fsync does not stretch the gap between writes; the
-	// counts are sampled at every tick, while the stream is under way.
-	var wg sync.WaitGroup
-	ticker := time.NewTicker(10 * time.Millisecond)
-	start := time.Now()
-	prev := start
-	var maxGap time.Duration
-	maxQuiet := quiet0
-	for k := 1; time.Since(start) < 300*time.Millisecond; k++ {
-		now := <-ticker.C
-		maxGap = max(maxGap, now.Sub(prev))
-		prev = now
-		_, quiet, _ := compactionCounts(tb)
-		maxQuiet = max(maxQuiet, quiet)
-		wg.Go(func() {
+		// A write every 10ms for 300ms, each gap shorter than the quiet
+		// period.
+		for k := 1; k <= 30; k++ {
+			settle(10 * time.Millisecond)
 			_, err := us.UpdateUser(ctx, testUser(0).ID, func(u *store.User) error {
 				u.FirstName = strPtr(fmt.Sprintf("v%d", k))
 				return nil
 			})
-			assert.NoError(t, err)
-		})
-	}
-	ticker.Stop()
-	wg.Wait()
-	if maxGap >= quietTestAfter*3/4 {
-		t.Skipf("the test's writer stalled for %v, so the stream was not steady", maxGap)
-	}
-	assert.Equal(t, quiet0, maxQuiet, "quiet compaction during a steady stream of writes")
+			require.NoError(t, err)
+			_, quiet, _ := compactionCounts(tb)
+			require.Equal(t, quiet0, quiet, "quiet compaction during a steady stream of writes (write %d)", k)
+		}
 
-	// After the stream: exactly one quiet compaction, then nothing.
-	want, err := us.ListUsers(ctx)
-	require.NoError(t, err)
-	requireUsersOnDisk(t, dir, want)
-	require.Eventually(t, tb.idle, 10*time.Second, 5*time.Millisecond)
-	total, quiet, _ := compactionCounts(tb)
-	assert.Equal(t, quiet0+1, quiet)
-	assert.Equal(t, total0+1, total)
-	requireStaysIdle(t, tb)
+		// After the stream: exactly one quiet compaction, then nothing.
+		settle(quietTestAfter)
+		want, err := us.ListUsers(ctx)
+		require.NoError(t, err)
+		requireUsersOnDisk(t, dir, want)
+		assert.True(t, tb.idle())
+		total, quiet, _ := compactionCounts(tb)
+		assert.Equal(t, quiet0+1, quiet)
+		assert.Equal(t, total0+1, total)
+		requireStaysIdle(t, tb)
+	})
 }
 
 // TestQuietCompactionClose: Close with a quiet period pending neither
 // waits for it nor leaves the goroutine behind, and still compacts.
 func TestQuietCompactionClose(t *testing.T) {
-	dir := t.TempDir()
-	opts, _ := testOptions()
-	opts.QuietCompactAfter = time.Hour
-	db, err := Open(dir, opts)
-	require.NoError(t, err)
-	var want []store.User
-	for i := range 3 {
-		require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
-		want = append(want, testUser(i))
-	}
-	tb := db.users.t
-	_, _, armed := compactionCounts(tb)
-	require.True(t, armed)
-
-	start := time.Now()
-	require.NoError(t, db.Close())
-	assert.Less(t, time.Since(start), 10*time.Second)
-	select {
-	case <-tb.quietDone:
-	default:
-		t.Fatal("quiet compaction goroutine still running after Close")
-	}
-	_, quiet, _ := compactionCounts(tb)
-	assert.Equal(t, 0, quiet)
-	requireUsersOnDisk(t, dir, want)
-}
-
-// TestQuietCompactionCloseRace closes the store at random moments around a
-// quiet compaction: before it, while it runs, after it.
-func TestQuietCompactionCloseRace(t *testing.T) {
-	dir := t.TempDir()
-	opts, _ := testOptions()
-	opts.Sessions = true
-	opts.QuietCompactAfter = time.Millisecond
-	var want []store.User
-	for i := range 20 {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		opts, _ := testOptions()
+		opts.QuietCompactAfter = time.Hour
 		db, err := Open(dir, opts)
 		require.NoError(t, err)
-		require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
-		s, _ := testSession(i, testUser(i).ID)
-		require.NoError(t, db.Sessions().CreateSession(t.Context(), s))
-		want = append(want, testUser(i))
-		time.Sleep(time.Duration(i%5) * time.Millisecond)
-		require.NoError(t, db.Close())
-		for _, tb := range []interface{ quietStopped() bool }{db.users.t, db.sessions.t} {
-			require.True(t, tb.quietStopped(), "round %d", i)
+		var want []store.User
+		for i := range 3 {
+			require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
+			want = append(want, testUser(i))
 		}
+		tb := db.users.t
+		_, _, armed := compactionCounts(tb)
+		require.True(t, armed)
+
+		start := time.Now()
+		require.NoError(t, db.Close())
+		// On the bubble's clock, waiting for the timer would take an hour.
+		assert.Equal(t, time.Duration(0), time.Since(start))
+		select {
+		case <-tb.quietDone:
+		default:
+			t.Fatal("quiet compaction goroutine still running after Close")
+		}
+		_, quiet, _ := compactionCounts(tb)
+		assert.Equal(t, 0, quiet)
 		requireUsersOnDisk(t, dir, want)
-	}
+	})
+}
+
+// TestQuietCompactionCloseRace closes the store at moments around a quiet
+// compaction: before it is due, as it is due, and after it.
+func TestQuietCompactionCloseRace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		opts, _ := testOptions()
+		opts.Sessions = true
+		opts.QuietCompactAfter = 2 * time.Millisecond
+		var want []store.User
+		for i := range 20 {
+			db, err := Open(dir, opts)
+			require.NoError(t, err)
+			require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
+			s, _ := testSession(i, testUser(i).ID)
+			require.NoError(t, db.Sessions().CreateSession(t.Context(), s))
+			want = append(want, testUser(i))
+			time.Sleep(time.Duration(i%5) * time.Millisecond)
+			require.NoError(t, db.Close())
+			for _, tb := range []interface{ quietStopped() bool }{db.users.t, db.sessions.t} {
+				require.True(t, tb.quietStopped(), "round %d", i)
+			}
+			requireUsersOnDisk(t, dir, want)
+		}
+	})
 }
 
 // quietStopped reports whether the quiet compaction goroutine has exited.
@@ -301,38 +303,43 @@ func (t *table[T]) quietStopped() bool {
 // TestQuietCompactionDisabled: a negative QuietCompactAfter leaves the
 // data in the journal until there is enough of it, or Close.
 func TestQuietCompactionDisabled(t *testing.T) {
-	dir := t.TempDir()
-	opts, _ := testOptions()
-	opts.QuietCompactAfter = -1
-	db := openDB(t, dir, opts)
-	require.NoError(t, db.Users().CreateUser(t.Context(), testUser(1)))
-	time.Sleep(3 * quietTestAfter)
-	snap, err := readSnapshotFile(filepath.Join(dir, usersFile))
-	require.NoError(t, err)
-	assert.Empty(t, snap)
-	assert.Nil(t, db.users.t.quietKick)
-	require.NoError(t, db.Close())
-	requireUsersOnDisk(t, dir, []store.User{testUser(1)})
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		opts, _ := testOptions()
+		opts.QuietCompactAfter = -1
+		db := openDB(t, dir, opts)
+		require.NoError(t, db.Users().CreateUser(t.Context(), testUser(1)))
+		settle(time.Hour)
+		snap, err := readSnapshotFile(filepath.Join(dir, usersFile))
+		require.NoError(t, err)
+		assert.Empty(t, snap)
+		assert.Nil(t, db.users.t.quietKick)
+		require.NoError(t, db.Close())
+		requireUsersOnDisk(t, dir, []store.User{testUser(1)})
+	})
 }
 
 // TestQuietCompactionAfterCrash: a journal left by a crash is folded into
 // the snapshot once the reopened store has been quiet, without a write.
 func TestQuietCompactionAfterCrash(t *testing.T) {
-	dir := t.TempDir()
-	opts, _ := testOptions()
-	opts.QuietCompactAfter = -1
-	db := openDB(t, dir, opts)
-	var want []store.User
-	for i := range 4 {
-		require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
-		want = append(want, testUser(i))
-	}
-	crashed := copyDir(t, dir)
-	require.Error(t, journalEmpty(filepath.Join(crashed, usersFile)))
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		opts, _ := testOptions()
+		opts.QuietCompactAfter = -1
+		db := openDB(t, dir, opts)
+		var want []store.User
+		for i := range 4 {
+			require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
+			want = append(want, testUser(i))
+		}
+		crashed := copyDir(t, dir)
+		require.Error(t, journalEmpty(filepath.Join(crashed, usersFile)))
 
-	opts.QuietCompactAfter = quietTestAfter
-	db2 := openDB(t, crashed, opts)
-	requireUsersOnDisk(t, crashed, want)
-	require.Eventually(t, db2.users.t.idle, 10*time.Second, 5*time.Millisecond)
-	requireStaysIdle(t, db2.users.t)
+		opts.QuietCompactAfter = quietTestAfter
+		db2 := openDB(t, crashed, opts)
+		settle(quietTestAfter)
+		requireUsersOnDisk(t, crashed, want)
+		assert.True(t, db2.users.t.idle())
+		requireStaysIdle(t, db2.users.t)
+	})
 }

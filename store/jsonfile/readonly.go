@@ -110,12 +110,15 @@ func readUsersOnce(path string) ([]store.User, error) {
 	if _, _, err := t.loadSnapshot(); err != nil {
 		return nil, err
 	}
+	// As openTable does, without truncating a torn tail.
 	jpath := path + ".journal"
+	var lastSeq uint64
 	for _, p := range []string{jpath + ".old", jpath} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if _, err := t.replay(p, false); err != nil {
+		var err error
+		if _, lastSeq, err = t.replay(p, lastSeq, false); err != nil {
 			return nil, err
 		}
 	}

@@ -259,7 +259,7 @@ func TestSessionFileBeforeDeadlines(t *testing.T) {
 	}
 	for name, idle := range map[string]time.Duration{"no idle timeout": 0, "idle timeout": 30 * time.Minute} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := dirWithUsers(t)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile), []byte(file), 0o600))
 			opts, logs := testOptions()
 			opts.Sessions = true
@@ -357,7 +357,7 @@ var oldTokens = []string{"f3c1a2b4-raw-token-one-5d6e7f8a9b0c", "9a8b7c6d-raw-to
 func TestOldServiceSessionsFile(t *testing.T) {
 	for name, extra := range map[string]bool{"old only": false, "old and new": true} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := dirWithUsers(t)
 			file := oldSessionsFile
 			kept, _ := testSession(1, "alice")
 			if extra {
@@ -460,7 +460,7 @@ func TestBadSessionRecords(t *testing.T) {
 	}
 	for name, file := range snapshots {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := dirWithUsers(t)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile), []byte(file), 0o600))
 			opts, _ := testOptions()
 			opts.Sessions = true
@@ -471,7 +471,7 @@ func TestBadSessionRecords(t *testing.T) {
 		})
 	}
 	t.Run("old record in the journal", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := dirWithUsers(t)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile), []byte(`{"`+s.ID+`": `+string(rec)+`}`), 0o600))
 		old := `{"id": "y", "user_id": "u", "session_id": "raw"}`
 		require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile+".journal"), appendLine(nil, "put", "y", []byte(old)), 0o600))
