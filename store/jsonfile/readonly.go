@@ -25,6 +25,10 @@ import (
 // The files found before are held open meanwhile, so that their inode
 // numbers cannot be reused by new files.
 func ReadUsers(dir string) ([]store.User, error) {
+	// Lost users are reported as Open reports them, not listed as none.
+	if err := checkUsersFile(dir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, usersFile)
 	paths := []string{path, path + ".journal.old", path + ".journal"}
 	for range 100 {
