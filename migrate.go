@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"simpleapi/store/jsonfile"
+	"simpleapi/store/postgres"
+)
+
+const migrateUsage = `Usage:
+  simpleapi migrate status                      list the schema migrations and which are applied
+  simpleapi migrate up                          apply the pending migrations
+  simpleapi migrate import-json --data-dir DIR  copy the users of DIR/.db_User.json into PostgreSQL
+
+Each works on the database of DATABASE_URL (or --database-url). The server
+applies pending migrations itself when it starts; "up" is for doing it
+beforehand.
+
+import-json reads DIR through the JSON-file store, so no server may be using
+it. Passwords (argon2id or the old service's SHA-256), roles, names and
+timestamps are copied as they are, in the file's order. A user whose id is
+already in the database is left as it is, so running it twice changes
+nothing; a user whose email another user already has is skipped and named.
+`
+
+// migrateCommand manages the PostgreSQL schema and imports users into it.
+func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, migrateUsage)
+		if len(args) == 0 {
+			return usageError{"migrate: a command is required"}
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("migrate "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	databaseURL := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL URL (DATABASE_URL)")
+	dataDir := fs.String("data-dir", "", "data directory holding .db_User.json (import-json)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, migrateUsage)
+			return nil
+		}
+		return usageError{fmt.Sprintf("migrate %s: %v", sub, err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("migrate %s: unexpected argument %q", sub, fs.Arg(0))}
+	}
+	if *databaseURL == "" {
+		return usageError{fmt.Sprintf("migrate %s: DATABASE_URL (or --database-url) is required", sub)}
+	}
+
+	switch sub {
+	case "status", "up":
+		db, err := postgres.Connect(ctx, *databaseURL, postgres.Options{})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if sub == "up" {
+			if err := postgres.Migrate(ctx, db.Pool()); err != nil {
+				return err
+			}
+		}
+		return printMigrations(ctx, db, stdout)
+	case "import-json":
+		if *dataDir == "" {
+			return usageError{"migrate import-json: --data-dir is required"}
+		}
+		return importJSON(ctx, *dataDir, *databaseURL, stdout)
+	default:
+		return usageError{fmt.Sprintf("migrate: unknown command %q (see simpleapi migrate -h)", sub)}
+	}
+}
+
+func printMigrations(ctx context.Context, db *postgres.DB, stdout io.Writer) error {
+	list, err := postgres.MigrationStatus(ctx, db.Pool())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tMIGRATION\tSTATE\tAPPLIED_AT")
+	for _, m := range list {
+		state, at := "pending", ""
+		if m.Applied {
+			state, at = "applied", m.AppliedAt.Format("2006-01-02T15:04:05")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, m.Name, state, at)
+	}
+	return tw.Flush()
+}
+
+// importJSON copies the users of dir's users file into the database,
+// applying the migrations first.
+func importJSON(ctx context.Context, dir, databaseURL string, stdout io.Writer) error {
+	// jsonfile.Open creates a missing directory; an import from a
+	// mistyped one must fail instead.
+	if _, err := os.Stat(filepath.Join(dir, ".db_User.json")); err != nil {
+		return fmt.Errorf("migrate import-json: %w", err)
+	}
+	src, err := jsonfile.Open(dir, jsonfile.Options{QuietCompactAfter: -1})
+	if errors.Is(err, jsonfile.ErrLocked) {
+		return fmt.Errorf("%w; stop the server first (nothing was imported)", err)
+	}
+	if err != nil {
+		return err
+	}
+	users, err := src.Users().ListUsers(ctx)
+	if cerr := src.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+
+	db, err := postgres.Open(ctx, databaseURL, postgres.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := db.Users().ImportUsers(ctx, users)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d users, %d already present, %d skipped\n", res.Added, res.Existing, len(res.Skipped))
+	for _, id := range res.Skipped {
+		fmt.Fprintf(stdout, "skipped %s: its email belongs to another user\n", id)
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+package jsonfile
+
+import (
+	"testing"
+
+	"simpleapi/store"
+	"simpleapi/store/storetest"
+)
+
+func TestUserStoreContract(t *testing.T) {
+	storetest.UserStore(t, func(t *testing.T) store.UserStore {
+		opts, _ := testOptions()
+		return openDB(t, t.TempDir(), opts).Users()
+	})
+}

@@ -1,0 +1,62 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"simpleapi/store"
+)
+
+// ImportResult counts what ImportUsers did with each user it was given.
+type ImportResult struct {
+	Added    int      // inserted
+	Existing int      // a user with that id was already there: left as it is
+	Skipped  []string // ids whose email another user already has (legacy duplicates)
+}
+
+// ImportUsers copies users (as read from another store, hashes, roles and
+// timestamps included) in one transaction, in order, so that listing keeps
+// their order. A user whose id is already present is left untouched, so
+// importing the same users twice changes nothing. It is not bounded by
+// Options.Timeout: a large import takes as long as it takes.
+func (s *Users) ImportUsers(ctx context.Context, users []store.User) (ImportResult, error) {
+	var res ImportResult
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		res = ImportResult{}
+		for _, u := range users {
+			if u.ID == "" {
+				return store.Errorf(store.EINVALID, "a user without an id")
+			}
+			if u.Role == "" {
+				u.Role = store.RoleUser
+			}
+			if !u.Role.Valid() {
+				return store.Errorf(store.EINVALID, "user %s: invalid role %q", u.ID, u.Role)
+			}
+			var id string
+			err := tx.QueryRow(ctx, `INSERT INTO users (`+userColumns+`, email_key)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id`,
+				userArgs(u)...).Scan(&id)
+			if err == nil {
+				res.Added++
+				continue
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, u.ID).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				res.Existing++
+			} else {
+				res.Skipped = append(res.Skipped, u.ID)
+			}
+		}
+		return nil
+	})
+	return res, dbError(err)
+}

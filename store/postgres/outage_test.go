@@ -1,0 +1,243 @@
+package postgres
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"simpleapi/store"
+	"simpleapi/store/postgres/pgtest"
+	"simpleapi/store/storetest"
+)
+
+// proxy is a TCP proxy in front of the database that a test can cut
+// (every connection closed, new ones closed at once), stall (new
+// connections accepted and never answered) and restore.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu       sync.Mutex
+	mode     string                // "forward", "cut" or "stall"
+	conns    map[net.Conn]struct{} // forwarded, both ends
+	stalled  map[net.Conn]struct{}
+	serving  sync.WaitGroup
+	forwards sync.WaitGroup
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &proxy{ln: ln, target: target, mode: "forward",
+		conns: map[net.Conn]struct{}{}, stalled: map[net.Conn]struct{}{}}
+	p.serving.Go(p.serve)
+	t.Cleanup(func() {
+		ln.Close()
+		p.serving.Wait()
+		p.set("cut")
+		p.forwards.Wait()
+	})
+	return p
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		switch p.mode {
+		case "cut":
+			c.Close()
+		case "stall":
+			p.stalled[c] = struct{}{} // never answered, closed at the next switch
+		default:
+			p.conns[c] = struct{}{}
+			p.forwards.Go(func() { p.forward(c) })
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *proxy) forward(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.mode == "cut" {
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+		return
+	}
+	p.conns[up] = struct{}{}
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	<-done
+}
+
+// set switches the mode. Stalled connections are closed (as a network
+// coming back resets them); "cut" and "stall" also close every forwarded
+// connection.
+func (p *proxy) set(mode string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode = mode
+	for c := range p.stalled {
+		c.Close()
+		delete(p.stalled, c)
+	}
+	if mode == "forward" {
+		return
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// viaProxy returns dbURL with its host replaced by the proxy's address.
+func viaProxy(t *testing.T, dbURL string) (*proxy, string) {
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	p := newProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	return p, u.String()
+}
+
+// bound is the longest an operation may take with Options.Timeout
+// 500ms: the timeout plus generous slack for a loaded machine. It
+// detects a hang; it is not a speed target.
+const bound = 5 * time.Second
+
+func TestOutageIsUnavailableAndRecovers(t *testing.T) {
+	p, dbURL := viaProxy(t, pgtest.Schema(t))
+	ctx := t.Context()
+	db, err := Open(ctx, dbURL, Options{Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	users, sessions := db.Users(), db.Sessions()
+	admin := storetest.User(1, "admin@example.com", store.RoleAdmin)
+	require.NoError(t, users.CreateUser(ctx, admin))
+
+	ops := map[string]func() error{
+		"ping":        func() error { return users.Ping(ctx) },
+		"create_user": func() error { return users.CreateUser(ctx, storetest.User(2, "b@example.com", store.RoleUser)) },
+		"user_by_id":  func() error { _, err := users.UserByID(ctx, admin.ID); return err },
+		"list_users":  func() error { _, err := users.ListUsers(ctx); return err },
+		"update_user": func() error {
+			_, err := users.UpdateUser(ctx, admin.ID, func(u *store.User) error { return nil })
+			return err
+		},
+		"delete_user":    func() error { return users.DeleteUser(ctx, "nope") },
+		"session_by_id":  func() error { _, err := sessions.SessionByID(ctx, "nope"); return err },
+		"count_sessions": func() error { _, err := sessions.CountSessions(ctx); return err },
+		"delete_expired": func() error { _, err := sessions.DeleteExpired(ctx); return err },
+	}
+	for _, mode := range []string{"cut", "stall"} {
+		p.set(mode)
+		for name, op := range ops {
+			start := time.Now()
+			err := op()
+			assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(err), "%s while %s: %v", name, mode, err)
+			assert.Equal(t, "Service unavailable", store.ErrorMessage(err))
+			assert.Less(t, time.Since(start), bound, "%s while %s", name, mode)
+		}
+		p.set("forward")
+		// Service resumes by itself: the pool drops the broken
+		// connections and dials new ones.
+		var err error
+		for range 3 {
+			if err = users.Ping(ctx); err == nil {
+				break
+			}
+		}
+		require.NoError(t, err, "after %s", mode)
+		got, err := users.UserByID(ctx, admin.ID)
+		require.NoError(t, err)
+		assert.Equal(t, admin, got)
+	}
+
+	// Nothing the outages started is left running once the store and the
+	// proxy's connections are closed.
+	db.Close()
+	p.set("cut")
+	p.forwards.Wait()
+	// Goroutines told to stop may still be finishing a network call;
+	// they get a bounded time to return.
+	assert.Eventually(t, func() bool { return pgxGoroutines() == "" }, bound, 10*time.Millisecond,
+		"pgx goroutines left running")
+	if left := pgxGoroutines(); left != "" {
+		t.Log(left)
+	}
+}
+
+// pgxGoroutines returns the stacks of the running goroutines that are in
+// pgx or its pool, "" when there are none.
+func pgxGoroutines() string {
+	buf := make([]byte, 1<<20)
+	var left []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "github.com/jackc/") {
+			left = append(left, g)
+		}
+	}
+	return strings.Join(left, "\n\n")
+}
+
+// A query that waits on a lock longer than the timeout is cancelled and
+// reported as unavailable, and the lock holder's work is unaffected.
+func TestLockWaitIsBounded(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	ctx := t.Context()
+	db, err := Open(ctx, dbURL, Options{Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	defer db.Close()
+	u := storetest.User(1, "a@example.com", store.RoleUser)
+	require.NoError(t, db.Users().CreateUser(ctx, u))
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, u.ID)
+	require.NoError(t, err)
+
+	start := time.Now()
+	_, err = db.Users().UpdateUser(ctx, u.ID, func(u *store.User) error { u.FirstName = nil; return nil })
+	assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(err), err)
+	assert.Less(t, time.Since(start), bound)
+	require.NoError(t, tx.Commit(ctx))
+
+	got, err := db.Users().UpdateUser(ctx, u.ID, func(u *store.User) error { u.FirstName = nil; return nil })
+	require.NoError(t, err)
+	assert.Nil(t, got.FirstName)
+}
+
+// A database that cannot be reached at start fails Open in bounded time.
+func TestOpenUnreachable(t *testing.T) {
+	p, dbURL := viaProxy(t, pgtest.BaseURL())
+	p.set("stall")
+	start := time.Now()
+	_, err := Open(t.Context(), dbURL, Options{Timeout: 500 * time.Millisecond})
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), bound)
+}

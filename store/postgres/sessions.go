@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"simpleapi/store"
+)
+
+// Sessions implements store.SessionStore. Every read has "live" (below)
+// in its WHERE with the store's clock as a parameter, so an expired
+// session is never returned, listed or counted, and DeleteExpired is one
+// DELETE on the deadline index.
+type Sessions struct{ db *DB }
+
+var _ store.SessionStore = (*Sessions)(nil)
+
+const sessionColumns = `id, token_hash, user_id, created_at, expires_at, idle_expires_at, last_seen_at,
+	ip, user_agent, rotated_at, prev_token_hash, prev_valid_until`
+
+// live is true for a session that has not reached its deadline at the
+// time in the query argument named "now" (the deadline column is NULL when the
+// session has none).
+const live = `(deadline IS NULL OR deadline > @now)`
+
+func (s *Sessions) now() time.Time { return s.db.opts.Now() }
+
+func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
+	ctx, done := s.db.begin(ctx, "create_session")
+	defer done()
+	if v.ID == "" || v.UserID == "" {
+		return store.Errorf(store.EINVALID, "session without an id or a user")
+	}
+	_, err := s.db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		v.ID, v.TokenHash[:], v.UserID, dbTime(v.CreatedAt), dbTime(v.ExpiresAt), dbTime(v.IdleExpiresAt),
+		dbTime(v.LastSeenAt), v.IP, v.UserAgent, dbTime(v.RotatedAt), hashArg(v.PrevTokenHash),
+		dbTime(v.PrevValidUntil))
+	switch {
+	case uniqueOn(err, "sessions_pkey"):
+		return store.Errorf(store.ECONFLICT, "session id in use")
+	case uniqueOn(err, "sessions_token_hash"):
+		return store.Errorf(store.ECONFLICT, "session token in use")
+	}
+	return dbError(err)
+}
+
+func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
+	ctx, done := s.db.begin(ctx, "session_by_token_hash")
+	defer done()
+	// Two index lookups rather than one OR, which the planner might turn
+	// into a scan.
+	return scanSession(s.db.pool.QueryRow(ctx, `
+		SELECT `+sessionColumns+` FROM sessions WHERE token_hash = @h AND `+live+`
+		UNION ALL
+		SELECT `+sessionColumns+` FROM sessions WHERE prev_token_hash = @h AND `+live+`
+		LIMIT 1`,
+		pgx.NamedArgs{"h": h[:], "now": s.now()}))
+}
+
+func (s *Sessions) SessionByID(ctx context.Context, id string) (store.Session, error) {
+	ctx, done := s.db.begin(ctx, "session_by_id")
+	defer done()
+	return scanSession(s.db.pool.QueryRow(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE id = @id AND `+live,
+		pgx.NamedArgs{"id": id, "now": s.now()}))
+}
+
+func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Session, error) {
+	ctx, done := s.db.begin(ctx, "list_sessions")
+	defer done()
+	rows, err := s.db.pool.Query(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE user_id = @user AND `+live+` ORDER BY created_at, id`,
+		pgx.NamedArgs{"user": userID, "now": s.now()})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	list := []store.Session{}
+	for rows.Next() {
+		v, err := scanSession(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return list, nil
+}
+
+// TouchSession moves the times forward only: GREATEST ignores a NULL (a
+// zero time passed, or none kept), so neither a late call nor a zero time
+// moves anything back.
+func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error {
+	ctx, done := s.db.begin(ctx, "touch_session")
+	defer done()
+	tag, err := s.db.pool.Exec(ctx, `UPDATE sessions
+		SET last_seen_at = GREATEST(last_seen_at, @seen), idle_expires_at = GREATEST(idle_expires_at, @idle)
+		WHERE id = @id AND `+live,
+		pgx.NamedArgs{"id": id, "seen": dbTime(seen), "idle": dbTime(idleExpiresAt), "now": s.now()})
+	if err != nil {
+		return dbError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound()
+	}
+	return nil
+}
+
+// RotateToken is one conditional UPDATE: of parallel rotations from one
+// token, the first to lock the row changes token_hash and the others no
+// longer match.
+func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
+	ctx, done := s.db.begin(ctx, "rotate_token")
+	defer done()
+	args := pgx.NamedArgs{
+		"id": id, "from": from[:], "now": s.now(),
+		"token": r.TokenHash[:], "rotated": dbTime(r.RotatedAt),
+		"prev": hashArg(r.PrevTokenHash), "until": dbTime(r.PrevValidUntil),
+	}
+	v, err := scanSession(s.db.pool.QueryRow(ctx, `UPDATE sessions
+		SET token_hash = @token, rotated_at = @rotated, prev_token_hash = @prev, prev_valid_until = @until
+		WHERE id = @id AND token_hash = @from AND `+live+`
+		RETURNING `+sessionColumns, args))
+	switch {
+	case uniqueOn(err, "sessions_token_hash"):
+		return store.Session{}, store.Errorf(store.ECONFLICT, "session token in use")
+	case store.ErrorCode(err) != store.ENOTFOUND:
+		return v, err
+	}
+	// No row changed: either the token was already replaced or the
+	// session is gone.
+	var exists bool
+	err = s.db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = @id AND `+live+`)`,
+		args).Scan(&exists)
+	switch {
+	case err != nil:
+		return store.Session{}, dbError(err)
+	case exists:
+		return store.Session{}, store.Errorf(store.ECONFLICT, "session token already rotated")
+	default:
+		return store.Session{}, notFound()
+	}
+}
+
+func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
+	ctx, done := s.db.begin(ctx, "delete_session")
+	defer done()
+	// An expired row is removed too, but reported as absent, as it was.
+	var wasLive bool
+	err := s.db.pool.QueryRow(ctx, `DELETE FROM sessions WHERE id = @id RETURNING `+live,
+		pgx.NamedArgs{"id": id, "now": s.now()}).Scan(&wasLive)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return notFound()
+	case err != nil:
+		return dbError(err)
+	case !wasLive:
+		return notFound()
+	}
+	return nil
+}
+
+func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
+	ctx, done := s.db.begin(ctx, "delete_user_sessions")
+	defer done()
+	var n int
+	err := s.db.pool.QueryRow(ctx, `WITH gone AS (
+			DELETE FROM sessions WHERE user_id = @user AND id <> @except RETURNING deadline
+		) SELECT count(*) FROM gone WHERE `+live,
+		pgx.NamedArgs{"user": userID, "except": exceptID, "now": s.now()}).Scan(&n)
+	return n, dbError(err)
+}
+
+func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
+	ctx, done := s.db.begin(ctx, "delete_expired")
+	defer done()
+	tag, err := s.db.pool.Exec(ctx, `DELETE FROM sessions WHERE deadline <= @now`,
+		pgx.NamedArgs{"now": s.now()})
+	if err != nil {
+		return 0, dbError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (s *Sessions) CountSessions(ctx context.Context) (int, error) {
+	ctx, done := s.db.begin(ctx, "count_sessions")
+	defer done()
+	var n int
+	err := s.db.pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE `+live,
+		pgx.NamedArgs{"now": s.now()}).Scan(&n)
+	return n, dbError(err)
+}
+
+// Ping reports whether the database answers and accepts writes.
+func (s *Sessions) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// Close releases the pool, which Users from the same DB share: call it
+// when the service stops.
+func (s *Sessions) Close() error {
+	s.db.Close()
+	return nil
+}
+
+// hashArg is a token hash as a query argument: NULL for the zero hash
+// ("none"), so that it never matches a lookup.
+func hashArg(h store.TokenHash) []byte {
+	if h == (store.TokenHash{}) {
+		return nil
+	}
+	return h[:]
+}
+
+func scanSession(row pgx.Row) (store.Session, error) {
+	var v store.Session
+	var token, prev []byte
+	var created, expires, idle, seen, rotated, until *time.Time
+	err := row.Scan(&v.ID, &token, &v.UserID, &created, &expires, &idle, &seen,
+		&v.IP, &v.UserAgent, &rotated, &prev, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Session{}, notFound()
+	}
+	if err != nil {
+		return store.Session{}, dbError(err)
+	}
+	copy(v.TokenHash[:], token)
+	copy(v.PrevTokenHash[:], prev)
+	v.CreatedAt, v.ExpiresAt, v.IdleExpiresAt = goTime(created), goTime(expires), goTime(idle)
+	v.LastSeenAt, v.RotatedAt, v.PrevValidUntil = goTime(seen), goTime(rotated), goTime(until)
+	return v, nil
+}
