@@ -10,13 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"simpleapi/app"
 	"simpleapi/config"
-	"simpleapi/handlers"
 	"simpleapi/metrics"
+	"simpleapi/respond"
 )
 
 // loadConfig reads the configuration of serve and healthcheck; -h prints
@@ -76,19 +78,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := m.RegisterBuildInfo(b.Version, b.Revision); err != nil {
 		return err
 	}
-	app, err := handlers.New(ctx, cfg, handlers.Options{Logger: log, Metrics: m})
+	svc, err := app.New(ctx, cfg, app.Options{Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	warnIfNoAdmin(ctx, app, log)
+	defer svc.Close()
+	warnIfNoAdmin(ctx, svc, log)
 
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("API_HOST and API_PORT: %w", err)
 	}
-	srv := newHTTPServer(app.Handler(), log)
+	if cfg.TLSCertFile == "" {
+		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
+	}
+	srv := newHTTPServer(svc.Handler(), log)
 	srv.TLSConfig = tlsConfig
 	// The metrics listener is separate from the API's, so the metrics are
 	// never exposed where the API is, and it is plain HTTP: it belongs on
@@ -101,7 +106,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", app.Metrics())
+		mux.Handle("GET /metrics", svc.Metrics())
 		metricsSrv = newHTTPServer(mux, log)
 	}
 
@@ -113,7 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			serveErr <- srv.Serve(ln)
 		}
 	}()
-	if err := writeServerURL(cfg.DataDir, localURL(ln.Addr(), cfg.TLSCertFile != "")); err != nil {
+	if err := writeServerURL(cfg.DataDir, localURL(ln.Addr(), cfg.TLSCertFile != "")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Warn("cannot record the server's address for `simpleapi healthcheck`", "err", err.Error())
 	}
 	log.Info("listening", "url", clickableURL(ln.Addr(), cfg.TLSCertFile != ""), "addr", ln.Addr().String(),
@@ -145,7 +150,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("requests still running at shutdown timeout", "err", err.Error())
 	}
 	removeServerURL(cfg.DataDir)
-	if err := app.Close(); err != nil {
+	if err := svc.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
 	log.Info("stopped")
@@ -154,8 +159,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // warnIfNoAdmin tells a first-time operator how to get in: without an
 // admin nobody can manage users through the API.
-func warnIfNoAdmin(ctx context.Context, app *handlers.App, log *slog.Logger) {
-	ok, err := app.HasAdmin(ctx)
+func warnIfNoAdmin(ctx context.Context, svc *app.App, log *slog.Logger) {
+	ok, err := svc.HasAdmin(ctx)
 	if err != nil || ok {
 		return
 	}

@@ -202,14 +202,21 @@ func (l *Login) verify(ctx context.Context, email, password string) (store.User,
 		if store.ErrorCode(err) != store.ENOTFOUND {
 			return store.User{}, err
 		}
-		a.Hasher.VerifyDummy(password)
+		if err := a.Hasher.VerifyDummy(password); err != nil {
+			return store.User{}, err // saturated: 503, not a false 404
+		}
 		return store.User{}, store.Errorf(store.ENOTFOUND, MsgNoUserForEmail)
 	}
 	if u.PasswordHash == "" {
-		a.Hasher.VerifyDummy(password)
+		if err := a.Hasher.VerifyDummy(password); err != nil {
+			return store.User{}, err
+		}
 		return u, store.Errorf(store.EUNAUTHORIZED, MsgWrongPassword)
 	}
 	ok, needsRehash, verr := a.Hasher.Verify(password, u.PasswordHash)
+	if errors.Is(verr, ErrBusy) {
+		return store.User{}, verr
+	}
 	if verr != nil {
 		a.log().WarnContext(ctx, "stored password hash is malformed", "user_id", u.ID, "err", verr.Error())
 	}

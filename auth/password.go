@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"simpleapi/config"
+	"simpleapi/store"
 )
 
 const (
@@ -40,6 +41,12 @@ var ErrMalformedHash = errors.New("auth: malformed password hash")
 
 var phcBase64 = base64.RawStdEncoding.Strict()
 
+// ErrBusy is returned (wrapped) by Hash, Verify and VerifyDummy when a
+// computation would wait longer than MaxWait for a free slot: the request
+// is refused at once, costs no hash, and answers 503 like any other
+// unavailable dependency.
+var ErrBusy = store.Errorf(store.EUNAVAILABLE, "password hashing is saturated")
+
 // Hasher hashes and verifies passwords with argon2id. It is safe for
 // concurrent use; at most maxConcurrent argon2 computations run at once so
 // that a burst of logins cannot exhaust memory (each takes MemoryKiB).
@@ -53,6 +60,12 @@ type Hasher struct {
 
 	verifications atomic.Uint64
 
+	// Admission: how many computations wait for a slot, an average of
+	// recent computation times (nanoseconds), and how many were refused.
+	waiting  atomic.Int64
+	avgNanos atomic.Int64
+	refused  atomic.Uint64
+
 	// onCompute, when set (by tests), runs inside the semaphore just before
 	// each argon2 computation.
 	onCompute func()
@@ -62,6 +75,14 @@ type Hasher struct {
 	// for a free slot. Set it before the Hasher is used; it may be called
 	// concurrently.
 	Observe func(time.Duration)
+
+	// MaxWait bounds the wait for a free slot (0: unbounded). A
+	// computation whose expected wait (the queue ahead of it times the
+	// recent average computation time, over the number of slots) is
+	// longer is refused at once with ErrBusy; one let into the queue is
+	// refused only if its wait really reaches MaxWait, and one that got a
+	// slot always completes. Set it before the Hasher is used.
+	MaxWait time.Duration
 }
 
 // NewHasher returns a Hasher using params for new hashes. maxConcurrent
@@ -90,11 +111,14 @@ func (h *Hasher) Verifications() uint64 { return h.verifications.Load() }
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key> (unpadded standard base64).
 func (h *Hasher) Hash(password string) (string, error) {
 	salt := make([]byte, argonSaltLen)
-	if _, err := rand.Read(salt); err != nil {
+	_, err := rand.Read(salt)
+	if err != nil {
 		return "", fmt.Errorf("auth: reading salt: %w", err)
 	}
 	p := phc{params: h.params, salt: salt}
-	p.key = h.compute(password, p.salt, p.params, argonKeyLen)
+	if p.key, err = h.compute(password, p.salt, p.params, argonKeyLen); err != nil {
+		return "", err
+	}
 	return p.String(), nil
 }
 
@@ -113,10 +137,15 @@ func (h *Hasher) Verify(password, encoded string) (ok, needsRehash bool, err err
 	if strings.HasPrefix(encoded, "$") {
 		p, err := parsePHC(encoded)
 		if err != nil {
-			h.dummy(password)
+			if busy := h.dummy(password); busy != nil {
+				return false, false, busy
+			}
 			return false, false, err
 		}
-		key := h.compute(password, p.salt, p.params, uint32(len(p.key)))
+		key, err := h.compute(password, p.salt, p.params, uint32(len(p.key)))
+		if err != nil {
+			return false, false, err
+		}
 		if subtle.ConstantTimeCompare(key, p.key) != 1 {
 			return false, false, nil
 		}
@@ -125,7 +154,9 @@ func (h *Hasher) Verify(password, encoded string) (ok, needsRehash bool, err err
 
 	// Even when no argon2 hash is stored, spend the same time as for one,
 	// so the kind of stored hash cannot be told from outside.
-	h.dummy(password)
+	if err := h.dummy(password); err != nil {
+		return false, false, err
+	}
 	if !isLegacyHex(encoded) {
 		return false, false, nil
 	}
@@ -139,30 +170,82 @@ func (h *Hasher) Verify(password, encoded string) (ok, needsRehash bool, err err
 
 // VerifyDummy does the work of Verify against a hash with the current
 // parameters, for logins with an unknown email: both take the same time.
-func (h *Hasher) VerifyDummy(password string) {
+// Its only error is ErrBusy.
+func (h *Hasher) VerifyDummy(password string) error {
 	h.verifications.Add(1)
-	h.dummy(password)
+	return h.dummy(password)
 }
 
-func (h *Hasher) dummy(password string) {
-	key := h.compute(password, h.dummySalt, h.params, argonKeyLen)
+func (h *Hasher) dummy(password string) error {
+	key, err := h.compute(password, h.dummySalt, h.params, argonKeyLen)
+	if err != nil {
+		return err
+	}
 	subtle.ConstantTimeCompare(key, h.dummyKey)
+	return nil
 }
+
+// Refused reports how many computations ErrBusy refused.
+func (h *Hasher) Refused() uint64 { return h.refused.Load() }
 
 // compute runs one argon2id derivation within the concurrency bound.
-func (h *Hasher) compute(password string, salt []byte, p config.Argon2Params, n uint32) []byte {
-	h.sem <- struct{}{}
+func (h *Hasher) compute(password string, salt []byte, p config.Argon2Params, n uint32) ([]byte, error) {
+	if err := h.acquire(); err != nil {
+		return nil, err
+	}
 	defer func() { <-h.sem }()
 	if h.onCompute != nil {
 		h.onCompute()
 	}
-	if h.Observe == nil {
-		return argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
-	}
 	start := time.Now()
 	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
-	h.Observe(time.Since(start))
-	return key
+	took := time.Since(start)
+	// An exponentially weighted average (1/8 per sample) follows the
+	// machine's current speed without jumping at one slow computation.
+	for {
+		old := h.avgNanos.Load()
+		next := old + (int64(took)-old)/8
+		if old == 0 {
+			next = int64(took)
+		}
+		if h.avgNanos.CompareAndSwap(old, next) {
+			break
+		}
+	}
+	if h.Observe != nil {
+		h.Observe(took)
+	}
+	return key, nil
+}
+
+// acquire takes a computation slot, or refuses with ErrBusy when the wait
+// would exceed MaxWait.
+func (h *Hasher) acquire() error {
+	select {
+	case h.sem <- struct{}{}:
+		return nil // a free slot: no queue
+	default:
+	}
+	if h.MaxWait <= 0 {
+		h.sem <- struct{}{}
+		return nil
+	}
+	ahead := h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	expected := time.Duration(ahead * h.avgNanos.Load() / int64(cap(h.sem)))
+	if expected > h.MaxWait {
+		h.refused.Add(1)
+		return fmt.Errorf("%w: about %s to wait", ErrBusy, expected.Round(time.Millisecond))
+	}
+	timer := time.NewTimer(h.MaxWait)
+	defer timer.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-timer.C:
+		h.refused.Add(1)
+		return fmt.Errorf("%w: waited %s", ErrBusy, h.MaxWait)
+	}
 }
 
 // weaker reports whether a stored hash is cheaper to attack than one Hash

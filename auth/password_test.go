@@ -7,11 +7,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/config"
+	"simpleapi/store"
 )
 
 var (
@@ -104,7 +107,7 @@ func TestVerifyOtherParamsNeedsRehash(t *testing.T) {
 			// Build the stored hash the way another parameter set would have.
 			salt := hasherRandom(argonSaltLen)
 			p := phc{params: tt.params, salt: salt}
-			p.key = NewHasher(tt.params, 1).compute("hunter22", salt, tt.params, tt.argonKeyLen)
+			p.key, _ = NewHasher(tt.params, 1).compute("hunter22", salt, tt.params, tt.argonKeyLen)
 
 			ok, rehash, err := h.Verify("hunter22", p.String())
 			require.NoError(t, err)
@@ -312,4 +315,52 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal("no match")
 		}
 	}
+}
+
+// TestHasherMaxWait: with every slot taken and a queue whose expected wait
+// is over MaxWait, a computation is refused at once as 503-class ErrBusy
+// and costs no hash; once the queue is short, work is admitted again.
+func TestHasherMaxWait(t *testing.T) {
+	h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1)
+	h.MaxWait = time.Hour
+	h.sem <- struct{}{} // the only slot is taken
+	// Recent computations took 40 minutes: with one request queued ahead,
+	// a newcomer would wait about 80 minutes, over MaxWait.
+	h.avgNanos.Store(int64(40 * time.Minute))
+	h.waiting.Add(1)
+	var computed atomic.Int32
+	h.onCompute = func() { computed.Add(1) }
+
+	stored, err := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1).Hash("second")
+	require.NoError(t, err)
+	_, _, err = h.Verify("second", stored)
+	require.ErrorIs(t, err, ErrBusy)
+	assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(err))
+	assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(h.VerifyDummy("third")))
+	_, err = h.Hash("fourth")
+	assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(err))
+	assert.Equal(t, uint64(3), h.Refused())
+	assert.Zero(t, computed.Load(), "a refused request costs no hash")
+
+	h.waiting.Add(-1)
+	<-h.sem
+	ok, _, err := h.Verify("second", stored)
+	require.NoError(t, err)
+	assert.True(t, ok, "admitted again once a slot is free")
+	assert.Equal(t, int32(1), computed.Load())
+}
+
+// TestHasherMaxWaitTimeout: a computation let into the queue is refused
+// when its real wait reaches MaxWait.
+func TestHasherMaxWaitTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1)
+		h.MaxWait = 2 * time.Second
+		h.sem <- struct{}{} // the only slot is taken, no average known yet
+		start := time.Now()
+		_, err := h.Hash("waits")
+		assert.ErrorIs(t, err, ErrBusy)
+		assert.Equal(t, 2*time.Second, time.Since(start))
+		<-h.sem
+	})
 }

@@ -17,42 +17,48 @@ const (
 	AdminOnly
 )
 
-// Route names one route: a method and a path template.
-type Route struct{ Method, Path string }
+// Routes records who may call each route. The router fills it as it
+// registers each route with its access, so a route and its rule are one
+// declaration; the request pipeline reads it. It is not safe for
+// concurrent writes: it is filled before the first request.
+type Routes struct {
+	access map[string]Access // "METHOD /path/:param"
+	public map[string]bool   // paths with a route that Anyone may call
+}
 
-// Policy is the access table of SPEC 3: every route the router serves
-// (HEAD follows GET). A route missing here is refused, so adding a route
-// without deciding who may call it fails closed.
-var Policy = map[Route]Access{
-	{"GET", "/api/v1/status"}:       Anyone,
-	{"GET", "/api/v1/unauthorized"}: Anyone,
-	{"GET", "/api/v1/forbidden"}:    Anyone,
-	{"GET", "/api/v1/openapi.yaml"}: Anyone,
+// NewRoutes returns an empty table.
+func NewRoutes() *Routes {
+	return &Routes{access: map[string]Access{}, public: map[string]bool{}}
+}
 
-	{"GET", "/api/v1/stats"}:        SignedIn,
-	{"GET", "/api/v1/users"}:        AdminOnly,
-	{"POST", "/api/v1/users"}:       AdminOnly,
-	{"GET", "/api/v1/users/:id"}:    SelfOrAdmin,
-	{"PUT", "/api/v1/users/:id"}:    SelfOrAdmin,
-	{"DELETE", "/api/v1/users/:id"}: SelfOrAdmin,
-
-	{"POST", "/api/v1/auth_session/login"}:          Anyone,
-	{"DELETE", "/api/v1/auth_session/logout"}:       SignedIn,
-	{"GET", "/api/v1/auth_session/sessions"}:        SignedIn,
-	{"DELETE", "/api/v1/auth_session/sessions"}:     SignedIn,
-	{"DELETE", "/api/v1/auth_session/sessions/:id"}: SignedIn,
-	{"PUT", "/api/v1/users/me/password"}:            SignedIn,
-	{"GET", "/api/v1/users/:id/sessions"}:           AdminOnly,
-	{"DELETE", "/api/v1/users/:id/sessions"}:        AdminOnly,
+// Add declares who may call method on the path template. HEAD follows GET.
+// A route may be declared without being served (a route of another
+// authentication mode): its path stays public or protected alike, and the
+// router answers 404.
+func (r *Routes) Add(method, path string, a Access) {
+	r.access[method+" "+path] = a
+	if a == Anyone {
+		r.public[path] = true
+	}
 }
 
 // AccessFor returns the access rule of a route and whether it has one.
-func AccessFor(method, route string) (Access, bool) {
+func (r *Routes) AccessFor(method, path string) (Access, bool) {
 	if method == "HEAD" {
 		method = "GET"
 	}
-	a, ok := Policy[Route{method, route}]
+	a, ok := r.access[method+" "+path]
 	return a, ok
+}
+
+// IsPublic reports whether path, with any trailing slash removed, is
+// exactly the path of a route that anyone may call; such a path skips
+// authentication whatever the method.
+func (r *Routes) IsPublic(path string) bool {
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	return r.public[path]
 }
 
 // Allowed reports whether a caller with the given role and id may use a
@@ -68,32 +74,4 @@ func Allowed(a Access, isAdmin bool, callerID, targetID string) bool {
 	default:
 		return false
 	}
-}
-
-// PublicPaths skip authentication (SPEC 2). Matching is exact; an entry
-// ending in "*" covers every path with that prefix.
-var PublicPaths = []string{
-	"/api/v1/status",
-	"/api/v1/unauthorized",
-	"/api/v1/forbidden",
-	"/api/v1/auth_session/login",
-	"/api/v1/openapi.yaml",
-}
-
-// IsPublic reports whether path, with any trailing slash removed, is one of
-// public.
-func IsPublic(public []string, path string) bool {
-	if len(path) > 1 {
-		path = strings.TrimSuffix(path, "/")
-	}
-	for _, p := range public {
-		if prefix, ok := strings.CutSuffix(p, "*"); ok {
-			if strings.HasPrefix(path, prefix) {
-				return true
-			}
-		} else if p == path {
-			return true
-		}
-	}
-	return false
 }

@@ -20,6 +20,11 @@ type Config struct {
 	AuthType string // AUTH_TYPE
 	DataDir  string // DATA_DIR, default ./data
 
+	UserStore    string // USER_STORE: jsonfile (default)|postgres
+	DatabaseURL  string // DATABASE_URL, needed by the postgres stores
+	SessionStore string // SESSION_STORE: memory|jsonfile|redis|postgres; default from AuthType, "" in basic_auth
+	RedisURL     string // REDIS_URL, needed by the redis session store; also shares login limits
+
 	SessionName        string        // SESSION_NAME, default _my_session_id
 	SessionSecrets     [][]byte      // SESSION_SECRET, comma-separated, each >= 32 bytes; empty: generated into DATA_DIR
 	SessionDuration    time.Duration // SESSION_DURATION seconds, default 86400, 0 = none
@@ -35,7 +40,8 @@ type Config struct {
 	AuthGenericErrors bool  // AUTH_GENERIC_ERRORS, default false
 	MaxBodyBytes      int64 // MAX_BODY_BYTES, default 1 MiB
 
-	Argon2 Argon2Params // ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM
+	Argon2        Argon2Params  // ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM
+	Argon2MaxWait time.Duration // ARGON2_MAX_WAIT seconds, default 2, 0 = unbounded
 
 	Login LoginLimits // LOGIN_*
 
@@ -68,6 +74,20 @@ type LoginLimits struct {
 	MaxFailuresPerHour int           // LOGIN_MAX_FAILURES_PER_HOUR, default 100
 	IPPerMinute        int           // LOGIN_IP_PER_MINUTE, default 30
 	IPBurst            int           // LOGIN_IP_BURST, default 10
+}
+
+// Stores (USER_STORE, SESSION_STORE).
+const (
+	StoreMemory   = "memory"
+	StoreJSONFile = "jsonfile"
+	StoreRedis    = "redis"
+	StorePostgres = "postgres"
+)
+
+// SharedSessions reports whether sessions live in a store that several
+// instances share, so that every instance must sign cookies alike.
+func (c Config) SharedSessions() bool {
+	return c.SessionStore == StoreRedis || c.SessionStore == StorePostgres
 }
 
 // SessionMode reports whether AuthType is one of the session modes.

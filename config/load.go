@@ -71,6 +71,39 @@ var settings = []setting{
 		}},
 	{name: "DATA_DIR", def: "./data", arg: "DIR", help: "directory of the data files, created if missing",
 		set: setDataDir},
+	{name: "USER_STORE", def: StoreJSONFile, arg: "STORE", help: "where users are kept: jsonfile or postgres",
+		set: func(c *Config, v string) (err error) {
+			c.UserStore, err = oneOf(v, StoreJSONFile, StorePostgres)
+			return err
+		}},
+	{name: "DATABASE_URL", arg: "URL", secret: true,
+		help: "PostgreSQL URL (postgres://user@host:5432/db) of the postgres stores",
+		set: func(c *Config, v string) error {
+			if v != "" && !isURL(v, "postgres", "postgresql") {
+				return errors.New("want a postgres:// or postgresql:// URL")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+	{name: "SESSION_STORE", arg: "STORE",
+		help: "where sessions are kept: memory, jsonfile, redis or postgres; empty: memory for session_auth " +
+			"and session_exp_auth, jsonfile for session_db_auth",
+		set: func(c *Config, v string) (err error) {
+			if v == "" {
+				return nil // chosen by check from AUTH_TYPE
+			}
+			c.SessionStore, err = oneOf(v, StoreMemory, StoreJSONFile, StoreRedis, StorePostgres)
+			return err
+		}},
+	{name: "REDIS_URL", arg: "URL", secret: true,
+		help: "Redis URL (redis://host:6379/0) of the redis session store; when set, login limits are shared there too",
+		set: func(c *Config, v string) error {
+			if v != "" && !isURL(v, "redis", "rediss") {
+				return errors.New("want a redis:// or rediss:// URL")
+			}
+			c.RedisURL = v
+			return nil
+		}},
 
 	{name: "SESSION_NAME", def: "_my_session_id", arg: "NAME", help: "session cookie name",
 		set: func(c *Config, v string) error {
@@ -153,6 +186,10 @@ var settings = []setting{
 			c.Argon2.Parallelism = uint8(n)
 			return err
 		}},
+
+	{name: "ARGON2_MAX_WAIT", def: "2", arg: "SECONDS",
+		help: "longest wait for a free hashing slot; longer expected waits answer 503 at once (0 = unbounded)",
+		set:  func(c *Config, v string) (err error) { c.Argon2MaxWait, err = seconds(v); return err }},
 
 	{name: "LOGIN_MAX_FAILURES", def: "5", arg: "N", help: "consecutive failures of an account before delays start",
 		set: func(c *Config, v string) (err error) { c.Login.MaxFailures, err = atLeast(v, 0); return err }},
@@ -276,9 +313,27 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// check validates settings that depend on each other.
-func (c Config) check() error {
+// check validates settings that depend on each other, and fills in the
+// session store AUTH_TYPE implies.
+func (c *Config) check() error {
+	if c.SessionStore == "" {
+		switch c.AuthType {
+		case AuthSession, AuthSessionExp:
+			c.SessionStore = StoreMemory
+		case AuthSessionDB:
+			c.SessionStore = StoreJSONFile
+		}
+	}
 	switch {
+	case (c.UserStore == StorePostgres || c.SessionStore == StorePostgres) && c.DatabaseURL == "":
+		return &Error{Var: "DATABASE_URL", Allowed: "want it set when USER_STORE or SESSION_STORE is postgres"}
+	case c.SessionStore == StoreRedis && c.RedisURL == "":
+		return &Error{Var: "REDIS_URL", Allowed: "want it set when SESSION_STORE is redis"}
+	case c.SharedSessions() && len(c.SessionSecrets) == 0:
+		// Each instance would otherwise generate its own, and cookies
+		// signed by one would be refused by the others.
+		return &Error{Var: "SESSION_SECRET",
+			Allowed: "want it set, the same on every instance, when SESSION_STORE is " + c.SessionStore}
 	case c.CookieSameSite == "none" && c.CookieSecure != "true":
 		// Browsers drop SameSite=None cookies that are not Secure.
 		return &Error{Var: "COOKIE_SAMESITE", Value: c.CookieSameSite,
@@ -533,6 +588,20 @@ func setCORSOrigins(c *Config, v string) error {
 	}
 	c.CORSOrigins = entries
 	return nil
+}
+
+// isURL reports whether s is a URL with one of schemes and a host.
+func isURL(s string, schemes ...string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	for _, sc := range schemes {
+		if u.Scheme == sc {
+			return true
+		}
+	}
+	return false
 }
 
 // isOrigin reports whether s is a browser origin: scheme://host[:port].

@@ -33,6 +33,8 @@ func TestLoadDefaults(t *testing.T) {
 		APIPort:            5000,
 		AuthType:           AuthSessionDB,
 		DataDir:            "./data",
+		UserStore:          StoreJSONFile,
+		SessionStore:       StoreJSONFile,
 		SessionName:        "_my_session_id",
 		SessionDuration:    86400 * time.Second,
 		SessionIdleTimeout: 1800 * time.Second,
@@ -43,6 +45,7 @@ func TestLoadDefaults(t *testing.T) {
 		PasswordMinLength:  8,
 		MaxBodyBytes:       1 << 20,
 		Argon2:             Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
+		Argon2MaxWait:      2 * time.Second,
 		Login: LoginLimits{
 			MaxFailures:        5,
 			BaseDelay:          time.Second,
@@ -383,4 +386,50 @@ func TestUsage(t *testing.T) {
 	}
 	assert.Contains(t, out, "--api-port=PORT")
 	assert.Contains(t, out, "--help")
+}
+
+func TestLoadStores(t *testing.T) {
+	for auth, want := range map[string]string{AuthBasic: "", AuthSession: StoreMemory,
+		AuthSessionExp: StoreMemory, AuthSessionDB: StoreJSONFile} {
+		c, err := Load(nil, env(map[string]string{"AUTH_TYPE": auth}))
+		require.NoError(t, err)
+		assert.Equal(t, want, c.SessionStore, "default session store of %s", auth)
+		assert.False(t, c.SharedSessions())
+	}
+
+	c, err := Load(nil, env(map[string]string{
+		"USER_STORE":     "postgres",
+		"DATABASE_URL":   "postgres://app:pw@db:5432/app?sslmode=disable",
+		"SESSION_STORE":  "redis",
+		"REDIS_URL":      "redis://:pw@cache:6379/2",
+		"SESSION_SECRET": secretA,
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, StorePostgres, c.UserStore)
+	assert.Equal(t, "postgres://app:pw@db:5432/app?sslmode=disable", c.DatabaseURL)
+	assert.Equal(t, StoreRedis, c.SessionStore)
+	assert.Equal(t, "redis://:pw@cache:6379/2", c.RedisURL)
+	assert.True(t, c.SharedSessions())
+
+	for _, tc := range []struct {
+		env     map[string]string
+		wantVar string
+	}{
+		{map[string]string{"USER_STORE": "mysql"}, "USER_STORE"},
+		{map[string]string{"SESSION_STORE": "disk"}, "SESSION_STORE"},
+		{map[string]string{"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"},
+		{map[string]string{"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL"},
+		{map[string]string{"USER_STORE": "postgres"}, "DATABASE_URL"},
+		{map[string]string{"SESSION_STORE": "postgres"}, "DATABASE_URL"},
+		{map[string]string{"SESSION_STORE": "redis"}, "REDIS_URL"},
+		// A shared session store needs the same secret on every instance.
+		{map[string]string{"SESSION_STORE": "redis", "REDIS_URL": "redis://cache:6379/0"}, "SESSION_SECRET"},
+		{map[string]string{"SESSION_STORE": "postgres", "DATABASE_URL": "postgres://db/app"}, "SESSION_SECRET"},
+	} {
+		_, err := Load(nil, env(tc.env))
+		var ce *Error
+		require.ErrorAs(t, err, &ce, "%v", tc.env)
+		assert.Equal(t, tc.wantVar, ce.Var, "%v", tc.env)
+		assert.NotContains(t, err.Error(), "mysql://db", "URLs are secret: they may hold a password")
+	}
 }

@@ -13,9 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestOpenAPIDocumentIsValid(t *testing.T) {
-	doc, err := LoadOpenAPI()
+// loadOpenAPI parses and validates the embedded document with kin-openapi,
+// which only the tests link.
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(OpenAPIYAML())
 	require.NoError(t, err)
+	require.NoError(t, doc.Validate(loader.Context))
+	return doc
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	doc := loadOpenAPI(t)
 	assert.Equal(t, "3.0.3", doc.OpenAPI)
 
 	// Every operation has an id, a summary and tags; ids are unique.
@@ -51,8 +61,7 @@ func TestOpenAPIJSONIsTheSameDocument(t *testing.T) {
 	fromJSON, err := openapi3.NewLoader().LoadFromData(b)
 	require.NoError(t, err)
 	require.NoError(t, fromJSON.Validate(t.Context()))
-	fromYAML, err := LoadOpenAPI()
-	require.NoError(t, err)
+	fromYAML := loadOpenAPI(t)
 	wantJSON, err := json.Marshal(fromYAML)
 	require.NoError(t, err)
 	gotJSON, err := json.Marshal(fromJSON)
@@ -69,18 +78,26 @@ func TestOpenAPIYAMLIsACopy(t *testing.T) {
 func TestHandleOpenAPI(t *testing.T) {
 	want, err := OpenAPIJSON()
 	require.NoError(t, err)
+	for _, tc := range []struct {
+		path, contentType string
+		handle            gin.HandlerFunc
+		body              []byte
+	}{
+		{"/api/v1/openapi.yaml", "application/yaml; charset=utf-8", handleOpenAPIYAML, OpenAPIYAML()},
+		{"/api/v1/openapi.json", "application/json; charset=utf-8", handleOpenAPIJSON, want},
+	} {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(http.MethodGet, tc.path, nil)
+		tc.handle(c)
 
-	rec := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(rec)
-	c.Request = httptest.NewRequest(http.MethodGet, "/api/v1/openapi.yaml", nil)
-	handleOpenAPI(c)
-
-	assert.Equal(t, http.StatusOK, rec.Code)
-	assert.Equal(t, "application/json; charset=utf-8", rec.Header().Get("Content-Type"))
-	assert.Equal(t, string(want), rec.Body.String())
-	doc, err := openapi3.NewLoader().LoadFromData(rec.Body.Bytes())
-	require.NoError(t, err)
-	assert.NotNil(t, doc.Paths.Value("/api/v1/openapi.yaml"))
+		assert.Equal(t, http.StatusOK, rec.Code, tc.path)
+		assert.Equal(t, tc.contentType, rec.Header().Get("Content-Type"), tc.path)
+		assert.Equal(t, string(tc.body), rec.Body.String(), tc.path)
+		doc, err := openapi3.NewLoader().LoadFromData(rec.Body.Bytes())
+		require.NoError(t, err, tc.path)
+		assert.NotNil(t, doc.Paths.Value("/api/v1/openapi.json"), tc.path)
+	}
 }
 
 func TestYAMLToJSONRefusesWhatJSONCannotHold(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/handlers/respond"
 	"simpleapi/metrics"
 	"simpleapi/middleware"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
@@ -31,7 +31,7 @@ type sessionDeps struct {
 	metrics       *metrics.Metrics // nil records nothing
 }
 
-// sessionJSON is the session object of SPEC 4.3, fields in key order.
+// sessionJSON is the session object (handlers/openapi.yaml, Session), fields in key order.
 type sessionJSON struct {
 	CreatedAt  *string `json:"created_at"`
 	Current    bool    `json:"current"`
@@ -68,7 +68,7 @@ type revokedJSON struct {
 // or multipart) or a JSON object, trimmed of surrounding white space.
 func loginCredentials(c *gin.Context, maxBody int64) (email, password string, err error) {
 	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if mediaType == "application/json" {
+	if respond.IsJSON(c.GetHeader("Content-Type")) {
 		body, err := respond.DecodeObject(c)
 		if err != nil {
 			return "", "", err
@@ -208,7 +208,7 @@ func handleRevokeMySession(d sessionDeps) gin.HandlerFunc {
 		current, _ := middleware.CurrentSession(c)
 		s, err := d.sessions.Get(ctx, c.Param("id"))
 		if err != nil || s.UserID != user.ID {
-			respond.Abort(c, http.StatusNotFound, respond.MsgNotFound)
+			respond.Fail(c, store.ENOTFOUND, respond.MsgNotFound)
 			return
 		}
 		if err := d.sessions.Destroy(ctx, s.ID); err != nil {

@@ -1,11 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
@@ -34,11 +35,11 @@ func handleStats(users store.UserStore) gin.HandlerFunc {
 }
 
 func handleUnauthorized(c *gin.Context) {
-	respond.Abort(c, http.StatusUnauthorized, respond.MsgUnauthorized)
+	respond.Fail(c, store.EUNAUTHORIZED, respond.MsgUnauthorized)
 }
 
 func handleForbidden(c *gin.Context) {
-	respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+	respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 }
 
 // handleHealthz answers while the process is alive.
@@ -46,11 +47,12 @@ func handleHealthz(c *gin.Context) {
 	respond.JSON(c, http.StatusOK, statusOK)
 }
 
-// handleReadyz answers 200 while the store accepts writes, 503 otherwise.
-func handleReadyz(users store.UserStore) gin.HandlerFunc {
+// handleReadyz answers 200 while every store answers (and the users store
+// accepts writes), 503 otherwise, naming nothing.
+func handleReadyz(ready func(context.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := users.Ping(c.Request.Context()); err != nil {
-			respond.Abort(c, http.StatusServiceUnavailable, respond.MsgUnavailable)
+		if err := ready(c.Request.Context()); err != nil {
+			respond.Fail(c, store.EUNAVAILABLE, respond.MsgUnavailable)
 			return
 		}
 		respond.JSON(c, http.StatusOK, statusOK)

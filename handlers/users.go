@@ -8,15 +8,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/handlers/respond"
 	"simpleapi/middleware"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
 // timeFormat is the wire format of times: UTC, no zone, no fraction.
 const timeFormat = "2006-01-02T15:04:05"
 
-// userJSON is the user object of SPEC 1. Fields are in alphabetical order
+// userJSON is the user object (handlers/openapi.yaml, User). Fields are in alphabetical order
 // so the keys on the wire are sorted.
 type userJSON struct {
 	CreatedAt *string `json:"created_at"`
@@ -137,7 +137,7 @@ func missing(body map[string]json.RawMessage, key string) bool {
 	return string(body[key]) == `""`
 }
 
-// handleCreateUser checks the body in the order of SPEC 3.1.
+// handleCreateUser checks the body in the order handlers/openapi.yaml gives.
 func handleCreateUser(accounts *auth.Accounts) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		body, err := respond.DecodeObject(c)
@@ -172,7 +172,7 @@ func handleCreateUser(accounts *auth.Accounts) gin.HandlerFunc {
 	}
 }
 
-// handleUpdateUser applies SPEC 3.2: only names (and, for admins, role).
+// handleUpdateUser applies an update: only names (and, for admins, role).
 func handleUpdateUser(users store.UserStore, accounts *auth.Accounts) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := targetID(c)

@@ -44,6 +44,7 @@ type Metrics struct {
 	logins       *prometheus.CounterVec   // outcome
 	passwordHash prometheus.Histogram
 	storeWrite   prometheus.Histogram
+	storeOps     *prometheus.HistogramVec // backend, operation
 }
 
 // New builds a registry holding the service's collectors and the Go
@@ -76,6 +77,11 @@ func New() *Metrics {
 				"writes are acknowledged when their batch is durable.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. ~3 s
 		}),
+		storeOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "store_operation_seconds",
+			Help:    "Time of one operation of a networked store (postgres, redis), by backend and operation, whatever its outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. ~3 s
+		}, []string{"backend", "operation"}),
 	}
 	// Every outcome is exported from the start, at zero, so that rates
 	// and alerts do not depend on the first event of each kind.
@@ -83,7 +89,7 @@ func New() *Metrics {
 		m.logins.WithLabelValues(o)
 	}
 	m.registry.MustRegister(
-		m.requests, m.duration, m.logins, m.passwordHash, m.storeWrite,
+		m.requests, m.duration, m.logins, m.passwordHash, m.storeWrite, m.storeOps,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -143,6 +149,44 @@ func (m *Metrics) ObserveStoreWrite(d time.Duration) {
 	m.storeWrite.Observe(d.Seconds())
 }
 
+// StoreObserver returns the function a store of backend calls with the
+// duration of each operation (nil with a nil m). Operation names come
+// from the store's code, never from clients, so the series are bounded.
+func (m *Metrics) StoreObserver(backend string) func(op string, d time.Duration) {
+	if m == nil {
+		return nil
+	}
+	return func(op string, d time.Duration) {
+		m.storeOps.WithLabelValues(backend, op).Observe(d.Seconds())
+	}
+}
+
+// RegisterPool exports simpleapi_store_pool_connections{backend,state} for
+// the connection pool of backend: stat returns the connections in use and
+// idle at each scrape.
+func (m *Metrics) RegisterPool(backend string, stat func() (inUse, idle int)) error {
+	if m == nil {
+		return nil
+	}
+	for _, state := range []string{"in_use", "idle"} {
+		err := m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "store_pool_connections",
+			Help:        "Connections of a networked store's pool, by backend and state (in_use, idle).",
+			ConstLabels: prometheus.Labels{"backend": backend, "state": state},
+		}, func() float64 {
+			inUse, idle := stat()
+			if state == "in_use" {
+				return float64(inUse)
+			}
+			return float64(idle)
+		}))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RegisterActiveSessions exports simpleapi_active_sessions, the number of
 // sessions count reports at each scrape (NaN when it fails). It fails if
 // the registry already has the gauge.
@@ -179,6 +223,19 @@ func (m *Metrics) RegisterBuildInfo(version, revision string) error {
 	})
 	g.Set(1)
 	return m.registry.Register(g)
+}
+
+// RegisterHashRefusals exports simpleapi_password_hash_refused_total: the
+// logins and other password operations answered 503 at once because the
+// wait for a hashing slot would have been too long (ARGON2_MAX_WAIT).
+func (m *Metrics) RegisterHashRefusals(refused func() uint64) error {
+	if m == nil {
+		return nil
+	}
+	return m.registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "password_hash_refused_total",
+		Help: "Password operations refused at once because hashing was saturated (ARGON2_MAX_WAIT).",
+	}, func() float64 { return float64(refused()) }))
 }
 
 // Method maps a request method to a label value: the standard methods as

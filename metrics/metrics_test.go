@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -76,4 +77,33 @@ simpleapi_build_info{goversion="` + runtime.Version() + `",revision="0123abcd",v
 `
 	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "simpleapi_build_info"))
 	assert.Error(t, m.RegisterBuildInfo("v1.2.3", "0123abcd"), "registered once")
+}
+
+func TestStoreOperationsAndPool(t *testing.T) {
+	var nilM *Metrics
+	assert.Nil(t, nilM.StoreObserver("redis"))
+	assert.NoError(t, nilM.RegisterPool("redis", nil))
+
+	m := New()
+	obs := m.StoreObserver("redis")
+	obs("session_by_token_hash", time.Millisecond)
+	obs("session_by_token_hash", 2*time.Millisecond)
+	m.StoreObserver("postgres")("create_user", time.Millisecond)
+	assert.Equal(t, 2, testutil.CollectAndCount(m.storeOps))
+
+	inUse, idle := 3, 7
+	require.NoError(t, m.RegisterPool("redis", func() (int, int) { return inUse, idle }))
+	require.Error(t, m.RegisterPool("redis", func() (int, int) { return 0, 0 }), "registered once per backend")
+	text := scrape(t, m)
+	assert.Contains(t, text, `simpleapi_store_pool_connections{backend="redis",state="in_use"} 3`)
+	assert.Contains(t, text, `simpleapi_store_pool_connections{backend="redis",state="idle"} 7`)
+	assert.Contains(t, text, `simpleapi_store_operation_seconds_count{backend="redis",operation="session_by_token_hash"} 2`)
+}
+
+// scrape returns what the metrics endpoint serves.
+func scrape(t *testing.T, m *Metrics) string {
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	require.Equal(t, 200, rec.Code)
+	return rec.Body.String()
 }

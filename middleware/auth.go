@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
 	"simpleapi/store"
 )
 
@@ -19,7 +19,7 @@ type Caller struct {
 
 // Authenticator finds the caller of a request. It returns EUNAUTHORIZED
 // when the request carries no credentials at all and EFORBIDDEN when the
-// credentials it carries are not valid (SPEC 2 steps 3 and 4).
+// credentials it carries are not valid (see the README, API).
 type Authenticator interface {
 	Authenticate(c *gin.Context) (*Caller, error)
 }
@@ -53,15 +53,15 @@ func CurrentSession(c *gin.Context) (store.Session, bool) {
 	return store.Session{}, false
 }
 
-// Pipeline is the request pipeline of SPEC 2 for every /api/v1 request:
-// public paths pass, everything else must authenticate, and a matched route
-// must then allow the caller by auth.Policy. Because it runs for unmatched
-// paths too, an unknown path or a wrong method answers 401/403 before
-// 404/405.
-func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
+// Pipeline is the request pipeline for every /api/v1 request: public paths
+// pass, everything else must authenticate, and a matched route must then
+// allow the caller by the access it was registered with. Because it runs
+// for unmatched paths too, an unknown path or a wrong method answers
+// 401/403 before 404/405.
+func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		path := c.Request.URL.Path
-		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") || auth.IsPublic(public, path) {
+		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") || routes.IsPublic(path) {
 			c.Next()
 			return
 		}
@@ -83,9 +83,9 @@ func Pipeline(authn Authenticator, public []string) gin.HandlerFunc {
 			c.Next() // 404 or 405 follows
 			return
 		}
-		access, ok := auth.AccessFor(c.Request.Method, route)
+		access, ok := routes.AccessFor(c.Request.Method, route)
 		if !ok || !auth.Allowed(access, who.User.Role == store.RoleAdmin, who.User.ID, c.Param("id")) {
-			respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 			return
 		}
 		c.Next()
@@ -189,10 +189,9 @@ func (w *challengeWriter) WriteHeader(code int) {
 // SessionAuth authenticates requests by session cookie (the session
 // modes). A Basic header alone is the wrong scheme for these modes: 403.
 type SessionAuth struct {
-	Cookies     *SessionCookies
-	Sessions    *auth.SessionManager
-	Users       store.UserStore
-	CrossOrigin *CrossOrigin
+	Cookies  *SessionCookies
+	Sessions *auth.SessionManager
+	Users    store.UserStore
 }
 
 func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
@@ -204,8 +203,6 @@ func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
 		return nil, Unauthorized
 	case !ok:
 		return nil, Forbidden // bad signature: the store is not asked
-	case !a.CrossOrigin.Allowed(c.Request):
-		return nil, Forbidden // a cross-site browser request riding the cookie
 	}
 	ctx := c.Request.Context()
 	s, newToken, err := a.Sessions.Use(ctx, token)

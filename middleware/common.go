@@ -1,5 +1,6 @@
 // Package middleware adapts the auth package and the cross-cutting rules of
-// the contract (SPEC 1, 2, 4.6) to Gin.
+// the service (security headers, CORS, body limits, the request pipeline)
+// to Gin.
 package middleware
 
 import (
@@ -14,14 +15,11 @@ import (
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
+	"simpleapi/store"
 )
 
-// apiCSP is the Content-Security-Policy of every response that is not the
-// account page (which sets its own): JSON loads nothing and is never framed.
-const apiCSP = "default-src 'none'; frame-ancestors 'none'"
-
-// SecurityHeaders sets the headers of SPEC 4.6 on every response, errors
+// SecurityHeaders sets respond.SetSecurityHeaders on every response, errors
 // included; it runs first so nothing can answer without them. API answers
 // carry users, sessions and cookies, so no cache may keep any of them.
 // Responses to https requests (directly or through a trusted proxy) carry
@@ -32,16 +30,12 @@ func SecurityHeaders(hstsMaxAge time.Duration, trustedProxies []netip.Prefix) gi
 		hsts = "max-age=" + strconv.FormatInt(int64(hstsMaxAge/time.Second), 10)
 	}
 	return func(c *gin.Context) {
-		h := c.Writer.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", apiCSP)
+		respond.SetSecurityHeaders(c.Writer.Header())
 		if hsts != "" && OverHTTPS(c.Request, trustedProxies) {
-			h.Set("Strict-Transport-Security", hsts)
+			c.Header("Strict-Transport-Security", hsts)
 		}
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
-			h.Set("Cache-Control", "no-store")
+			c.Header("Cache-Control", "no-store")
 		}
 		c.Next()
 	}
@@ -80,7 +74,7 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 				log.ErrorContext(c.Request.Context(), "panic while serving request",
 					"method", c.Request.Method, "route", c.FullPath(), "panic", fmt.Sprint(v))
 				if !c.Writer.Written() {
-					respond.Abort(c, http.StatusInternalServerError, respond.MsgInternal)
+					respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
 				} else {
 					c.Abort()
 				}
@@ -96,7 +90,7 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 func BodyLimit(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			respond.Abort(c, http.StatusRequestEntityTooLarge, respond.MsgTooLarge)
+			respond.Fail(c, store.ETOOLARGE, respond.MsgTooLarge)
 			return
 		}
 		if c.Request.Body != nil {
@@ -106,8 +100,7 @@ func BodyLimit(max int64) gin.HandlerFunc {
 	}
 }
 
-// CORS answers cross-origin requests with github.com/gin-contrib/cors
-// (SPEC 4.6). With no origins listed, every API response carries
+// CORS answers cross-origin requests with github.com/gin-contrib/cors. With no origins listed, every API response carries
 // "Access-Control-Allow-Origin: *" without credentials, as the old service
 // (Flask-CORS, which sends it even without an Origin header) did. With a
 // list, listed origins are echoed with credentials allowed; other origins
@@ -155,11 +148,11 @@ func isPreflight(r *http.Request) bool {
 
 // JSONNotFound answers unknown routes.
 func JSONNotFound(c *gin.Context) {
-	respond.Abort(c, http.StatusNotFound, respond.MsgNotFound)
+	respond.Fail(c, store.ENOTFOUND, respond.MsgNotFound)
 }
 
 // JSONMethodNotAllowed answers a known path with the wrong method; Gin has
 // already set the Allow header.
 func JSONMethodNotAllowed(c *gin.Context) {
-	respond.Abort(c, http.StatusMethodNotAllowed, respond.MsgMethodNotAllowed)
+	respond.Fail(c, respond.ENOTALLOWED, respond.MsgMethodNotAllowed)
 }

@@ -5,10 +5,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/handlers/respond"
+	"simpleapi/respond"
+	"simpleapi/store"
 )
 
-// CrossOrigin refuses unsafe cross-site browser requests (SPEC 4.6) with
+// CrossOrigin refuses unsafe cross-site browser requests with
 // net/http.CrossOriginProtection: it reads Sec-Fetch-Site and Origin, so
 // clients that send neither (curl, Postman, scripts) pass. Origins listed
 // in CORS_ORIGINS are trusted.
@@ -27,18 +28,14 @@ func NewCrossOrigin(trusted []string) (*CrossOrigin, error) {
 	return &CrossOrigin{protection: p}, nil
 }
 
-// Allowed reports whether r may go on; safe methods always may.
-func (x *CrossOrigin) Allowed(r *http.Request) bool {
-	return x.protection.Check(r) == nil
-}
-
-// Middleware refuses every unsafe cross-site request to the route it
-// guards, authenticated or not (used on login, where a forged login would
-// sign the victim in as the attacker).
+// Middleware refuses every unsafe cross-site request, before anything
+// looks at its credentials: browsers attach cookies and cached Basic
+// credentials alike to cross-site requests, and a forged login would sign
+// the victim in as the attacker. Safe methods always pass.
 func (x *CrossOrigin) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !x.Allowed(c.Request) {
-			respond.Abort(c, http.StatusForbidden, respond.MsgForbidden)
+		if x.protection.Check(c.Request) != nil {
+			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 			return
 		}
 		c.Next()

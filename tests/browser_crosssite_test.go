@@ -18,8 +18,7 @@ const evilEmail = "evil@example.com"
 
 // attackerSite serves pages from another site: the service is reached as
 // 127.0.0.1, this listener as localhost. Its /form page auto-submits a
-// form that creates a user with a JSON body smuggled in a text/plain form
-// (the API reads JSON whatever the Content-Type, as the Flask service did).
+// form that creates a user with a JSON body smuggled in a text/plain form.
 func attackerSite(t *testing.T, serviceURL string) string {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -49,16 +48,17 @@ type crossSiteResult struct {
 }
 
 // crossSiteFetches runs credentialed fetches to the service from the page
-// that is open (the other site's): a user creation (a simple request, no
-// preflight) and a read of the caller.
-func (b *browser) crossSiteFetches(serviceURL string) crossSiteResult {
+// that is open (the other site's): a user creation with the given
+// Content-Type (text/plain makes it a simple request, without preflight)
+// and a read of the caller.
+func (b *browser) crossSiteFetches(serviceURL, contentType string) crossSiteResult {
 	b.t.Helper()
 	raw := evalJS[string](b, `(async () => {
   const api = `+quote(serviceURL)+`;
   const out = {};
   try {
     const r = await fetch(api + "/api/v1/users", {method: "POST", credentials: "include",
-      headers: {"Content-Type": "text/plain"},
+      headers: {"Content-Type": `+quote(contentType)+`},
       body: JSON.stringify({email: `+quote(evilEmail)+`, password: "evil-password-1"})});
     out.create = String(r.status);
   } catch (e) { out.create = "refused by the browser"; }
@@ -90,9 +90,9 @@ func (s *server) userEmails(admin option) []string {
 
 // A signed-in admin visits another site. Its auto-submitted form and its
 // credentialed fetches are refused and change nothing: with the default
-// SameSite=Lax cookie the browser leaves the cookie off (401); with
-// SameSite=None it sends it, and the server refuses the cross-site request
-// (403).
+// SameSite=Lax cookie the browser leaves the cookie off; with SameSite=None
+// it sends it. Either way the server refuses the cross-site request (403)
+// before it looks at any credentials.
 func TestBrowserCrossSiteRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -100,7 +100,7 @@ func TestBrowserCrossSiteRefused(t *testing.T) {
 		formStatus int
 		formBody   string
 	}{
-		{"SameSite=Lax", nil, http.StatusUnauthorized, `{"error":"Unauthorized"}`},
+		{"SameSite=Lax", nil, http.StatusForbidden, `{"error":"Forbidden"}`},
 		{"SameSite=None", []string{"COOKIE_SAMESITE", "none", "COOKIE_SECURE", "true"}, http.StatusForbidden, `{"error":"Forbidden"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestBrowserCrossSiteRefused(t *testing.T) {
 			assert.Equal(t, []int{tc.formStatus}, s.requestStatuses("POST", "/api/v1/users"))
 
 			b.do(chromedp.Navigate(other + "/"))
-			res := b.crossSiteFetches(ts.URL)
+			res := b.crossSiteFetches(ts.URL, "text/plain")
 			assert.Equal(t, "refused by the browser", res.Create, "no CORS grant for this origin")
 			assert.Equal(t, "refused by the browser", res.Me)
 			assert.Equal(t, []int{tc.formStatus, tc.formStatus}, s.requestStatuses("POST", "/api/v1/users"),
@@ -152,7 +152,7 @@ func TestBrowserCrossSiteAllowedByCORS(t *testing.T) {
 	b.signIn(ts.URL, adminEmail, adminPassword)
 
 	b.do(chromedp.Navigate(other + "/"))
-	res := b.crossSiteFetches(ts.URL)
+	res := b.crossSiteFetches(ts.URL, "application/json") // preflighted, and granted
 	assert.Equal(t, "201", res.Create)
 	assert.Equal(t, "200", res.Me)
 	assert.Contains(t, res.MeBody, `"email":"`+adminEmail+`"`)

@@ -66,7 +66,7 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ type process struct {
 	done   chan error
 }
 
-func startProcess(t *testing.T, env map[string]string) *process {
+func startProcess(t testing.TB, env map[string]string) *process {
 	t.Helper()
 	port := freePort(t)
 	env["API_HOST"] = "127.0.0.1"
@@ -210,6 +210,7 @@ func TestServerProcess(t *testing.T) {
 	// A request through the network.
 	req, _ := http.NewRequest("POST", p.url("/api/v1/users"), strings.NewReader(`{"email":"net@example.com","password":"net-password-1"}`))
 	req.SetBasicAuth(adminEmail, adminPassword)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()

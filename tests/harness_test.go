@@ -1,5 +1,5 @@
 // Package tests drives the whole service end to end: the router built by
-// handlers.New from a config.Config loaded exactly as production loads it,
+// app.New from a config.Config loaded exactly as production loads it,
 // over httptest, with a real data directory.
 package tests
 
@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/app"
 	"simpleapi/config"
-	"simpleapi/handlers"
 	"simpleapi/store"
 )
 
@@ -76,7 +76,7 @@ func (c *clock) Advance(seconds int) {
 type server struct {
 	t       testing.TB
 	clock   *clock
-	app     *handlers.App
+	app     *app.App
 	handler http.Handler
 	dataDir string
 	env     map[string]string
@@ -145,7 +145,7 @@ func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	counting := &countingSessions{}
-	app, err := handlers.New(context.Background(), cfg, handlers.Options{
+	svc, err := app.New(context.Background(), cfg, app.Options{
 		Now:    clk.Now,
 		Logger: logger,
 		WrapSessions: func(inner store.SessionStore) store.SessionStore {
@@ -154,9 +154,9 @@ func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string
 		},
 	})
 	require.NoError(t, err)
-	s := &server{t: t, clock: clk, app: app, handler: app.Handler(), dataDir: dataDir, env: env,
+	s := &server{t: t, clock: clk, app: svc, handler: svc.Handler(), dataDir: dataDir, env: env,
 		sessions: counting, logs: logs}
-	t.Cleanup(func() { _ = app.Close() })
+	t.Cleanup(func() { _ = svc.Close() })
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,7 +29,7 @@ type openapiChecker struct {
 	router routers.Router
 	// unrouted describes the answers to a request no operation of the
 	// document matches (an unknown path, or a method the path does not
-	// list): the standard errors of SPEC 1 and 2 only.
+	// list): the standard errors only (see handlers/openapi.yaml).
 	unrouted *openapi3.Operation
 }
 
@@ -85,7 +86,7 @@ func validateResponse(t testing.TB, req *http.Request, rec *httptest.ResponseRec
 		t.Errorf("loading the OpenAPI document: %v", err)
 		return
 	}
-	// Every route answers with and without one trailing slash (SPEC 1);
+	// Every route answers with and without one trailing slash;
 	// the document lists each path once, without it.
 	r := req.Clone(req.Context())
 	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
@@ -99,7 +100,7 @@ func validateResponse(t testing.TB, req *http.Request, rec *httptest.ResponseRec
 			return
 		}
 		if req.Method == http.MethodOptions && rec.Code == http.StatusNoContent && rec.Body.Len() == 0 {
-			return // CORS preflight (SPEC 2 step 2)
+			return // CORS preflight
 		}
 		route = &routers.Route{Spec: checker.doc, Path: r.URL.Path, Method: r.Method, Operation: checker.unrouted}
 		params = nil
@@ -182,7 +183,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	assert.Equal(t, documented, served)
 
 	// HEAD is implied by GET in the document: the router must keep its
-	// side of that (SPEC 1).
+	// side of that.
 	var gets []string
 	for _, r := range served {
 		if path, ok := strings.CutPrefix(r, "GET "); ok {
@@ -194,26 +195,39 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 }
 
 func TestOpenAPIDocumentServed(t *testing.T) {
-	want, err := handlers.OpenAPIJSON()
+	asJSON, err := handlers.OpenAPIJSON()
 	require.NoError(t, err)
 	for _, mode := range []string{"basic_auth", "session_db_auth"} {
 		t.Run(mode, func(t *testing.T) {
 			s := newServer(t, "AUTH_TYPE", mode)
-			for _, path := range []string{"/api/v1/openapi.yaml", "/api/v1/openapi.yaml/"} {
-				// Public: no credentials needed.
-				rec := s.do("GET", path, "")
-				require.Equal(t, 200, rec.Code, "%s: %s", path, rec.Body.String())
-				assert.Equal(t, "application/json; charset=utf-8", rec.Header().Get("Content-Type"))
-				assert.True(t, rec.Body.String() == string(want), "%s does not serve handlers.OpenAPIJSON()", path)
-				head := s.do("HEAD", path, "")
-				assert.Equal(t, 200, head.Code, path)
+			for _, tc := range []struct{ path, contentType, body string }{
+				{"/api/v1/openapi.yaml", "application/yaml; charset=utf-8", string(handlers.OpenAPIYAML())},
+				{"/api/v1/openapi.json", "application/json; charset=utf-8", string(asJSON)},
+			} {
+				for _, path := range []string{tc.path, tc.path + "/"} {
+					// Public: no credentials needed.
+					rec := s.do("GET", path, "")
+					require.Equal(t, 200, rec.Code, "%s: %s", path, rec.Body.String())
+					assert.Equal(t, tc.contentType, rec.Header().Get("Content-Type"), path)
+					assert.True(t, rec.Body.String() == tc.body, "%s does not serve the embedded document", path)
+					head := s.do("HEAD", path, "")
+					assert.Equal(t, 200, head.Code, path)
+				}
+				doc, err := openapi3.NewLoader().LoadFromData(s.do("GET", tc.path, "").Body.Bytes())
+				require.NoError(t, err, tc.path)
+				require.NoError(t, doc.Validate(t.Context()), tc.path)
 			}
-			// JSON is YAML: the document loads from what is served.
-			doc, err := openapi3.NewLoader().LoadFromData(s.do("GET", "/api/v1/openapi.yaml", "").Body.Bytes())
-			require.NoError(t, err)
-			require.NoError(t, doc.Validate(t.Context()))
 		})
 	}
+}
+
+// kin-openapi checks responses in the tests only; the production binary
+// does not link it.
+func TestOpenAPILibraryNotInTheBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "simpleapi").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "simpleapi/handlers")
+	assert.NotContains(t, string(out), "github.com/getkin/kin-openapi")
 }
 
 // The checker itself: it must fail answers that break the document.

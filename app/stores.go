@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"simpleapi/config"
+	"simpleapi/metrics"
+	"simpleapi/store"
+	"simpleapi/store/jsonfile"
+	"simpleapi/store/memory"
+	"simpleapi/store/postgres"
+	storeredis "simpleapi/store/redis"
+)
+
+// stores are the open stores of one configuration.
+type stores struct {
+	users    store.UserStore
+	sessions store.SessionStore // nil in basic_auth
+	limiter  store.LoginLimiter
+	// ready reports whether every backend answers (/readyz).
+	ready func(context.Context) error
+	// closers release every store opened, the JSON files last.
+	closers []func() error
+}
+
+// close releases every store opened.
+func (s *stores) close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// openStores opens the stores the configuration asks for, and only those:
+// an instance with users in PostgreSQL and sessions in Redis keeps nothing
+// in DATA_DIR. A new backend is one more case here; nothing else in the
+// service names a store.
+func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Metrics,
+	now func() time.Time) (_ *stores, err error) {
+	s := &stores{}
+	defer func() {
+		if err != nil {
+			_ = s.close()
+		}
+	}()
+	pings := []func(context.Context) error{}
+
+	var db *jsonfile.DB
+	if cfg.UserStore == config.StoreJSONFile || cfg.SessionStore == config.StoreJSONFile {
+		db, err = jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log,
+			Sessions: cfg.SessionStore == config.StoreJSONFile, ObserveWrite: m.ObserveStoreWrite,
+			Now: now, SessionIdleTimeout: cfg.SessionIdleTimeout})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, db.Close)
+	}
+	var pg *postgres.DB
+	if cfg.UserStore == config.StorePostgres || cfg.SessionStore == config.StorePostgres {
+		pg, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Now: now, Observe: m.StoreObserver("postgres")})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() error { pg.Close(); return nil })
+		pings = append(pings, pg.Ping)
+		if err := m.RegisterPool("postgres", func() (int, int) {
+			st := pg.Stat()
+			return int(st.InUse), int(st.Idle)
+		}); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	redisOpts := storeredis.Options{Now: now, Observe: m.StoreObserver("redis")}
+	var rc *goredis.Client
+	if cfg.RedisURL != "" {
+		storeredis.SetLogger(log)
+		c, prefix, err := storeredis.Open(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		rc, redisOpts.Prefix = c, prefix
+		s.closers = append(s.closers, c.Close)
+		if err := storeredis.Ping(ctx, c); err != nil {
+			// Not the URL: it may hold a password.
+			return nil, fmt.Errorf("redis at %s: %w", c.Options().Addr, errors.Unwrap(err))
+		}
+		pings = append(pings, func(ctx context.Context) error { return storeredis.Ping(ctx, c) })
+		if err := m.RegisterPool("redis", func() (int, int) {
+			st := c.PoolStats()
+			return int(st.TotalConns - st.IdleConns), int(st.IdleConns)
+		}); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+
+	switch cfg.UserStore {
+	case config.StorePostgres:
+		s.users = pg.Users()
+	default:
+		s.users = db.Users()
+	}
+	switch cfg.SessionStore {
+	case "": // basic_auth: no sessions
+	case config.StoreJSONFile:
+		s.sessions = db.Sessions()
+	case config.StorePostgres:
+		s.sessions = pg.Sessions()
+	case config.StoreRedis:
+		s.sessions = storeredis.NewSessions(rc, redisOpts)
+	default: // memory: sessions end with the process
+		s.sessions = memory.NewSessions(now)
+	}
+	// Login attempts are counted where every instance sees them when
+	// there is such a place.
+	if rc != nil {
+		s.limiter = storeredis.NewLimiter(rc, cfg.Login, redisOpts)
+	} else {
+		s.limiter = memory.NewLimiter(cfg.Login, now)
+	}
+	users := s.users
+	s.ready = func(ctx context.Context) error {
+		if err := users.Ping(ctx); err != nil {
+			return err
+		}
+		for _, ping := range pings {
+			if err := ping(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s, nil
+}

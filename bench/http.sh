@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Load benchmark over HTTP, on this machine only (127.0.0.1).
+#
+#   bench/http.sh            throughput rounds + login storm (about 3 minutes)
+#   bench/http.sh soak [MIN] mixed traffic for MIN minutes (default 10), sampled every 10 s
+#
+# It builds the service, a bare Gin handler (bench/baregin) and the load
+# driver (bench/load), starts them on free local ports, runs wrk in
+# interleaved rounds (so drift on the machine hits every target alike),
+# prints each median and the ratios to the bare handler, then runs a login
+# storm. Everything it started is stopped on exit. Settings: ROUNDS (3),
+# SECONDS_PER_RUN (5), THREADS (2), CONNECTIONS (16).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-rounds}
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "bench/http.sh needs wrk (Debian: apt-get install wrk)" >&2; exit 1
+  fi
+fi
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "== building"
+go build -o "$tmp/simpleapi" .
+go build -o "$tmp/baregin" ./bench/baregin
+go build -o "$tmp/load" ./bench/load
+port() { "$tmp/load" freeport; }
+
+ADMIN_EMAIL=bench@example.com
+ADMIN_PASSWORD=bench-password-1
+secret=$(head -c 48 /dev/urandom | base64 -w0)
+
+# start NAME PORT [VAR=VALUE...]: runs the service with its own DATA_DIR;
+# its log goes to $tmp/NAME.log.
+start() {
+  local name=$1 p=$2; shift 2
+  env API_HOST=127.0.0.1 API_PORT="$p" DATA_DIR="$tmp/$name" SESSION_SECRET="$secret" \
+    ADMIN_EMAIL=$ADMIN_EMAIL ADMIN_PASSWORD=$ADMIN_PASSWORD LOG_LEVEL=warn "$@" \
+    "$tmp/simpleapi" serve >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  eval "pid_$name=$!"
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$p/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$name did not start:"; cat "$tmp/$name.log"; exit 1
+}
+
+# rps URL [HEADER]: requests per second of one wrk run.
+rps() {
+  local url=$1; shift
+  local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s")
+  [ $# -gt 0 ] && args+=(-H "$1")
+  wrk "${args[@]}" "$url" | awk '/^Requests\/sec:/ {print $2}'
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+if [ "$mode" = soak ]; then
+  minutes=${2:-10}
+  p=$(port); pm=$(port)
+  start soak "$p" SESSION_IDLE_TIMEOUT=20 METRICS_ADDR="127.0.0.1:$pm"
+  echo "== soak: $minutes minutes of mixed traffic at about half of capacity"
+  "$tmp/load" soak -url "http://127.0.0.1:$p" -metrics "http://127.0.0.1:$pm/metrics" \
+    -email $ADMIN_EMAIL -password $ADMIN_PASSWORD -data-dir "$tmp/soak" -pid "$pid_soak" \
+    -duration "${minutes}m"
+  exit $?
+fi
+
+p_bare=$(port); p_sess=$(port); p_basic=$(port); p_logged=$(port)
+"$tmp/baregin" -addr "127.0.0.1:$p_bare" & pids+=($!)
+start session "$p_sess" TRUSTED_PROXIES=127.0.0.1
+start basic "$p_basic" AUTH_TYPE=basic_auth
+start logged "$p_logged" LOG_LEVEL=info
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$p_bare/api/v1/status" >/dev/null && break; sleep 0.1; done
+
+cookie=$("$tmp/load" cookie -url "http://127.0.0.1:$p_sess" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD)
+cookie_logged=$("$tmp/load" cookie -url "http://127.0.0.1:$p_logged" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD)
+basic="Authorization: Basic $(printf '%s:%s' $ADMIN_EMAIL $ADMIN_PASSWORD | base64 -w0)"
+
+declare -A runs
+targets=(bare status me_session me_basic me_session_logged)
+echo "== $ROUNDS interleaved rounds, wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s each"
+for r in $(seq "$ROUNDS"); do
+  runs[bare]+=" $(rps "http://127.0.0.1:$p_bare/api/v1/status")"
+  runs[status]+=" $(rps "http://127.0.0.1:$p_sess/api/v1/status")"
+  runs[me_session]+=" $(rps "http://127.0.0.1:$p_sess/api/v1/users/me" "Cookie: $cookie")"
+  runs[me_basic]+=" $(rps "http://127.0.0.1:$p_basic/api/v1/users/me" "$basic")"
+  runs[me_session_logged]+=" $(rps "http://127.0.0.1:$p_logged/api/v1/users/me" "Cookie: $cookie_logged")"
+  echo "round $r:$(for t in "${targets[@]}"; do printf ' %s=%s' "$t" "$(echo "${runs[$t]}" | awk '{print $NF}')"; done)"
+done
+
+declare -A med
+for t in "${targets[@]}"; do med[$t]=$(echo "${runs[$t]}" | median); done
+echo "== medians (requests/s) and ratios to the bare Gin handler"
+failed=0
+ratio() { # name target
+  local r; r=$(awk -v a="${med[$1]}" -v b="${med[bare]}" 'BEGIN {printf "%.2f", a/b}')
+  local verdict=ok
+  awk -v r="$r" -v t="$2" 'BEGIN {exit !(r < t)}' && { verdict="BELOW TARGET"; failed=1; }
+  printf '%-40s %10.0f req/s  ratio %s  (target >= %s) %s\n' "$3" "${med[$1]}" "$r" "$2" "$verdict"
+}
+printf '%-40s %10.0f req/s\n' "bare Gin handler" "${med[bare]}"
+ratio status 0.90 "GET /api/v1/status (LOG_LEVEL=warn)"
+ratio me_session 0.85 "GET /users/me by session (warn)"
+ratio me_basic 0 "GET /users/me by Basic (warn)"
+ratio me_session_logged 0.75 "GET /users/me by session (access log)"
+
+echo "== login storm: 500 concurrent logins from 500 addresses"
+"$tmp/load" storm -url "http://127.0.0.1:$p_sess" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD \
+  -pid "$pid_session" || failed=1
+exit $failed

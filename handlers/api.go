@@ -1,0 +1,74 @@
+// Package handlers serves the HTTP API: it receives the services the app
+// package built, registers every route with who may call it, and holds the
+// thin handlers of every route.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"simpleapi/auth"
+	"simpleapi/metrics"
+	"simpleapi/middleware"
+	"simpleapi/store"
+)
+
+func init() {
+	// Gin's debug mode prints every route to stdout; logging is ours.
+	gin.SetMode(gin.ReleaseMode)
+}
+
+// Deps are the services the handlers use, built by the caller.
+type Deps struct {
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Users   store.UserStore
+	// Ready reports whether every store answers (/readyz).
+	Ready         func(context.Context) error
+	Accounts      *auth.Accounts
+	Login         *auth.Login
+	Authenticator middleware.Authenticator
+	CrossOrigin   *middleware.CrossOrigin
+	// Sessions and Cookies are set in the session modes, nil in
+	// basic_auth, where the session routes answer 404.
+	Sessions *auth.SessionManager
+	Cookies  *middleware.SessionCookies
+
+	TrustedProxies     []string       // X-Forwarded-For is believed only from these
+	TrustedPrefixes    []netip.Prefix // the same, parsed
+	HSTSMaxAge         time.Duration  // Strict-Transport-Security over https; 0 = none
+	CORSOrigins        []string       // origins allowed to call with credentials
+	MaxBodyBytes       int64
+	GenericLoginErrors bool // one answer for unknown email and wrong password
+}
+
+// API is the service's HTTP handler.
+type API struct {
+	engine  *gin.Engine
+	handler http.Handler
+}
+
+// New builds the router over d.
+func New(d Deps) (*API, error) {
+	engine, err := newEngine(d)
+	if err != nil {
+		return nil, err
+	}
+	return &API{engine: engine, handler: stripTrailingSlash(engine)}, nil
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Routes lists the registered routes as "METHOD /path/:param".
+func (a *API) Routes() []string {
+	var out []string
+	for _, r := range a.engine.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}

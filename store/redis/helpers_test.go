@@ -1,0 +1,109 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"simpleapi/store"
+)
+
+// testURL is the shared Redis of the test machines; REDIS_TEST_URL
+// overrides it.
+func testURL() string {
+	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// testClient returns a client of the shared Redis and a key prefix of this
+// test alone; every key under it is deleted when the test ends.
+func testClient(t testing.TB) (*goredis.Client, string) {
+	t.Helper()
+	c, _, err := Open(testURL())
+	require.NoError(t, err)
+	require.NoError(t, Ping(t.Context(), c), "Redis must run at %s", testURL())
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "simpleapi-test:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		deletePrefix(t, c, prefix)
+		_ = c.Close()
+	})
+	return c, prefix
+}
+
+// deletePrefix removes every key under prefix (a test's own keys only).
+func deletePrefix(t testing.TB, c *goredis.Client, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			require.NoError(t, c.Unlink(ctx, batch...).Err())
+			batch = batch[:0]
+		}
+	}
+	require.NoError(t, iter.Err())
+	if len(batch) > 0 {
+		require.NoError(t, c.Unlink(ctx, batch...).Err())
+	}
+}
+
+// keysUnder lists the keys under prefix.
+func keysUnder(t testing.TB, c *goredis.Client, prefix string) []string {
+	keys, err := c.Keys(t.Context(), prefix+"*").Result()
+	require.NoError(t, err)
+	return keys
+}
+
+// clock is a settable clock safe for concurrent use.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// baseTime is the clock of the session tests: whole seconds, UTC.
+var baseTime = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
+
+// session returns session i of userID with a random token hash.
+func session(i int, userID string) store.Session {
+	var h store.TokenHash
+	_, _ = rand.Read(h[:])
+	return store.Session{
+		ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
+		TokenHash:  h,
+		UserID:     userID,
+		CreatedAt:  baseTime.Add(time.Duration(i) * time.Minute),
+		ExpiresAt:  baseTime.Add(24*time.Hour + time.Duration(i)*time.Minute),
+		LastSeenAt: baseTime.Add(time.Duration(i) * time.Minute),
+		RotatedAt:  baseTime.Add(time.Duration(i) * time.Minute),
+		IP:         "203.0.113.7",
+		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	}
+}

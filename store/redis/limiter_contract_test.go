@@ -1,0 +1,17 @@
+package redis
+
+import (
+	"testing"
+	"time"
+
+	"simpleapi/config"
+	"simpleapi/store"
+	"simpleapi/store/storetest"
+)
+
+func TestLoginLimiterContract(t *testing.T) {
+	storetest.LoginLimiter(t, func(t *testing.T, limits config.LoginLimits, now func() time.Time) store.LoginLimiter {
+		c, prefix := testClient(t)
+		return NewLimiter(c, limits, Options{Prefix: prefix, Now: now})
+	})
+}

@@ -1,0 +1,291 @@
+package redis
+
+import (
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"simpleapi/store"
+)
+
+// newSessions returns an empty store under a test prefix, its clock set
+// to baseTime.
+func newSessions(t *testing.T) (*Sessions, *clock) {
+	c, prefix := testClient(t)
+	clk := newClock(baseTime)
+	return NewSessions(c, Options{Prefix: prefix, Now: clk.Now}), clk
+}
+
+func TestSessionsContract(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	a1, a2, a3, b1 := session(1, "alice"), session(2, "alice"), session(3, "alice"), session(4, "bob")
+	b1.ExpiresAt = time.Time{} // no deadline at all
+	a2.IdleExpiresAt = baseTime.Add(2 * time.Hour)
+
+	for _, s := range []store.Session{a2, a1, a3, b1} {
+		require.NoError(t, ss.CreateSession(ctx, s))
+	}
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, session(1, "carol"))), "same id")
+	dup := session(9, "carol")
+	dup.TokenHash = a1.TokenHash
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, dup)), "same token hash")
+	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x"})))
+
+	got, err := ss.SessionByTokenHash(ctx, a1.TokenHash)
+	require.NoError(t, err)
+	assert.Equal(t, a1, got)
+	got, err = ss.SessionByID(ctx, a2.ID)
+	require.NoError(t, err)
+	assert.Equal(t, a2, got)
+	got, err = ss.SessionByID(ctx, b1.ID)
+	require.NoError(t, err)
+	assert.Equal(t, b1, got)
+	_, err = ss.SessionByTokenHash(ctx, store.TokenHash{})
+	assert.Equal(t, store.Errorf(store.ENOTFOUND, store.MsgNotFound), err)
+	_, err = ss.SessionByID(ctx, "nope")
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+
+	list, err := ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{a1, a2, a3}, list, "oldest first")
+	list, err = ss.ListSessions(ctx, "nobody")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	n, err := ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n)
+
+	// Touch moves times forward only.
+	later := baseTime.Add(time.Hour)
+	require.NoError(t, ss.TouchSession(ctx, a2.ID, later, later.Add(2*time.Hour)))
+	require.NoError(t, ss.TouchSession(ctx, a2.ID, baseTime, baseTime))
+	got, err = ss.SessionByID(ctx, a2.ID)
+	require.NoError(t, err)
+	assert.Equal(t, later, got.LastSeenAt)
+	assert.Equal(t, later.Add(2*time.Hour), got.IdleExpiresAt)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.TouchSession(ctx, "nope", later, later)))
+
+	require.NoError(t, ss.DeleteSession(ctx, a3.ID))
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.DeleteSession(ctx, a3.ID)))
+	_, err = ss.SessionByTokenHash(ctx, a3.TokenHash)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	assert.NotContains(t, keysUnder(t, ss.c.(*goredis.Client), ss.prefix), ss.tokenKey(a3.TokenHash), "index removed")
+
+	n, err = ss.DeleteUserSessions(ctx, "alice", a1.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "all of alice's but a1")
+	list, err = ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{a1}, list)
+	n, err = ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	n, err = ss.DeleteUserSessions(ctx, "alice", "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = ss.DeleteUserSessions(ctx, "bob", "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Empty(t, keysUnder(t, ss.c.(*goredis.Client), ss.prefix), "nothing left behind")
+}
+
+func TestSessionsExpireByClockAndTTL(t *testing.T) {
+	ss, clk := newSessions(t)
+	ctx := t.Context()
+	c := ss.c.(*goredis.Client)
+	s := session(1, "alice")
+	s.ExpiresAt = baseTime.Add(time.Hour)
+	s.IdleExpiresAt = baseTime.Add(30 * time.Minute)
+	require.NoError(t, ss.CreateSession(ctx, s))
+
+	// The keys expire at the nearer deadline, on Redis's clock.
+	for _, k := range []string{ss.sessionKey(s.ID), ss.tokenKey(s.TokenHash), ss.userKey("alice")} {
+		ttl, err := c.PTTL(ctx, k).Result()
+		require.NoError(t, err)
+		assert.InDelta(t, 30*time.Minute, ttl, float64(5*time.Second), k)
+	}
+
+	// A use moves the idle deadline and the keys with it, never past the
+	// absolute deadline.
+	clk.Add(20 * time.Minute)
+	require.NoError(t, ss.TouchSession(ctx, s.ID, clk.Now(), clk.Now().Add(30*time.Minute)))
+	ttl, err := c.PTTL(ctx, ss.sessionKey(s.ID)).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, 30*time.Minute, ttl, float64(5*time.Second))
+	clk.Add(20 * time.Minute)
+	require.NoError(t, ss.TouchSession(ctx, s.ID, clk.Now(), clk.Now().Add(30*time.Minute)))
+	ttl, err = c.PTTL(ctx, ss.sessionKey(s.ID)).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, 20*time.Minute, ttl, float64(5*time.Second), "capped by the absolute deadline")
+
+	// Past its deadline on the store's clock, a session is gone for every
+	// read, although Redis has not dropped the keys yet.
+	clk.Add(20 * time.Minute)
+	_, err = ss.SessionByID(ctx, s.ID)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	_, err = ss.SessionByTokenHash(ctx, s.TokenHash)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	list, err := ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	n, err := ss.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.TouchSession(ctx, s.ID, clk.Now(), clk.Now().Add(time.Hour))))
+
+	// A session created already over is not kept.
+	over := session(2, "bob")
+	over.ExpiresAt = clk.Now()
+	require.NoError(t, ss.CreateSession(ctx, over))
+	_, err = ss.SessionByID(ctx, over.ID)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+}
+
+func TestSessionsListPrunesExpiredMembers(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	c := ss.c.(*goredis.Client)
+	s1, s2 := session(1, "alice"), session(2, "alice")
+	require.NoError(t, ss.CreateSession(ctx, s1))
+	require.NoError(t, ss.CreateSession(ctx, s2))
+	// Redis expires s1's key (as its TTL would): the user's set still
+	// names it until the next listing.
+	require.NoError(t, c.Del(ctx, ss.sessionKey(s1.ID)).Err())
+	list, err := ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{s2}, list)
+	members, err := c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{s2.ID}, members)
+}
+
+func TestSessionsRotateToken(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	s := session(1, "alice")
+	require.NoError(t, ss.CreateSession(ctx, s))
+
+	r1 := store.Rotation{TokenHash: sha256.Sum256([]byte("t1")), RotatedAt: baseTime.Add(time.Minute),
+		PrevTokenHash: s.TokenHash, PrevValidUntil: baseTime.Add(2 * time.Minute)}
+	got, err := ss.RotateToken(ctx, s.ID, s.TokenHash, r1)
+	require.NoError(t, err)
+	assert.Equal(t, r1.TokenHash, got.TokenHash)
+	assert.Equal(t, s.TokenHash, got.PrevTokenHash)
+	for _, h := range []store.TokenHash{s.TokenHash, r1.TokenHash} {
+		byHash, err := ss.SessionByTokenHash(ctx, h)
+		require.NoError(t, err)
+		assert.Equal(t, got, byHash)
+	}
+	_, err = ss.RotateToken(ctx, s.ID, s.TokenHash, r1)
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(err), "already replaced")
+	_, err = ss.RotateToken(ctx, "nope", s.TokenHash, r1)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+
+	// The second rotation drops the first token's index; one without a
+	// grace period drops the replaced token at once.
+	r2 := store.Rotation{TokenHash: sha256.Sum256([]byte("t2")), RotatedAt: baseTime.Add(3 * time.Minute)}
+	_, err = ss.RotateToken(ctx, s.ID, r1.TokenHash, r2)
+	require.NoError(t, err)
+	for _, h := range []store.TokenHash{s.TokenHash, r1.TokenHash} {
+		_, err = ss.SessionByTokenHash(ctx, h)
+		assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+		n, err := ss.c.Exists(ctx, ss.tokenKey(h)).Result()
+		require.NoError(t, err)
+		assert.Zero(t, n, "index of a dead token removed")
+	}
+
+	// Of parallel rotations of one token, exactly one wins, also across
+	// two stores (two instances) sharing the Redis.
+	other := NewSessions(ss.c, ss.opts)
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			st := ss
+			if i%2 == 1 {
+				st = other
+			}
+			r := store.Rotation{TokenHash: sha256.Sum256([]byte{byte(i), 3}), RotatedAt: baseTime.Add(4 * time.Minute)}
+			_, err := st.RotateToken(ctx, s.ID, r2.TokenHash, r)
+			switch store.ErrorCode(err) {
+			case "":
+				wins.Add(1)
+			case store.ECONFLICT:
+				conflicts.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load())
+	assert.Equal(t, int32(19), conflicts.Load())
+}
+
+// A revocation through one instance is seen by another at once: nothing
+// is cached in the process.
+func TestSessionsSharedAcrossInstances(t *testing.T) {
+	a, _ := newSessions(t)
+	c2, _, err := Open(testURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c2.Close() })
+	b := NewSessions(c2, a.opts)
+	ctx := t.Context()
+	s := session(1, "alice")
+	require.NoError(t, a.CreateSession(ctx, s))
+	got, err := b.SessionByTokenHash(ctx, s.TokenHash)
+	require.NoError(t, err)
+	assert.Equal(t, s, got)
+	require.NoError(t, b.DeleteSession(ctx, s.ID))
+	_, err = a.SessionByTokenHash(ctx, s.TokenHash)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	n, err := a.CountSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+func TestOperationsObserved(t *testing.T) {
+	c, prefix := testClient(t)
+	var mu sync.Mutex
+	var ops []string
+	opts := Options{Prefix: prefix, Observe: func(op string, d time.Duration) {
+		mu.Lock()
+		ops = append(ops, op)
+		mu.Unlock()
+	}}
+	ss := NewSessions(c, opts)
+	_, err := ss.SessionByID(t.Context(), "nope")
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	_, _, err = NewLimiter(c, testLimits, opts).Allow(t.Context(), "bob", "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"session_by_id", "login_allow"}, ops)
+}
+
+func TestOpenURL(t *testing.T) {
+	c, prefix, err := Open("redis://127.0.0.1:6379/3?key_prefix=a:b:&dial_timeout=3s")
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "a:b:", prefix)
+	assert.Equal(t, 3, c.Options().DB)
+	assert.Equal(t, 3*time.Second, c.Options().DialTimeout)
+	assert.Equal(t, time.Second, c.Options().ReadTimeout)
+	c2, prefix, err := Open("redis://:secret-pw@127.0.0.1:6379/0")
+	require.NoError(t, err)
+	defer c2.Close()
+	assert.Equal(t, DefaultPrefix, prefix)
+	for _, bad := range []string{"redis://:secret-pw@127.0.0.1:6379/x", "http://:secret-pw@host/0", "redis://:secret-pw@h/0?bogus=1"} {
+		_, _, err = Open(bad)
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "secret-pw")
+	}
+}
