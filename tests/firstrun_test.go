@@ -184,6 +184,7 @@ func TestUserListAndDeleteWhileAndAfterServing(t *testing.T) {
 	// snapshot; list reads both, without the lock the server holds.
 	req, _ := http.NewRequest("POST", p.url("/api/v1/users"), strings.NewReader(`{"email":"bob@example.com","password":"bob-password-1"}`))
 	req.SetBasicAuth(adminEmail, adminPassword)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
