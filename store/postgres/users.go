@@ -224,10 +224,8 @@ func normalizeUser(u store.User) store.User {
 	return u
 }
 
-
 // Times are kept as every store keeps them: UTC, whole seconds. The zero
 // time (a legacy record without one) is NULL.
-
 func normalizeTime(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Time{}
