@@ -13,7 +13,7 @@ import (
 	"simpleapi/store"
 )
 
-// Error messages of the users and login routes (SPEC 3.1, 3.2, 4.2).
+// Error messages of the users and login routes (handlers/openapi.yaml).
 const (
 	MsgEmailMissing     = "email missing"
 	MsgPasswordMissing  = "password missing"
@@ -145,7 +145,7 @@ func (a *Accounts) ValidatePassword(password string) error {
 	return nil
 }
 
-// Create validates and stores a new user, in the order of SPEC 3.1 from
+// Create validates and stores a new user, in the documented order from
 // "invalid email" on (missing and mistyped fields are the caller's to
 // check, since they depend on the wire format).
 func (a *Accounts) Create(ctx context.Context, in NewUser) (store.User, error) {
