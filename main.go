@@ -13,9 +13,6 @@ import (
 	"simpleapi/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
@@ -49,10 +46,11 @@ const mainUsage = `simpleapi — the Simple API authentication service
 
 Usage:
   simpleapi [serve] [flags]     run the server (the default)
-  simpleapi user <command>      manage users in DATA_DIR while no server runs
+  simpleapi user <command>      manage users in DATA_DIR (changes need the server stopped)
   simpleapi migrate <command>   PostgreSQL schema (status, up) and import-json
-  simpleapi healthcheck [flags] exit 0 when the server at API_HOST:API_PORT answers /healthz
-  simpleapi version             print the version
+  simpleapi healthcheck [flags] exit 0 when the server running on DATA_DIR (else the one at
+                                API_HOST:API_PORT) is ready: /readyz answers 200
+  simpleapi version             print the version (also -v, --version)
 
 Run "simpleapi <command> -h" for the flags of a command.
 `
@@ -63,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "" || args[0][0] != '-') {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-v" || args[0] == "--version" || args[0] == "-version") {
+		cmd, args = "version", args[1:]
 	}
 	switch cmd {
 	case "serve":
@@ -78,7 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 			fmt.Fprint(stdout, mainUsage)
 			return nil
 		}
-		fmt.Fprintln(stdout, "simpleapi", version)
+		if len(args) > 0 {
+			return usageError{fmt.Sprintf("version: unexpected argument %q", args[0])}
+		}
+		fmt.Fprintln(stdout, currentBuild())
 		return nil
 	case "help":
 		fmt.Fprint(stdout, mainUsage)

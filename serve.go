@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"simpleapi/app"
 	"simpleapi/config"
+	"simpleapi/metrics"
 	"simpleapi/respond"
 )
 
@@ -27,8 +29,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 	switch {
 	case err == nil, errors.As(err, &cfgErr):
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, mainUsage)
-		fmt.Fprintln(stdout, "\nFlags of serve and healthcheck (each also an environment variable; flags win):")
+		fmt.Fprint(stdout, mainUsage+"\n")
 		config.Usage(stdout)
 	default:
 		err = usageError{err.Error() + " (see simpleapi -h)"} // unknown flag, stray argument
@@ -74,16 +75,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 
-	svc, err := app.New(ctx, cfg, app.Options{Logger: log})
+	b := currentBuild()
+	m := metrics.New()
+	if err := m.RegisterBuildInfo(b.Version, b.Revision); err != nil {
+		return err
+	}
+	svc, err := app.New(ctx, cfg, app.Options{Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	warnIfNoAdmin(ctx, svc, log)
 
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("API_HOST and API_PORT: %w", err)
 	}
 	if cfg.TLSCertFile == "" {
 		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
@@ -113,8 +120,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			serveErr <- srv.Serve(ln)
 		}
 	}()
-	log.Info("listening", "addr", ln.Addr().String(), "auth_type", cfg.AuthType,
-		"data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
+	if err := writeServerURL(cfg.DataDir, localURL(ln.Addr(), cfg.TLSCertFile != "")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("cannot record the server's address for `simpleapi healthcheck`", "err", err.Error())
+	}
+	log.Info("listening", "url", clickableURL(ln.Addr(), cfg.TLSCertFile != ""), "addr", ln.Addr().String(),
+		"version", b.Version, "auth_type", cfg.AuthType, "data_dir", cfg.DataDir, "tls", cfg.TLSCertFile != "")
 	if metricsSrv != nil {
 		go func() { serveErr <- metricsSrv.Serve(metricsLn) }()
 		log.Info("serving metrics", "addr", metricsLn.Addr().String(), "path", "/metrics")
@@ -131,18 +141,33 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(shutdownCtx)
 	}
+	// Removed while this process still holds DATA_DIR, so it is never a
+	// later server's address that goes.
 	if runErr != nil {
 		srv.Close()
+		removeServerURL(cfg.DataDir)
 		return runErr
 	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at shutdown timeout", "err", err.Error())
 	}
+	removeServerURL(cfg.DataDir)
 	if err := svc.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnIfNoAdmin tells a first-time operator how to get in: without an
+// admin nobody can manage users through the API.
+func warnIfNoAdmin(ctx context.Context, svc *app.App, log *slog.Logger) {
+	ok, err := svc.HasAdmin(ctx)
+	if err != nil || ok {
+		return
+	}
+	log.Warn("no admin exists: restart with ADMIN_EMAIL and ADMIN_PASSWORD set, " +
+		"or stop the server and run `simpleapi user create --email you@example.com --role admin`")
 }
 
 // newHTTPServer is an http.Server with limits that keep slow or oversized
@@ -159,8 +184,10 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// healthcheck asks the server configured like serve for /healthz; it is
-// the container's HEALTHCHECK.
+// healthcheck asks the server for /readyz: it passes while the server
+// answers and its store accepts writes. It is the container's
+// HEALTHCHECK. The server is the one that recorded its address in
+// DATA_DIR; without one, the one at API_HOST and API_PORT.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -169,19 +196,24 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	host := cfg.APIHost
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
+	base, err := readServerURL(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
 	}
-	scheme := "http"
+	if base == "" {
+		addr := &net.TCPAddr{IP: net.ParseIP(cfg.APIHost), Port: cfg.APIPort}
+		base = localURL(addr, cfg.TLSCertFile != "")
+		if addr.IP == nil { // a host name
+			base = scheme(cfg.TLSCertFile != "") + "://" + net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
+		}
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	if cfg.TLSCertFile != "" {
+	if strings.HasPrefix(base, "https:") {
 		// The check reaches our own process; the certificate may name a
 		// public host rather than the loopback address.
-		scheme = "https"
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec
 	}
-	url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(cfg.APIPort)) + "/healthz"
+	url := base + "/readyz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

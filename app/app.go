@@ -36,6 +36,7 @@ const sweepInterval = time.Minute
 // App is one configured instance of the service.
 type App struct {
 	stores       *stores
+	accounts     *auth.Accounts
 	hasher       *auth.Hasher
 	metrics      *metrics.Metrics
 	sessionStore store.SessionStore // nil in basic_auth
@@ -129,6 +130,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Now:               now,
 		Log:               log,
 	}
+	a.accounts = accounts
 	var remembered *auth.CredentialCache // Basic credentials that verified
 	if !cfg.SessionMode() {
 		remembered = auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now)
@@ -237,6 +239,9 @@ func (a *App) Routes() []string { return a.api.Routes() }
 // Metrics serves the service's Prometheus metrics; serve mounts it on
 // METRICS_ADDR, never on the API's listener.
 func (a *App) Metrics() http.Handler { return a.metrics.Handler() }
+
+// HasAdmin reports whether any user is an admin, for the start-up warning.
+func (a *App) HasAdmin(ctx context.Context) (bool, error) { return a.accounts.HasAdmin(ctx) }
 
 // Hasher is the password hasher, for tests that count its work.
 func (a *App) Hasher() *auth.Hasher { return a.hasher }

@@ -13,7 +13,7 @@ import (
 	"simpleapi/store"
 )
 
-// Error messages of the users and login routes (SPEC 3.1, 3.2, 4.2).
+// Error messages of the users and login routes (handlers/openapi.yaml).
 const (
 	MsgEmailMissing     = "email missing"
 	MsgPasswordMissing  = "password missing"
@@ -25,6 +25,8 @@ const (
 	MsgWrongPassword    = "wrong password"
 	MsgGenericLogin     = "wrong email or password"
 	MsgFirstNameTooLong = "first_name too long"
+	MsgFirstNameInvalid = "first_name invalid"
+	MsgLastNameInvalid  = "last_name invalid"
 	MsgLastNameTooLong  = "last_name too long"
 )
 
@@ -104,15 +106,30 @@ func forbiddenInEmail(r rune) bool {
 // MaxNameLength is the longest first or last name accepted, in characters.
 const MaxNameLength = 255
 
-// ValidateNames checks first and last names (nil: not given).
+// ValidateNames checks first and last names (nil: not given): at most
+// MaxNameLength characters, valid UTF-8 and no control characters (C0
+// including NUL, DEL, C1), which would corrupt logs, terminals and the
+// CSV or text other tools make of them.
 func ValidateNames(first, last *string) error {
 	if first != nil && utf8.RuneCountInString(*first) > MaxNameLength {
 		return store.Errorf(store.EINVALID, MsgFirstNameTooLong)
 	}
+	if first != nil && !cleanName(*first) {
+		return store.Errorf(store.EINVALID, MsgFirstNameInvalid)
+	}
 	if last != nil && utf8.RuneCountInString(*last) > MaxNameLength {
 		return store.Errorf(store.EINVALID, MsgLastNameTooLong)
 	}
+	if last != nil && !cleanName(*last) {
+		return store.Errorf(store.EINVALID, MsgLastNameInvalid)
+	}
 	return nil
+}
+
+// cleanName reports whether s is valid UTF-8 without control characters
+// (unicode.IsControl is exactly C0, DEL and C1).
+func cleanName(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
 }
 
 // ValidatePassword checks a new password's length in characters. Any
@@ -128,7 +145,7 @@ func (a *Accounts) ValidatePassword(password string) error {
 	return nil
 }
 
-// Create validates and stores a new user, in the order of SPEC 3.1 from
+// Create validates and stores a new user, in the documented order from
 // "invalid email" on (missing and mistyped fields are the caller's to
 // check, since they depend on the wire format).
 func (a *Accounts) Create(ctx context.Context, in NewUser) (store.User, error) {
@@ -289,9 +306,16 @@ func (a *Accounts) SetPassword(ctx context.Context, id, password string) error {
 
 // EnsureAdmin makes sure an admin with this email exists: it creates one
 // with the password, or makes the existing user with that email an admin
-// (leaving their password as it is).
+// (leaving their password as it is, with a warning saying so).
 func (a *Accounts) EnsureAdmin(ctx context.Context, email, password string) error {
 	u, err := a.Users.UserByEmail(ctx, email)
+	if err == nil {
+		// Said out loud: an operator who set ADMIN_PASSWORD may expect it
+		// to work, and silently keeping the old one would look like a bug.
+		a.log().Warn("ADMIN_PASSWORD ignored: the user ADMIN_EMAIL names already exists and keeps its password; "+
+			"change it with `simpleapi user passwd --email` or PUT /api/v1/users/me/password",
+			"user_id", u.ID, "role", string(u.Role))
+	}
 	switch {
 	case err == nil && u.Role == store.RoleAdmin:
 		return nil
@@ -313,4 +337,19 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, email, password string) erro
 	default:
 		return err
 	}
+}
+
+// HasAdmin reports whether any user is an admin; without one nobody can
+// manage users through the API.
+func (a *Accounts) HasAdmin(ctx context.Context) (bool, error) {
+	users, err := a.Users.ListUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if u.Role == store.RoleAdmin {
+			return true, nil
+		}
+	}
+	return false, nil
 }

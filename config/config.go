@@ -66,7 +66,7 @@ type Argon2Params struct {
 	Parallelism uint8
 }
 
-// LoginLimits are the login throttling settings (SPEC 4.4).
+// LoginLimits are the login throttling settings (README: Security and Configuration).
 type LoginLimits struct {
 	MaxFailures        int           // LOGIN_MAX_FAILURES, default 5: failures before delays start
 	BaseDelay          time.Duration // LOGIN_BASE_DELAY seconds, default 1

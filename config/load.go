@@ -9,9 +9,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Error is a configuration value that is not allowed. Its message is one
@@ -54,8 +59,8 @@ const minHSTSMaxAge = 365 * 24 * time.Hour
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
 var settings = []setting{
-	{name: "API_HOST", def: "0.0.0.0", arg: "HOST", help: "address to listen on",
-		set: func(c *Config, v string) error { c.APIHost = v; return nil }},
+	{name: "API_HOST", def: "0.0.0.0", arg: "HOST", help: "address to listen on: an IP address or a host name",
+		set: setAPIHost},
 	{name: "API_PORT", def: "5000", arg: "PORT", help: "port to listen on, 1..65535",
 		set: func(c *Config, v string) (err error) { c.APIPort, err = intIn(v, 1, 65535); return err }},
 	{name: "AUTH_TYPE", def: AuthSessionDB, arg: "MODE",
@@ -64,8 +69,8 @@ var settings = []setting{
 			c.AuthType, err = oneOf(v, AuthBasic, AuthSession, AuthSessionExp, AuthSessionDB)
 			return err
 		}},
-	{name: "DATA_DIR", def: "./data", arg: "DIR", help: "directory of the data files",
-		set: func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{name: "DATA_DIR", def: "./data", arg: "DIR", help: "directory of the data files, created if missing",
+		set: setDataDir},
 	{name: "USER_STORE", def: StoreJSONFile, arg: "STORE", help: "where users are kept: jsonfile or postgres",
 		set: func(c *Config, v string) (err error) {
 			c.UserStore, err = oneOf(v, StoreJSONFile, StorePostgres)
@@ -428,6 +433,97 @@ func list(v string) ([]string, error) {
 		}
 	}
 	return parts, nil
+}
+
+// setAPIHost accepts an IP address (without brackets or zone) or a host
+// name. Something shaped like an IPv4 address that is not one, such as
+// 256.1.1.1, is refused rather than looked up as a name.
+func setAPIHost(c *Config, v string) error {
+	const want = "want an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name such as localhost"
+	if a, err := netip.ParseAddr(v); err == nil {
+		if a.Zone() != "" {
+			return errors.New(want + " (no %zone)")
+		}
+		c.APIHost = v
+		return nil
+	}
+	if strings.Trim(v, "0123456789.") == "" || strings.Contains(v, ":") || !isHostname(v) {
+		return errors.New(want)
+	}
+	c.APIHost = v
+	return nil
+}
+
+// isHostname reports whether s is an RFC 1123 host name: dot-separated
+// labels of letters, digits and inner hyphens, 1–63 bytes each, 253 in all.
+func isHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// setDataDir accepts a directory this process can write, or a path that
+// does not exist yet under one (the server creates it). The check runs
+// here so that a read-only or root-owned mount stops start-up with a fix,
+// before anything listens.
+func setDataDir(c *Config, v string) error {
+	existing := filepath.Clean(v)
+	for {
+		_, err := os.Stat(existing)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return notWritable(existing, err)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("want a usable directory: %v", err)
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		existing = parent
+	}
+	fi, err := os.Stat(existing)
+	if err != nil {
+		return fmt.Errorf("want a usable directory: %v", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("want a directory, and %s is not one", existing)
+	}
+	if err := unix.Access(existing, unix.W_OK|unix.X_OK); err != nil {
+		owner := ""
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf(", owned by uid %d with mode %s", st.Uid, fi.Mode().Perm())
+		}
+		return notWritable(existing, fmt.Errorf("%v%s", err, owner))
+	}
+	c.DataDir = v
+	return nil
+}
+
+// notWritable is the error for a directory this process cannot use, with
+// the fix: most often a root-owned bind mount in the container, whose
+// user is uid 65532.
+func notWritable(dir string, err error) error {
+	uid := os.Getuid()
+	return fmt.Errorf("want a directory writable by this process (uid %d), and %s is not (%v); "+
+		"fix it with `chown -R %d %s` (in Docker, on the host directory you mount, or mount a named volume instead)",
+		uid, dir, err, uid, dir)
 }
 
 func setSecrets(c *Config, v string) error {

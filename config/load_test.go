@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,11 +64,12 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadEnv(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "simpleapi")
 	c, err := Load(nil, env(map[string]string{
 		"API_HOST":                    "127.0.0.1",
 		"API_PORT":                    "8080",
 		"AUTH_TYPE":                   "basic_auth",
-		"DATA_DIR":                    "/var/lib/simpleapi",
+		"DATA_DIR":                    dataDir,
 		"SESSION_NAME":                "__Host-sid",
 		"SESSION_SECRET":              secretA + " , " + secretB,
 		"SESSION_DURATION":            "0",
@@ -105,7 +108,7 @@ func TestLoadEnv(t *testing.T) {
 	assert.Equal(t, 8080, c.APIPort)
 	assert.Equal(t, AuthBasic, c.AuthType)
 	assert.False(t, c.SessionMode())
-	assert.Equal(t, "/var/lib/simpleapi", c.DataDir)
+	assert.Equal(t, dataDir, c.DataDir)
 	assert.Equal(t, "__Host-sid", c.SessionName)
 	assert.Equal(t, [][]byte{[]byte(secretA), []byte(secretB)}, c.SessionSecrets)
 	assert.Zero(t, c.SessionDuration)
@@ -140,11 +143,12 @@ func TestLoadEnv(t *testing.T) {
 }
 
 func TestLoadFlagsWinOverEnv(t *testing.T) {
+	flagDir := t.TempDir()
 	e := env(map[string]string{
 		"API_PORT":            "8080",
 		"AUTH_TYPE":           "basic_auth",
 		"SESSION_SECRET":      "too short", // overridden by the flag, so never checked
-		"DATA_DIR":            "/env",
+		"DATA_DIR":            tempFile(t), // overridden by the flag, so never checked
 		"AUTH_GENERIC_ERRORS": "false",
 		"CORS_ORIGINS":        "https://env.example",
 		"LOG_LEVEL":           "warn",
@@ -153,7 +157,7 @@ func TestLoadFlagsWinOverEnv(t *testing.T) {
 		"--api-port", "9000",
 		"--auth-type=session_auth",
 		"--session-secret=" + secretA,
-		"-data-dir", "/flag",
+		"-data-dir", flagDir,
 		"--auth-generic-errors", // a boolean flag needs no value
 		"--cors-origins=",       // empty: back to the default
 	}, e)
@@ -161,7 +165,7 @@ func TestLoadFlagsWinOverEnv(t *testing.T) {
 	assert.Equal(t, 9000, c.APIPort)
 	assert.Equal(t, AuthSession, c.AuthType)
 	assert.Equal(t, [][]byte{[]byte(secretA)}, c.SessionSecrets)
-	assert.Equal(t, "/flag", c.DataDir)
+	assert.Equal(t, flagDir, c.DataDir)
 	assert.True(t, c.AuthGenericErrors)
 	assert.Nil(t, c.CORSOrigins)
 	assert.Equal(t, "warn", c.LogLevel, "env applies where no flag is given")
@@ -247,6 +251,16 @@ func TestLoadBadValues(t *testing.T) {
 		{"login ip per minute zero", map[string]string{"LOGIN_IP_PER_MINUTE": "0"}, nil, "LOGIN_IP_PER_MINUTE"},
 		{"login burst text", map[string]string{"LOGIN_IP_BURST": "ten"}, nil, "LOGIN_IP_BURST"},
 		{"newline in value", map[string]string{"LOG_LEVEL": "info\nerror"}, nil, "LOG_LEVEL"},
+		{"host out of range", map[string]string{"API_HOST": "256.1.1.1"}, nil, "API_HOST"},
+		{"host short dotted", map[string]string{"API_HOST": "10.1"}, nil, "API_HOST"},
+		{"host in brackets", map[string]string{"API_HOST": "[::1]"}, nil, "API_HOST"},
+		{"host with port", map[string]string{"API_HOST": "localhost:5000"}, nil, "API_HOST"},
+		{"host with zone", map[string]string{"API_HOST": "fe80::1%eth0"}, nil, "API_HOST"},
+		{"host with space", map[string]string{"API_HOST": "local host"}, nil, "API_HOST"},
+		{"host label hyphen", map[string]string{"API_HOST": "-bad.example"}, nil, "API_HOST"},
+		{"host flag", nil, []string{"--api-host=999.0.0.1"}, "API_HOST"},
+		{"data dir is a file", map[string]string{"DATA_DIR": tempFile(t)}, nil, "DATA_DIR"},
+		{"data dir under a file", map[string]string{"DATA_DIR": filepath.Join(tempFile(t), "data")}, nil, "DATA_DIR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,6 +276,36 @@ func TestLoadBadValues(t *testing.T) {
 			assert.NotContains(t, msg, "\n", "message is one line")
 		})
 	}
+}
+
+// tempFile is a path that exists and is not a directory.
+func tempFile(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	return path
+}
+
+func TestLoadHosts(t *testing.T) {
+	for _, host := range []string{"0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "api.example.com", "my-host", "example.com."} {
+		c, err := Load(nil, env(map[string]string{"API_HOST": host}))
+		require.NoError(t, err, host)
+		assert.Equal(t, host, c.APIHost)
+	}
+}
+
+func TestLoadDataDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Join(dir, "new", "data")} {
+		c, err := Load(nil, env(map[string]string{"DATA_DIR": d}))
+		require.NoError(t, err, d)
+		assert.Equal(t, d, c.DataDir)
+	}
+	_, err := os.Stat(filepath.Join(dir, "new"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "loading the configuration creates nothing")
+
+	file := tempFile(t)
+	_, err = Load(nil, env(map[string]string{"DATA_DIR": file}))
+	assert.EqualError(t, err, `DATA_DIR="`+file+`" is not allowed: want a directory, and `+file+` is not one`)
 }
 
 func TestErrorMessage(t *testing.T) {

@@ -34,8 +34,8 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	r.Use(
 		middleware.SecurityHeaders(d.HSTSMaxAge, d.TrustedPrefixes),
 		middleware.RequestID(),
-		middleware.AccessLog(d.Log),
-		middleware.Metrics(d.Metrics),
+		middleware.AccessLog(d.Log, r.Routes),
+		middleware.Metrics(d.Metrics, r.Routes),
 		middleware.Recovery(d.Log),
 		middleware.CORS(d.CORSOrigins),
 		middleware.BodyLimit(d.MaxBodyBytes),

@@ -10,6 +10,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -205,6 +206,23 @@ func (m *Metrics) RegisterActiveSessions(count func(context.Context) (int, error
 		}
 		return float64(n)
 	}))
+}
+
+// RegisterBuildInfo exports simpleapi_build_info, a gauge of 1 whose
+// labels say which build is running (version, VCS revision, Go version),
+// so dashboards can show and join on it. It fails if the registry already
+// has the gauge.
+func (m *Metrics) RegisterBuildInfo(version, revision string) error {
+	if m == nil {
+		return nil
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help:        "Always 1; the labels describe the running build.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return m.registry.Register(g)
 }
 
 // RegisterHashRefusals exports simpleapi_password_hash_refused_total: the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.ObservePasswordHash(time.Millisecond)
 	m.ObserveStoreWrite(time.Millisecond)
 	assert.NoError(t, m.RegisterActiveSessions(nil))
+	assert.NoError(t, m.RegisterBuildInfo("v1", "abc"))
 	assert.Nil(t, m.Registry())
 	assert.NotNil(t, m.Handler())
 }
@@ -63,6 +66,17 @@ func gather(t *testing.T, m *Metrics, name string) float64 {
 	}
 	t.Fatalf("no %s", name)
 	return 0
+}
+
+func TestBuildInfo(t *testing.T) {
+	m := New()
+	require.NoError(t, m.RegisterBuildInfo("v1.2.3", "0123abcd"))
+	want := `# HELP simpleapi_build_info Always 1; the labels describe the running build.
+# TYPE simpleapi_build_info gauge
+simpleapi_build_info{goversion="` + runtime.Version() + `",revision="0123abcd",version="v1.2.3"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "simpleapi_build_info"))
+	assert.Error(t, m.RegisterBuildInfo("v1.2.3", "0123abcd"), "registered once")
 }
 
 func TestStoreOperationsAndPool(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"simpleapi/auth"
-	"simpleapi/metrics"
 )
 
 // maxLoggedMethod bounds the method written to the access log: net/http
@@ -15,15 +14,15 @@ import (
 const maxLoggedMethod = 32
 
 // AccessLog writes one INFO line "request" per request once it has been
-// answered: method, route (the route template, or "unmatched"; never the
-// raw path, which may carry ids or secrets), status, duration_ms, bytes
+// answered: method, route (see routeLabel; never the raw path, which may
+// carry ids or secrets), status, duration_ms, bytes
 // (body bytes written), client_ip, request_id and, for an authenticated
 // caller, user_id. Headers, cookies, query strings and bodies are never
 // logged.
 //
 // It runs after RequestID, whose auth.RequestInfo supplies the request id,
 // the client address and (filled in by Pipeline) the caller.
-func AccessLog(log *slog.Logger) gin.HandlerFunc {
+func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -37,10 +36,7 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 		end := time.Now()
 		elapsed := end.Sub(start)
 
-		route := c.FullPath()
-		if route == "" {
-			route = metrics.Unmatched
-		}
+		route := routeLabel(c, routes)
 		method := c.Request.Method
 		if len(method) > maxLoggedMethod {
 			method = method[:maxLoggedMethod]

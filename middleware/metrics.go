@@ -10,9 +10,9 @@ import (
 
 // Metrics counts every request in simpleapi_http_requests_total and
 // simpleapi_http_request_duration_seconds, labelled with the route
-// template (or "unmatched"), never the raw path, so the number of series
+// template (see routeLabel), never the raw path, so the number of series
 // stays bounded. A nil m records nothing.
-func Metrics(m *metrics.Metrics) gin.HandlerFunc {
+func Metrics(m *metrics.Metrics, routes func() gin.RoutesInfo) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if m == nil {
 			c.Next()
@@ -20,10 +20,6 @@ func Metrics(m *metrics.Metrics) gin.HandlerFunc {
 		}
 		start := time.Now()
 		c.Next()
-		route := c.FullPath()
-		if route == "" {
-			route = metrics.Unmatched
-		}
-		m.ObserveRequest(route, c.Request.Method, c.Writer.Status(), time.Since(start))
+		m.ObserveRequest(routeLabel(c, routes), c.Request.Method, c.Writer.Status(), time.Since(start))
 	}
 }

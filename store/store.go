@@ -34,6 +34,22 @@ type User struct {
 	UpdatedAt    time.Time
 }
 
+// Clone returns a copy of u that shares nothing mutable with it (the
+// name pointers), so stores can hand out and take in values safely.
+func (u User) Clone() User {
+	u.FirstName = clonePtr(u.FirstName)
+	u.LastName = clonePtr(u.LastName)
+	return u
+}
+
+func clonePtr(p *string) *string {
+	if p == nil {
+		return nil
+	}
+	s := *p
+	return &s
+}
+
 // UserStore keeps users. Implementations enforce two invariants atomically
 // with the write that could break them: emails are unique
 // (case-insensitively, ECONFLICT "email already registered") and the last

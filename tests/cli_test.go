@@ -128,6 +128,7 @@ func TestConfigErrorsExit2NamingTheVariable(t *testing.T) {
 		"MAX_BODY_BYTES":       "0",
 		"LOG_FORMAT":           "xml",
 		"TRUSTED_PROXIES":      "not-an-ip",
+		"API_HOST":             "256.1.1.1",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

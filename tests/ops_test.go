@@ -559,13 +559,18 @@ func TestTLSRoundTrip(t *testing.T) {
 	code, stdout, errOut := command(t, env, "", "healthcheck")
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, stdout, "OK")
-	// ...and a check that does not fails against the TLS server.
+	// ...also without TLS_CERT_FILE, since it follows the address the
+	// server recorded in DATA_DIR; with no recorded address, a plain
+	// check of API_HOST:API_PORT fails against the TLS server.
 	plain := map[string]string{}
 	for k, v := range env {
 		if k != "TLS_CERT_FILE" && k != "TLS_KEY_FILE" {
 			plain[k] = v
 		}
 	}
+	code, _, errOut = command(t, plain, "", "healthcheck")
+	assert.Equal(t, 0, code, errOut)
+	plain["DATA_DIR"] = t.TempDir()
 	code, _, _ = command(t, plain, "", "healthcheck")
 	assert.NotEqual(t, 0, code)
 

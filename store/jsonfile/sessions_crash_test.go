@@ -3,6 +3,7 @@ package jsonfile
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -28,7 +29,7 @@ import (
 	"simpleapi/store"
 )
 
-// sessionsCrashEnv names the data directory of a TestSessionsCrashChild
+// sessionsCrashEnv names the data directory of a sessionsCrashChild
 // process; sessionsCrashRoundEnv its round number. sessionsCrashSeedEnv
 // is the random seed of the whole test: set it to replay a run (the kill
 // moments and the operations chosen follow from it; how far each child
@@ -77,7 +78,7 @@ type crashSession struct {
 
 // TestSessionsCrash is TestCrash for the sessions store: it kills a child
 // process that creates, touches, deletes and expires sessions
-// (TestSessionsCrashChild)
+// (sessionsCrashChild)
 // at random moments, on one directory over many rounds with a compaction
 // threshold low enough that compactions get interrupted too, and after each
 // kill checks that
@@ -116,7 +117,7 @@ func TestSessionsCrash(t *testing.T) {
 		at time.Time
 	}
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSessionsCrashChild$")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), sessionsCrashEnv+"="+dir, fmt.Sprintf("%s=%d", sessionsCrashRoundEnv, round),
 			fmt.Sprintf("%s=%d", sessionsCrashSeedEnv, seed))
 		stdout, err := cmd.StdoutPipe()
@@ -368,7 +369,7 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 	}
 }
 
-// TestSessionsCrashChild works on sessions from 16 goroutines until killed.
+// sessionsCrashChild works on sessions from 16 goroutines until killed.
 // Each goroutine has its own users and sessions, and does one operation at a
 // time, printing it once acknowledged:
 //
@@ -391,11 +392,7 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 // that it knows which sessions a delete in flight at the kill may have
 // removed. A token's hash, the only form the store sees, is the sha256 of
 // its base64url form, as auth.HashToken computes it.
-func TestSessionsCrashChild(t *testing.T) {
-	dir := os.Getenv(sessionsCrashEnv)
-	if dir == "" {
-		t.Skip("runs as a child process of TestSessionsCrash")
-	}
+func sessionsCrashChild(dir string) {
 	// Outlive a parent that failed to kill us by seconds, not forever.
 	time.AfterFunc(20*time.Second, func() { os.Exit(3) })
 	round, err := strconv.Atoi(os.Getenv(sessionsCrashRoundEnv))
@@ -433,16 +430,16 @@ func TestSessionsCrashChild(t *testing.T) {
 	for g := range 16 {
 		go func() {
 			rng := mrand.New(mrand.NewPCG(seed, uint64(round*100+g+1)))
-			runSessionsCrashWorker(t, ss, round, g, rng, tick, ack, fatal)
+			runSessionsCrashWorker(ss, round, g, rng, tick, ack, fatal)
 		}()
 	}
 	select {}
 }
 
-// runSessionsCrashWorker is one goroutine of TestSessionsCrashChild.
-func runSessionsCrashWorker(t *testing.T, ss store.SessionStore, round, g int, rng *mrand.Rand,
+// runSessionsCrashWorker is one goroutine of sessionsCrashChild.
+func runSessionsCrashWorker(ss store.SessionStore, round, g int, rng *mrand.Rand,
 	tick func() time.Time, ack func(string, ...any), fatal func(string, ...any)) {
-	ctx := t.Context()
+	ctx := context.Background()
 	// Session ids are UUID-shaped and name the round and the goroutine.
 	prefix := fmt.Sprintf("5e55%02d%02d-", round, g)
 	users := []string{

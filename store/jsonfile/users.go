@@ -336,27 +336,13 @@ var emailKey = store.EmailKey
 func normalizeUser(u store.User) *store.User {
 	u.CreatedAt = normalizeTime(u.CreatedAt)
 	u.UpdatedAt = normalizeTime(u.UpdatedAt)
-	u.FirstName = cloneString(u.FirstName)
-	u.LastName = cloneString(u.LastName)
+	u = u.Clone()
 	return &u
 }
 
 // copyUser returns a copy of a stored user that shares nothing mutable
 // with it.
-func copyUser(u *store.User) store.User {
-	c := *u
-	c.FirstName = cloneString(u.FirstName)
-	c.LastName = cloneString(u.LastName)
-	return c
-}
-
-func cloneString(p *string) *string {
-	if p == nil {
-		return nil
-	}
-	s := *p
-	return &s
-}
+func copyUser(u *store.User) store.User { return u.Clone() }
 
 func nullIfEmpty(s string) *string {
 	if s == "" {

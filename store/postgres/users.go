@@ -100,7 +100,7 @@ func (s *Users) UpdateUser(ctx context.Context, id string, fn func(*store.User) 
 		if err != nil {
 			return err
 		}
-		next = copyUser(cur)
+		next = cur.Clone()
 		if fnErr = fn(&next); fnErr != nil {
 			return fnErr
 		}
@@ -224,23 +224,8 @@ func normalizeUser(u store.User) store.User {
 	return u
 }
 
-func copyUser(u store.User) store.User {
-	u.FirstName = cloneString(u.FirstName)
-	u.LastName = cloneString(u.LastName)
-	return u
-}
-
-func cloneString(p *string) *string {
-	if p == nil {
-		return nil
-	}
-	s := *p
-	return &s
-}
-
 // Times are kept as every store keeps them: UTC, whole seconds. The zero
 // time (a legacy record without one) is NULL.
-
 func normalizeTime(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Time{}
