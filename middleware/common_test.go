@@ -9,6 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
+
+	"simpleapi/auth"
 )
 
 func TestRecoveryAnswersJSON500WithoutDetail(t *testing.T) {
@@ -44,3 +46,57 @@ func TestSaneRequestID(t *testing.T) {
 		assert.Equal(t, want, saneRequestID(id), "%q", id)
 	}
 }
+
+// The header values SecurityHeaders assigns are shared by every answer: a
+// handler that adds to or replaces one must not change the next answer's.
+func TestSharedHeaderValuesSurviveHandlersThatChangeThem(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.Use(SecurityHeaders(0, nil), CORS(nil))
+	r.GET("/api/v1/change", func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Add("Cache-Control", "private")
+		h.Add("X-Frame-Options", "SAMEORIGIN")
+		h.Set("Referrer-Policy", "origin")
+		c.Status(204)
+	})
+	r.GET("/api/v1/plain", func(c *gin.Context) { c.Status(204) })
+
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/change", nil))
+	assert.Equal(t, []string{"no-store", "private"}, rec.Header().Values("Cache-Control"))
+
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/plain", nil))
+	assert.Equal(t, []string{"no-store"}, rec.Header().Values("Cache-Control"))
+	assert.Equal(t, []string{"DENY"}, rec.Header().Values("X-Frame-Options"))
+	assert.Equal(t, []string{"no-referrer"}, rec.Header().Values("Referrer-Policy"))
+	assert.Equal(t, []string{"*"}, rec.Header().Values("Access-Control-Allow-Origin"))
+}
+
+// Generated request ids are UUIDv4 and differ from one request to the next.
+func TestNewRequestIDIsARandomUUIDv4(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id)
+		assert.False(t, seen[id], "repeated %s", id)
+		seen[id] = true
+	}
+}
+
+// Pipeline keeps the caller in the context RequestID makes; without it,
+// it refuses rather than serve a caller it cannot record.
+func TestPipelineNeedsRequestID(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.Use(Pipeline(anyoneAuth{}, auth.NewRoutes()))
+	r.GET("/api/v1/x", func(c *gin.Context) { c.Status(204) })
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/x", nil))
+	assert.Equal(t, 500, rec.Code)
+}
+
+type anyoneAuth struct{}
+
+func (anyoneAuth) Authenticate(*gin.Context) (*Caller, error) { return &Caller{}, nil }
