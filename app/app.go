@@ -96,9 +96,11 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	users := a.stores.users
 	// One core fewer than the machine has (at least one) hashes passwords,
 	// so a login storm cannot take every core from the other requests.
-	a.hasher = auth.NewHasher(cfg.Argon2, max(runtime.NumCPU()-1, 1))
-	a.hasher.Observe = a.metrics.ObservePasswordHash
-	a.hasher.MaxWait = cfg.Argon2MaxWait
+	a.hasher = auth.NewHasher(cfg.Argon2, auth.HasherOptions{
+		Slots:   max(runtime.NumCPU()-1, 1),
+		MaxWait: cfg.Argon2MaxWait,
+		Observe: a.metrics.ObservePasswordHash,
+	})
 	if err := a.metrics.RegisterHashRefusals(a.hasher.Refused); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -35,7 +35,7 @@ func newLoginFixture(t *testing.T, limits config.LoginLimits) *loginFixture {
 	db, err := jsonfile.Open(t.TempDir(), jsonfile.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	f := &loginFixture{users: db.Users(), hasher: auth.NewHasher(config.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 0)}
+	f := &loginFixture{users: db.Users(), hasher: auth.NewHasher(config.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, auth.HasherOptions{})}
 	accounts := &auth.Accounts{Users: f.users, Hasher: f.hasher, PasswordMinLength: 8}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.login = auth.NewLogin(accounts, memory.NewLimiter(limits, func() time.Time { return clock }), nil, func(o string) {

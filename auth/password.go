@@ -42,7 +42,7 @@ var ErrMalformedHash = errors.New("auth: malformed password hash")
 var phcBase64 = base64.RawStdEncoding.Strict()
 
 // ErrBusy is returned (wrapped) by Hash, Verify and VerifyDummy when a
-// computation would wait longer than MaxWait for a free slot: the request
+// computation would wait longer than HasherOptions.MaxWait for a free slot: the request
 // is refused at once, costs no hash, and answers 503 like any other
 // unavailable dependency.
 var ErrBusy = store.Errorf(store.EUNAVAILABLE, "password hashing is saturated")
@@ -70,36 +70,45 @@ type Hasher struct {
 	// each argon2 computation.
 	onCompute func()
 
-	// Observe, when set, receives the duration of each argon2 computation
-	// (Hash, Verify and VerifyDummy each run one), not counting the wait
-	// for a free slot. Set it before the Hasher is used; it may be called
-	// concurrently.
-	Observe func(time.Duration)
+	observe func(time.Duration)
+	maxWait time.Duration
+}
 
+// HasherOptions are a Hasher's limits and observer.
+type HasherOptions struct {
+	// Slots bounds simultaneous argon2 computations; <= 0 means
+	// runtime.NumCPU().
+	Slots int
 	// MaxWait bounds the wait for a free slot (0: unbounded). A
 	// computation whose expected wait (the queue ahead of it times the
 	// recent average computation time, over the number of slots) is
 	// longer is refused at once with ErrBusy; one let into the queue is
 	// refused only if its wait really reaches MaxWait, and one that got a
-	// slot always completes. Set it before the Hasher is used.
+	// slot always completes.
 	MaxWait time.Duration
+	// Observe, when set, receives the duration of each argon2 computation
+	// (Hash, Verify and VerifyDummy each run one), not counting the wait
+	// for a free slot. It may be called concurrently.
+	Observe func(time.Duration)
 }
 
-// NewHasher returns a Hasher using params for new hashes. maxConcurrent
-// bounds simultaneous argon2 computations; <= 0 means runtime.NumCPU().
-// It panics on params config.Load would have refused.
-func NewHasher(p config.Argon2Params, maxConcurrent int) *Hasher {
+// NewHasher returns a Hasher using params for new hashes. It panics on
+// params config.Load would have refused.
+func NewHasher(p config.Argon2Params, opts HasherOptions) *Hasher {
 	if p.Iterations < 1 || p.Parallelism < 1 || p.MemoryKiB < 8*uint32(p.Parallelism) {
 		panic(fmt.Sprintf("auth: invalid argon2 parameters m=%d,t=%d,p=%d", p.MemoryKiB, p.Iterations, p.Parallelism))
 	}
-	if maxConcurrent <= 0 {
-		maxConcurrent = runtime.NumCPU()
+	slots := opts.Slots
+	if slots <= 0 {
+		slots = runtime.NumCPU()
 	}
 	return &Hasher{
 		params:    p,
-		sem:       make(chan struct{}, maxConcurrent),
+		sem:       make(chan struct{}, slots),
 		dummySalt: hasherRandom(argonSaltLen),
 		dummyKey:  hasherRandom(argonKeyLen),
+		observe:   opts.Observe,
+		maxWait:   opts.MaxWait,
 	}
 }
 
@@ -212,8 +221,8 @@ func (h *Hasher) compute(password string, salt []byte, p config.Argon2Params, n 
 			break
 		}
 	}
-	if h.Observe != nil {
-		h.Observe(took)
+	if h.observe != nil {
+		h.observe(took)
 	}
 	return key, nil
 }
@@ -226,25 +235,25 @@ func (h *Hasher) acquire() error {
 		return nil // a free slot: no queue
 	default:
 	}
-	if h.MaxWait <= 0 {
+	if h.maxWait <= 0 {
 		h.sem <- struct{}{}
 		return nil
 	}
 	ahead := h.waiting.Add(1)
 	defer h.waiting.Add(-1)
 	expected := time.Duration(ahead * h.avgNanos.Load() / int64(cap(h.sem)))
-	if expected > h.MaxWait {
+	if expected > h.maxWait {
 		h.refused.Add(1)
 		return fmt.Errorf("%w: about %s to wait", ErrBusy, expected.Round(time.Millisecond))
 	}
-	timer := time.NewTimer(h.MaxWait)
+	timer := time.NewTimer(h.maxWait)
 	defer timer.Stop()
 	select {
 	case h.sem <- struct{}{}:
 		return nil
 	case <-timer.C:
 		h.refused.Add(1)
-		return fmt.Errorf("%w: waited %s", ErrBusy, h.MaxWait)
+		return fmt.Errorf("%w: waited %s", ErrBusy, h.maxWait)
 	}
 }
 

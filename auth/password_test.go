@@ -25,7 +25,7 @@ var (
 )
 
 func TestHashVerifyRoundTrip(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	for _, pw := range []string{"password", "pässwörd with spaces", "colon:inside", strings.Repeat("é", 128), ""} {
 		enc, err := h.Hash(pw)
 		require.NoError(t, err)
@@ -44,7 +44,7 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 }
 
 func TestHashFormat(t *testing.T) {
-	h := NewHasher(argonTestParams, 1)
+	h := NewHasher(argonTestParams, HasherOptions{Slots: 1})
 	enc, err := h.Hash("password")
 	require.NoError(t, err)
 
@@ -60,7 +60,7 @@ func TestHashFormat(t *testing.T) {
 }
 
 func TestHashProductionParams(t *testing.T) {
-	h := NewHasher(argonProdParams, 0)
+	h := NewHasher(argonProdParams, HasherOptions{})
 	enc, err := h.Hash("correct horse battery staple")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1$"), enc)
@@ -76,7 +76,7 @@ func TestHashProductionParams(t *testing.T) {
 }
 
 func TestSaltsDiffer(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	a, err := h.Hash("same password")
 	require.NoError(t, err)
 	b, err := h.Hash("same password")
@@ -87,7 +87,7 @@ func TestSaltsDiffer(t *testing.T) {
 
 func TestVerifyOtherParamsNeedsRehash(t *testing.T) {
 	current := config.Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}
-	h := NewHasher(current, 0)
+	h := NewHasher(current, HasherOptions{})
 
 	tests := []struct {
 		name        string
@@ -107,7 +107,7 @@ func TestVerifyOtherParamsNeedsRehash(t *testing.T) {
 			// Build the stored hash the way another parameter set would have.
 			salt := hasherRandom(argonSaltLen)
 			p := phc{params: tt.params, salt: salt}
-			p.key, _ = NewHasher(tt.params, 1).compute("hunter22", salt, tt.params, tt.argonKeyLen)
+			p.key, _ = NewHasher(tt.params, HasherOptions{Slots: 1}).compute("hunter22", salt, tt.params, tt.argonKeyLen)
 
 			ok, rehash, err := h.Verify("hunter22", p.String())
 			require.NoError(t, err)
@@ -123,7 +123,7 @@ func TestVerifyOtherParamsNeedsRehash(t *testing.T) {
 }
 
 func TestVerifyLegacySHA256(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	const legacy = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8" // sha256("password")
 
 	ok, rehash, err := h.Verify("password", legacy)
@@ -148,7 +148,7 @@ func TestVerifyLegacySHA256(t *testing.T) {
 }
 
 func TestVerifyMalformed(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	good, err := h.Hash("password")
 	require.NoError(t, err)
 	f := strings.Split(good, "$")
@@ -210,7 +210,7 @@ func TestVerifyMalformed(t *testing.T) {
 }
 
 func TestVerificationsCounter(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	var computed atomic.Uint64
 	h.onCompute = func() { computed.Add(1) }
 
@@ -230,7 +230,7 @@ func TestVerificationsCounter(t *testing.T) {
 }
 
 func TestVerifyDummy(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	var lens []int
 	h.onCompute = func() { lens = append(lens, 0) }
 	h.VerifyDummy("anything")
@@ -244,7 +244,7 @@ func TestVerifyDummy(t *testing.T) {
 // depends on timing.
 func TestConcurrencyBound(t *testing.T) {
 	for _, limit := range []int{1, 2} {
-		h := NewHasher(argonTestParams, limit)
+		h := NewHasher(argonTestParams, HasherOptions{Slots: limit})
 		enc, err := h.Hash("password")
 		require.NoError(t, err)
 
@@ -288,13 +288,13 @@ func TestConcurrencyBound(t *testing.T) {
 }
 
 func TestNewHasherDefaults(t *testing.T) {
-	h := NewHasher(argonTestParams, 0)
+	h := NewHasher(argonTestParams, HasherOptions{})
 	assert.Positive(t, cap(h.sem))
-	assert.Panics(t, func() { NewHasher(config.Argon2Params{}, 1) })
+	assert.Panics(t, func() { NewHasher(config.Argon2Params{}, HasherOptions{Slots: 1}) })
 }
 
 func BenchmarkHash(b *testing.B) {
-	h := NewHasher(argonProdParams, 0)
+	h := NewHasher(argonProdParams, HasherOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := h.Hash("correct horse battery staple"); err != nil {
@@ -304,7 +304,7 @@ func BenchmarkHash(b *testing.B) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	h := NewHasher(argonProdParams, 0)
+	h := NewHasher(argonProdParams, HasherOptions{})
 	enc, err := h.Hash("correct horse battery staple")
 	if err != nil {
 		b.Fatal(err)
@@ -321,8 +321,8 @@ func BenchmarkVerify(b *testing.B) {
 // is over MaxWait, a computation is refused at once as 503-class ErrBusy
 // and costs no hash; once the queue is short, work is admitted again.
 func TestHasherMaxWait(t *testing.T) {
-	h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1)
-	h.MaxWait = time.Hour
+	h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1})
+	h.maxWait = time.Hour
 	h.sem <- struct{}{} // the only slot is taken
 	// Recent computations took 40 minutes: with one request queued ahead,
 	// a newcomer would wait about 80 minutes, over MaxWait.
@@ -331,7 +331,7 @@ func TestHasherMaxWait(t *testing.T) {
 	var computed atomic.Int32
 	h.onCompute = func() { computed.Add(1) }
 
-	stored, err := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1).Hash("second")
+	stored, err := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1}).Hash("second")
 	require.NoError(t, err)
 	_, _, err = h.Verify("second", stored)
 	require.ErrorIs(t, err, ErrBusy)
@@ -354,8 +354,8 @@ func TestHasherMaxWait(t *testing.T) {
 // when its real wait reaches MaxWait.
 func TestHasherMaxWaitTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1)
-		h.MaxWait = 2 * time.Second
+		h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1})
+		h.maxWait = 2 * time.Second
 		h.sem <- struct{}{} // the only slot is taken, no average known yet
 		start := time.Now()
 		_, err := h.Hash("waits")
