@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"simpleapi/config"
+	"simpleapi/store/storetest"
 )
 
 var testLimits = config.LoginLimits{
@@ -30,7 +31,7 @@ func allowAttempt(th *Limiter, account, addr string) (time.Duration, bool) {
 }
 
 func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
-	clk := &limiterClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	th := NewLimiter(testLimits, clk.Now)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -70,7 +71,7 @@ func TestParallelGuessesCannotPassTheLimits(t *testing.T) {
 }
 
 func TestAbandonReleasesTheAttempt(t *testing.T) {
-	clk := &limiterClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	th := NewLimiter(testLimits, clk.Now)
 	for i := 0; i < 20; i++ {
 		_, ok := allowAttempt(th, "bob@example.com", "")
@@ -87,7 +88,7 @@ func TestBackoffNeverOverflows(t *testing.T) {
 		assert.LessOrEqual(t, d, 15*time.Minute)
 	}
 	assert.Equal(t, 4*time.Second, backoff(time.Second, time.Hour, 2))
-	clk := &limiterClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	th := NewLimiter(testLimits, clk.Now)
 	for i := 0; i < 60; i++ {
 		th.Failure(limiterCtx, "bob@example.com")
@@ -103,7 +104,7 @@ func TestBackoffNeverOverflows(t *testing.T) {
 }
 
 func TestLimiterMemoryStaysBounded(t *testing.T) {
-	clk := &limiterClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	th := NewLimiter(testLimits, clk.Now)
 	long := strings.Repeat("x", 60_000)
 	for i := 0; i < 2000; i++ {
@@ -116,13 +117,13 @@ func TestLimiterMemoryStaysBounded(t *testing.T) {
 	for k := range th.accounts {
 		assert.Len(t, k, 32, "keys are hashes, not the emails sent")
 	}
-	clk.Advance(2 * time.Hour)
+	clk.Add(2 * time.Hour)
 	allowAttempt(th, "someone@example.com", "203.0.113.1")
 	assert.Len(t, th.accounts, 1, "old records are dropped")
 }
 
 func TestSuccessGivesTheAddressBudgetBack(t *testing.T) {
-	clk := &limiterClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	th := NewLimiter(testLimits, clk.Now)
 	const addr = "198.51.100.1"
 	for i := 0; i < 3*testLimits.IPBurst; i++ {
@@ -141,22 +142,4 @@ func TestSuccessGivesTheAddressBudgetBack(t *testing.T) {
 	assert.NoError(t, th.Success(limiterCtx, "bob@example.com", ""))
 	_, ok = allowAttempt(th, "another@example.com", addr)
 	assert.False(t, ok)
-}
-
-// limiterClock is a time source that tests move by hand.
-type limiterClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *limiterClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *limiterClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/config"
+	"simpleapi/store/storetest"
 )
 
 var testLimits = config.LoginLimits{
@@ -22,9 +23,9 @@ var testLimits = config.LoginLimits{
 	IPBurst:            100,
 }
 
-func newLimiter(t *testing.T, limits config.LoginLimits) (*Limiter, *clock) {
+func newLimiter(t *testing.T, limits config.LoginLimits) (*Limiter, *storetest.Clock) {
 	c, prefix := testClient(t)
-	clk := newClock(baseTime)
+	clk := storetest.NewClock(baseTime)
 	return NewLimiter(c, limits, Options{Prefix: prefix, Now: clk.Now}), clk
 }
 

@@ -12,13 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/store"
+	"simpleapi/store/storetest"
 )
 
 // newSessions returns an empty store under a test prefix, its clock set
 // to baseTime.
-func newSessions(t *testing.T) (*Sessions, *clock) {
+func newSessions(t *testing.T) (*Sessions, *storetest.Clock) {
 	c, prefix := testClient(t)
-	clk := newClock(baseTime)
+	clk := storetest.NewClock(baseTime)
 	return NewSessions(c, Options{Prefix: prefix, Now: clk.Now}), clk
 }
 

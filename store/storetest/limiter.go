@@ -32,8 +32,8 @@ var LimiterLimits = config.LoginLimits{
 // holds its counts: the in-process one and a shared one must allow and
 // refuse the same attempts at the same times.
 func LoginLimiter(t *testing.T, open OpenLoginLimiter) {
-	setUp := func(t *testing.T, limits config.LoginLimits) (store.LoginLimiter, *limitClock) {
-		clk := &limitClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	setUp := func(t *testing.T, limits config.LoginLimits) (store.LoginLimiter, *Clock) {
+		clk := NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		return open(t, limits, clk.Now), clk
 	}
 	t.Run("DelaysDoubleUpToTheCap", func(t *testing.T) {
@@ -128,22 +128,4 @@ func waitOf(t *testing.T, l store.LoginLimiter, account, addr string) time.Durat
 	require.NoError(t, err)
 	assert.Equal(t, d == 0, ok)
 	return d
-}
-
-// limitClock is the suite's clock, moved by hand.
-type limitClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *limitClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *limitClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
