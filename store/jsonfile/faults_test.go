@@ -149,13 +149,8 @@ func TestTornTail(t *testing.T) {
 	}
 	for name, tail := range tails {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
 			opts, logs := testOptions()
-			db := openDB(t, dir, opts)
-			for i := range 5 {
-				require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
-			}
-			crashed := copyDir(t, dir)
+			crashed := crashedWithUsers(t, opts, 5)
 			journal := filepath.Join(crashed, usersFile+".journal")
 			appendFile(t, journal, tail)
 
@@ -243,13 +238,8 @@ func TestDamagedJournal(t *testing.T) {
 	for name, damage := range damages {
 		for _, file := range []string{".journal", ".journal.old"} {
 			t.Run(name+" in "+file, func(t *testing.T) {
-				dir := t.TempDir()
 				opts, logs := testOptions()
-				db := openDB(t, dir, opts)
-				for i := range 5 {
-					require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
-				}
-				crashed := copyDir(t, dir)
+				crashed := crashedWithUsers(t, opts, 5)
 				path := filepath.Join(crashed, usersFile+".journal")
 				b, err := os.ReadFile(path)
 				require.NoError(t, err)
@@ -335,4 +325,16 @@ func badChecksum(line []byte) []byte {
 		line[0] = '0'
 	}
 	return line
+}
+
+// crashedWithUsers creates n users in a new directory and returns a copy of
+// it taken while the store is still open, as a crash would leave it.
+func crashedWithUsers(t *testing.T, opts Options, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	db := openDB(t, dir, opts)
+	for i := range n {
+		require.NoError(t, db.Users().CreateUser(t.Context(), testUser(i)))
+	}
+	return copyDir(t, dir)
 }
