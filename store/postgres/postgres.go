@@ -95,7 +95,7 @@ func Connect(ctx context.Context, url string, opts Options) (*DB, error) {
 }
 
 // Users returns the users store on db.
-func (db *DB) Users() *Users { return &Users{db: db} }
+func (db *DB) Users() *Users { return newUsers(db) }
 
 // Sessions returns the sessions store on db.
 func (db *DB) Sessions() *Sessions { return &Sessions{db: db} }

@@ -8,10 +8,27 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"simpleapi/store"
+	"simpleapi/store/internal/batch"
 )
 
 // Users implements store.UserStore.
-type Users struct{ db *DB }
+type Users struct {
+	db *DB
+	// byID gathers the reads by id of concurrent requests (every
+	// authenticated request makes one) into one query; see
+	// store/internal/batch.
+	byID *batch.Loader[string, store.User]
+}
+
+// byIDLanes and byIDBatch bound the batched reads by id: queries on their
+// way at once, and ids per query.
+const byIDLanes, byIDBatch = 1, 64
+
+func newUsers(db *DB) *Users {
+	u := &Users{db: db}
+	u.byID = batch.New(u.usersByID, byIDLanes, byIDBatch)
+	return u
+}
 
 var _ store.UserStore = (*Users)(nil)
 
@@ -44,7 +61,47 @@ func (s *Users) CreateUser(ctx context.Context, u store.User) error {
 func (s *Users) UserByID(ctx context.Context, id string) (store.User, error) {
 	ctx, done := s.db.begin(ctx, "user_by_id")
 	defer done()
-	return scanUser(s.db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, found, err := s.byID.Load(ctx, id)
+	switch {
+	case err != nil:
+		return store.User{}, dbError(err)
+	case !found:
+		return store.User{}, notFound()
+	}
+	return u, nil
+}
+
+// usersByID is the batch.Fetch of UserByID: one query for every id.
+func (s *Users) usersByID(ctx context.Context, ids []string) (map[string]store.User, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.db.opts.Timeout)
+	defer cancel()
+	if len(ids) == 1 { // the common case: no array to build and send
+		u, err := scanUser(s.db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, ids[0]))
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return map[string]store.User{u.ID: u}, nil
+	}
+	rows, err := s.db.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	found := make(map[string]store.User, len(ids))
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		found[u.ID] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return found, nil
 }
 
 func (s *Users) UserByEmail(ctx context.Context, email string) (store.User, error) {

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,4 +35,64 @@ func TestUsersEmailKeyColumn(t *testing.T) {
 	require.NoError(t, db.pool.QueryRow(ctx, `SELECT indisunique FROM pg_index
 		WHERE indexrelid = 'users_email_key'::regclass`).Scan(&unique))
 	assert.True(t, unique)
+}
+
+// One query reads several users by id; an unknown id finds none.
+func TestUsersByIDInOneQuery(t *testing.T) {
+	users := openTest(t, Options{}).Users()
+	ctx := t.Context()
+	var ids []string
+	for i := range 5 {
+		u := storetest.User(i+1, fmt.Sprintf("u%d@example.com", i), store.RoleUser)
+		require.NoError(t, users.CreateUser(ctx, u))
+		ids = append(ids, u.ID)
+	}
+	found, err := users.usersByID(ctx, append(ids, "no-such-id"))
+	require.NoError(t, err)
+	assert.Len(t, found, 5)
+	for _, id := range ids {
+		want, err := users.UserByEmail(ctx, found[id].Email)
+		require.NoError(t, err)
+		assert.Equal(t, want, found[id])
+	}
+	found, err = users.usersByID(ctx, []string{"no-such-id"})
+	require.NoError(t, err)
+	assert.Empty(t, found)
+}
+
+// Parallel reads by id, gathered into shared queries, each get their own
+// user, and see a change that finished before they began.
+func TestParallelReadsByIDEachGetTheirUser(t *testing.T) {
+	users := openTest(t, Options{}).Users()
+	ctx := t.Context()
+	var all []store.User
+	for i := range 8 {
+		u := storetest.User(i+1, fmt.Sprintf("p%d@example.com", i), store.RoleUser)
+		require.NoError(t, users.CreateUser(ctx, u))
+		all = append(all, u)
+	}
+	for round := range 3 {
+		name := fmt.Sprint("round", round)
+		for _, u := range all {
+			_, err := users.UpdateUser(ctx, u.ID, func(u *store.User) error {
+				u.FirstName = &name
+				return nil
+			})
+			require.NoError(t, err)
+		}
+		var wg sync.WaitGroup
+		for g := range 64 {
+			wg.Go(func() {
+				want := all[g%len(all)]
+				got, err := users.UserByID(ctx, want.ID)
+				if assert.NoError(t, err) {
+					assert.Equal(t, want.Email, got.Email)
+					assert.Equal(t, name, *got.FirstName)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	_, err := users.UserByID(ctx, "no-such-id")
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
 }

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"simpleapi/store"
+	"simpleapi/store/internal/batch"
 )
 
 // Sessions is a store.SessionStore in Redis. Keys, under the prefix:
@@ -30,6 +31,9 @@ type Sessions struct {
 	prefix string
 	now    func() time.Time
 	opts   Options
+	// lookups gathers the token lookups of concurrent requests into one
+	// script call (see store/internal/batch).
+	lookups *batch.Loader[store.TokenHash, []string]
 }
 
 var _ store.SessionStore = (*Sessions)(nil)
@@ -37,8 +41,14 @@ var _ store.SessionStore = (*Sessions)(nil)
 // NewSessions returns a store using c.
 func NewSessions(c goredis.UniversalClient, opts Options) *Sessions {
 	opts = opts.withDefaults()
-	return &Sessions{c: c, prefix: opts.Prefix, now: opts.Now, opts: opts}
+	s := &Sessions{c: c, prefix: opts.Prefix, now: opts.Now, opts: opts}
+	s.lookups = batch.New(s.lookupTokens, lookupLanes, lookupBatch)
+	return s
 }
+
+// lookupLanes and lookupBatch bound the batched token lookups: script
+// calls on their way at once, and tokens per call.
+const lookupLanes, lookupBatch = 1, 64
 
 func (s *Sessions) sessionKey(id string) string { return s.prefix + "s:" + id }
 func (s *Sessions) userKey(user string) string  { return s.prefix + "u:" + user }
@@ -157,19 +167,50 @@ func (s *Sessions) retry(ctx context.Context, fn func(*goredis.Tx) error, keys .
 	return store.Errorf(store.EUNAVAILABLE, "session too busy")
 }
 
-// lookupScript reads the session that index key KEYS[1] names, in one
-// round trip.
+// lookupScript reads the sessions that index keys KEYS[i] name, in one
+// round trip: entry i is the session's field/value list, or false.
 var lookupScript = goredis.NewScript(`
-local id = redis.call('GET', KEYS[1])
-if not id then return false end
-return redis.call('HGETALL', ARGV[1] .. id)
+local out = {}
+for i, k in ipairs(KEYS) do
+  local id = redis.call('GET', k)
+  if id then out[i] = redis.call('HGETALL', ARGV[1] .. id) else out[i] = false end
+end
+return out
 `)
+
+// lookupTokens is the batch.Fetch of token lookups: the field/value list
+// of the session each token hash indexes.
+func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) (map[store.TokenHash][]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
+	keys := make([]string, len(hashes))
+	for i, h := range hashes {
+		keys[i] = s.tokenKey(h)
+	}
+	res, err := lookupScript.Run(ctx, s.c, keys, s.prefix+"s:").Slice()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	found := make(map[store.TokenHash][]string, len(hashes))
+	for i, r := range res {
+		kv, _ := r.([]any)
+		if i >= len(hashes) || len(kv) == 0 {
+			continue
+		}
+		pairs := make([]string, len(kv))
+		for j, x := range kv {
+			pairs[j], _ = x.(string)
+		}
+		found[hashes[i]] = pairs
+	}
+	return found, nil
+}
 
 func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
 	ctx, done := s.opts.begin(ctx, "session_by_token_hash")
 	defer done()
-	res, err := lookupScript.Run(ctx, s.c, []string{s.tokenKey(h)}, s.prefix+"s:").StringSlice()
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	res, _, err := s.lookups.Load(ctx, h)
+	if err != nil {
 		return store.Session{}, mapErr(err)
 	}
 	v, ok := decodePairs(res)

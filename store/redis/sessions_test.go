@@ -2,6 +2,7 @@ package redis
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,4 +290,59 @@ func TestOpenURL(t *testing.T) {
 		require.Error(t, err, bad)
 		assert.NotContains(t, err.Error(), "secret-pw")
 	}
+}
+
+// One script call looks up several tokens: each finds its own session, an
+// unknown token finds none.
+func TestLookupTokensInOneCall(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	var hashes []store.TokenHash
+	want := map[store.TokenHash]store.Session{}
+	for i := range 5 {
+		s := session(i, fmt.Sprint("user", i%2))
+		require.NoError(t, ss.CreateSession(ctx, s))
+		hashes = append(hashes, s.TokenHash)
+		want[s.TokenHash] = s
+	}
+	unknown := session(9, "nobody").TokenHash
+	found, err := ss.lookupTokens(ctx, append(hashes, unknown))
+	require.NoError(t, err)
+	assert.Len(t, found, 5)
+	assert.NotContains(t, found, unknown)
+	for h, kv := range found {
+		got, ok := decodePairs(kv)
+		require.True(t, ok)
+		assert.Equal(t, want[h], got)
+	}
+}
+
+// Parallel lookups, gathered into shared script calls, each get their own
+// session; a session deleted before a lookup begins is not found by it.
+func TestParallelLookupsEachGetTheirSession(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	var all []store.Session
+	for i := range 16 {
+		s := session(i, fmt.Sprint("user", i%4))
+		require.NoError(t, ss.CreateSession(ctx, s))
+		all = append(all, s)
+	}
+	gone := all[15]
+	require.NoError(t, ss.DeleteSession(ctx, gone.ID))
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Go(func() {
+			s := all[g%len(all)]
+			got, err := ss.SessionByTokenHash(ctx, s.TokenHash)
+			if s.ID == gone.ID {
+				assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+				return
+			}
+			if assert.NoError(t, err) {
+				assert.Equal(t, s, got)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -1,0 +1,128 @@
+// Package batch gathers reads that arrive while another read of the same
+// kind is on its way to a backend, and sends them together in one round
+// trip when it returns. Under load this turns N round trips (each a pair
+// of system calls on both ends, and a wake-up of the backend) into one;
+// alone, a read goes out at once, as it would without the package.
+//
+// A read is never answered from an earlier round trip: a batch is sent
+// only after every read in it arrived, so each read sees every write that
+// finished before it began. Reads of the same key in one batch share its
+// answer.
+package batch
+
+import (
+	"context"
+	"sync"
+)
+
+// Fetch reads keys (distinct, at least one) in one round trip and returns
+// the values found; a key missing from the map was not found. An error
+// fails every read of the batch.
+type Fetch[K comparable, V any] func(ctx context.Context, keys []K) (map[K]V, error)
+
+// Loader runs batched reads through one Fetch. The zero value is not
+// usable; make one with New.
+type Loader[K comparable, V any] struct {
+	fetch Fetch[K, V]
+	lanes int // batches on their way at once, at most
+	max   int // keys per batch, at most
+
+	mu      sync.Mutex
+	pending []*call[K, V]
+	running int // batches on their way
+}
+
+type call[K comparable, V any] struct {
+	key   K
+	val   V
+	found bool
+	err   error
+	done  chan struct{}
+}
+
+// New returns a Loader that keeps at most lanes batches of at most max
+// keys on their way at once.
+func New[K comparable, V any](fetch Fetch[K, V], lanes, max int) *Loader[K, V] {
+	return &Loader[K, V]{fetch: fetch, lanes: lanes, max: max}
+}
+
+// Load reads key, in a batch with the reads that are waiting for a lane.
+// The caller whose read finds a lane free sends the batch itself, so a
+// read on an idle Loader costs no hand-over. That caller waits for its
+// batch whatever its ctx says (a caller that gives up must not fail the
+// reads of the others), so a Fetch must bound itself with a deadline of
+// its own; the other callers stop waiting when their ctx ends.
+func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, bool, error) {
+	c := &call[K, V]{key: key, done: make(chan struct{})}
+	l.mu.Lock()
+	l.pending = append(l.pending, c)
+	lead := l.running < l.lanes
+	if lead {
+		l.running++
+	}
+	l.mu.Unlock()
+	if lead {
+		l.send(context.WithoutCancel(ctx))
+		<-c.done // in the batch just sent, or in one a parallel lane took
+		return c.val, c.found, c.err
+	}
+	select {
+	case <-c.done:
+		return c.val, c.found, c.err
+	case <-ctx.Done():
+		var zero V
+		return zero, false, ctx.Err()
+	}
+}
+
+// send sends one batch of what is pending, answers its reads, and leaves
+// its lane to a new goroutine when more reads came meanwhile (so no
+// caller is kept sending batches for others).
+func (l *Loader[K, V]) send(ctx context.Context) {
+	l.mu.Lock()
+	n := min(len(l.pending), l.max)
+	if n == 0 { // another lane took them
+		l.running--
+		l.mu.Unlock()
+		return
+	}
+	calls := l.pending[:n:n]
+	l.pending = l.pending[n:]
+	if len(l.pending) == 0 {
+		l.pending = nil // let the sent calls' backing array go
+	}
+	l.mu.Unlock()
+
+	l.answer(ctx, calls)
+
+	l.mu.Lock()
+	more := len(l.pending) > 0
+	if !more {
+		l.running--
+	}
+	l.mu.Unlock()
+	if more {
+		go l.send(context.Background())
+	}
+}
+
+// answer fetches the distinct keys of calls and closes each call's done.
+func (l *Loader[K, V]) answer(ctx context.Context, calls []*call[K, V]) {
+	keys := make([]K, 0, len(calls))
+	seen := make(map[K]struct{}, len(calls))
+	for _, c := range calls {
+		if _, dup := seen[c.key]; !dup {
+			seen[c.key] = struct{}{}
+			keys = append(keys, c.key)
+		}
+	}
+	vals, err := l.fetch(ctx, keys)
+	for _, c := range calls {
+		if err != nil {
+			c.err = err
+		} else {
+			c.val, c.found = vals[c.key]
+		}
+		close(c.done)
+	}
+}
