@@ -3,6 +3,8 @@
 #
 #   bench/http.sh            throughput rounds + login storm (about 3 minutes)
 #   bench/http.sh soak [MIN] mixed traffic for MIN minutes (default 10), sampled every 10 s
+#   bench/http.sh stores     /users/me with sessions in Redis and users in PostgreSQL
+#                            vs in memory, at several concurrencies (about 3 minutes)
 #
 # It builds the service, a bare Gin handler (bench/baregin) and the load
 # driver (bench/load), starts them on free local ports, runs wrk in
@@ -71,6 +73,69 @@ rps() {
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+if [ "$mode" = stores ]; then
+  # Throughput is what a configuration serves when enough requests are in
+  # flight to keep it busy: each runs at every concurrency in
+  # STORES_CONNECTIONS, and its best median counts. The requests go round
+  # 64 sessions of 64 users (bench/cookies.lua).
+  CONNS_LIST=${STORES_CONNECTIONS:-16 64 256}
+  db_url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+  redis_url=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
+  command -v psql >/dev/null && command -v redis-cli >/dev/null ||
+    { echo "bench/http.sh stores needs psql and redis-cli" >&2; exit 1; }
+  schema="bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  prefix="$schema:"
+  psql -q "$db_url" -c "CREATE SCHEMA $schema" >/dev/null
+  cleanup_stores() {
+    psql -q "$db_url" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+    redis-cli -u "$redis_url" --scan --pattern "$prefix*" | xargs -r redis-cli -u "$redis_url" unlink >/dev/null || true
+    cleanup
+  }
+  trap cleanup_stores EXIT
+  sep='?'; case $db_url in *\?*) sep='&';; esac
+  p_memory=$(port); p_shared=$(port)
+  start memory "$p_memory" AUTH_TYPE=session_db_auth SESSION_STORE=memory LOGIN_IP_BURST=1000 LOGIN_IP_PER_MINUTE=100000
+  start shared "$p_shared" AUTH_TYPE=session_db_auth USER_STORE=postgres \
+    DATABASE_URL="$db_url${sep}search_path=$schema" SESSION_STORE=redis \
+    REDIS_URL="$redis_url?key_prefix=$prefix" LOGIN_IP_BURST=1000 LOGIN_IP_PER_MINUTE=100000
+  echo "== signing in 64 users on each"
+  for t in memory shared; do
+    eval "p=\$p_$t"
+    "$tmp/load" cookies -url "http://127.0.0.1:$p" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD -n 64 >"$tmp/$t.cookies"
+  done
+  declare -A runs
+  echo "== $ROUNDS interleaved rounds, wrk -t$THREADS -d${SECONDS_PER_RUN}s at -c ${CONNS_LIST// /, }"
+  for r in $(seq "$ROUNDS"); do
+    line="round $r:"
+    for c in $CONNS_LIST; do
+      for t in memory shared; do
+        eval "p=\$p_$t"
+        v=$(COOKIES="$tmp/$t.cookies" wrk -t"$THREADS" -c"$c" -d"${SECONDS_PER_RUN}s" -s bench/cookies.lua \
+          "http://127.0.0.1:$p/api/v1/users/me" | awk '/^Non-2xx/ {bad=1} /^Requests\/sec:/ {r=$2} END {print bad ? "FAILED" : r}')
+        [ "$v" = FAILED ] && { echo "$t at -c$c answered other than 200"; exit 1; }
+        runs[$t.$c]+=" $v"
+        line+=" $t/c$c=$v"
+      done
+    done
+    echo "$line"
+  done
+  echo "== medians (requests/s) of GET /users/me"
+  printf '%-12s %-24s %-24s %s\n' connections "memory" "redis+postgres" ratio
+  best_mem=0; best_shared=0
+  for c in $CONNS_LIST; do
+    m=$(echo "${runs[memory.$c]}" | median); s=$(echo "${runs[shared.$c]}" | median)
+    printf '%-12s %-24.0f %-24.0f %.2f\n' "$c" "$m" "$s" "$(awk -v a="$s" -v b="$m" 'BEGIN {print a/b}')"
+    best_mem=$(awk -v a="$m" -v b="$best_mem" 'BEGIN {print (a > b) ? a : b}')
+    best_shared=$(awk -v a="$s" -v b="$best_shared" 'BEGIN {print (a > b) ? a : b}')
+  done
+  r=$(awk -v a="$best_shared" -v b="$best_mem" 'BEGIN {printf "%.2f", a/b}')
+  verdict=ok; awk -v r="$r" 'BEGIN {exit !(r < 0.5)}' && verdict="BELOW TARGET"
+  printf 'throughput (best median): memory %.0f, redis+postgres %.0f req/s, ratio %s (target >= 0.50) %s\n' \
+    "$best_mem" "$best_shared" "$r" "$verdict"
+  [ "$verdict" = ok ]
+  exit $?
+fi
 
 if [ "$mode" = soak ]; then
   minutes=${2:-10}

@@ -23,7 +23,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load freeport | cookie | storm | soak [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load freeport | cookie | cookies | storm | soak [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -32,6 +32,8 @@ func main() {
 		err = freePort()
 	case "cookie":
 		err = cookieCmd(os.Args[2:])
+	case "cookies":
+		err = cookiesCmd(os.Args[2:])
 	case "storm":
 		err = storm(os.Args[2:])
 	case "soak":
@@ -101,6 +103,37 @@ func cookieCmd(args []string) error {
 		return fmt.Errorf("login answered %d without a cookie", status)
 	}
 	fmt.Println(c)
+	return nil
+}
+
+// cookiesCmd signs in as the admin, creates n users (or finds them from an
+// earlier run), signs each in and prints their session cookies, one per
+// line: the read benchmarks spread their requests over many sessions and
+// users, as real traffic does.
+func cookiesCmd(args []string) error {
+	fs := flag.NewFlagSet("cookies", flag.ExitOnError)
+	base := fs.String("url", "http://127.0.0.1:5000", "base URL")
+	email := fs.String("email", "", "admin email")
+	password := fs.String("password", "", "admin password")
+	n := fs.Int("n", 64, "users")
+	_ = fs.Parse(args)
+	admin, status, err := login(*base, *email, *password, "")
+	if err != nil || admin == "" {
+		return fmt.Errorf("admin login answered %d: %v", status, err)
+	}
+	const userPassword = "bench-user-password-1"
+	for i := range *n {
+		userEmail := fmt.Sprintf("reader%d@example.com", i)
+		body := map[string]string{"email": userEmail, "password": userPassword}
+		if got, _, err := do(http.MethodPost, *base+"/api/v1/users", admin, body); err != nil || (got != 201 && got != 409) {
+			return fmt.Errorf("creating user %d: status %d, %v", i, got, err)
+		}
+		c, status, err := login(*base, userEmail, userPassword, "")
+		if err != nil || c == "" {
+			return fmt.Errorf("login of user %d answered %d: %v", i, status, err)
+		}
+		fmt.Println(c)
+	}
 	return nil
 }
 
