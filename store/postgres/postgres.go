@@ -138,10 +138,20 @@ func (db *DB) Close() { db.pool.Close() }
 // begin bounds one operation by Options.Timeout and returns the function
 // that ends it, reporting its duration to Options.Observe.
 func (db *DB) begin(ctx context.Context, op string) (context.Context, func()) {
-	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, db.opts.Timeout)
+	observed := db.observe(op)
 	return ctx, func() {
 		cancel()
+		observed()
+	}
+}
+
+// observe returns the function that ends an operation bounded otherwise
+// (a batched read, whose query has its own deadline), reporting its
+// duration to Options.Observe.
+func (db *DB) observe(op string) func() {
+	start := time.Now()
+	return func() {
 		if db.opts.Observe != nil {
 			db.opts.Observe(op, time.Since(start))
 		}

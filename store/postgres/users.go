@@ -59,9 +59,8 @@ func (s *Users) CreateUser(ctx context.Context, u store.User) error {
 }
 
 func (s *Users) UserByID(ctx context.Context, id string) (store.User, error) {
-	ctx, done := s.db.begin(ctx, "user_by_id")
-	defer done()
-	u, found, err := s.byID.Load(ctx, id)
+	defer s.db.observe("user_by_id")()
+	u, found, err := s.byID.Load(ctx, id) // usersByID bounds the wait
 	switch {
 	case err != nil:
 		return store.User{}, dbError(err)

@@ -94,10 +94,20 @@ func (o Options) withDefaults() Options {
 // begin bounds one operation by OpTimeout and returns the function that
 // ends it, reporting its duration to Observe.
 func (o Options) begin(ctx context.Context, op string) (context.Context, func()) {
-	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	observed := o.observe(op)
 	return ctx, func() {
 		cancel()
+		observed()
+	}
+}
+
+// observe returns the function that ends an operation bounded otherwise
+// (a batched read, whose round trip has its own deadline), reporting its
+// duration to Observe.
+func (o Options) observe(op string) func() {
+	start := time.Now()
+	return func() {
 		if o.Observe != nil {
 			o.Observe(op, time.Since(start))
 		}

@@ -33,7 +33,7 @@ type Sessions struct {
 	opts   Options
 	// lookups gathers the token lookups of concurrent requests into one
 	// script call (see store/internal/batch).
-	lookups *batch.Loader[store.TokenHash, []string]
+	lookups *batch.Loader[store.TokenHash, string]
 }
 
 var _ store.SessionStore = (*Sessions)(nil)
@@ -168,52 +168,75 @@ func (s *Sessions) retry(ctx context.Context, fn func(*goredis.Tx) error, keys .
 }
 
 // lookupScript reads the sessions that index keys KEYS[i] name, in one
-// round trip: entry i is the session's field/value list, or false.
+// round trip: entry i is the session's fields ARGV[2..] packed into one
+// string (see unpack), or false. ARGV[1] is the session key prefix.
 var lookupScript = goredis.NewScript(`
+local names = {unpack(ARGV, 2)}
 local out = {}
 for i, k in ipairs(KEYS) do
+  out[i] = false
   local id = redis.call('GET', k)
-  if id then out[i] = redis.call('HGETALL', ARGV[1] .. id) else out[i] = false end
+  if id then
+    local values = redis.call('HMGET', ARGV[1] .. id, unpack(names))
+    if values[1] then
+      local parts = {}
+      for j = 1, #names do
+        local v = values[j] or ''
+        parts[j] = #v .. ':' .. v
+      end
+      out[i] = table.concat(parts)
+    end
+  end
 end
 return out
 `)
 
-// lookupTokens is the batch.Fetch of token lookups: the field/value list
-// of the session each token hash indexes.
-func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) (map[store.TokenHash][]string, error) {
+// lookupArgs are the script's arguments after the prefix: the field names.
+var lookupArgs = func() []any {
+	args := make([]any, len(fields))
+	for i, f := range fields {
+		args[i] = f
+	}
+	return args
+}()
+
+// lookupTokens is the batch.Fetch of token lookups: the packed record of
+// the session each token hash indexes.
+func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) (map[store.TokenHash]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
 	defer cancel()
 	keys := make([]string, len(hashes))
 	for i, h := range hashes {
 		keys[i] = s.tokenKey(h)
 	}
-	res, err := lookupScript.Run(ctx, s.c, keys, s.prefix+"s:").Slice()
+	args := append([]any{s.prefix + "s:"}, lookupArgs...)
+	res, err := lookupScript.Run(ctx, s.c, keys, args...).Slice()
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	found := make(map[store.TokenHash][]string, len(hashes))
+	found := make(map[store.TokenHash]string, len(hashes))
 	for i, r := range res {
-		kv, _ := r.([]any)
-		if i >= len(hashes) || len(kv) == 0 {
-			continue
+		if packed, ok := r.(string); ok && i < len(hashes) {
+			found[hashes[i]] = packed
 		}
-		pairs := make([]string, len(kv))
-		for j, x := range kv {
-			pairs[j], _ = x.(string)
-		}
-		found[hashes[i]] = pairs
 	}
 	return found, nil
 }
 
 func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
-	ctx, done := s.opts.begin(ctx, "session_by_token_hash")
-	defer done()
-	res, _, err := s.lookups.Load(ctx, h)
+	defer s.opts.observe("session_by_token_hash")()
+	packed, found, err := s.lookups.Load(ctx, h) // lookupTokens bounds the wait
 	if err != nil {
 		return store.Session{}, mapErr(err)
 	}
-	v, ok := decodePairs(res)
+	if !found {
+		return store.Session{}, notFound()
+	}
+	r, ok := unpack(packed)
+	var v store.Session
+	if ok {
+		v, ok = r.session()
+	}
 	// The index may outlive a rotation by a moment: trust only the session.
 	if !ok || (v.TokenHash != h && v.PrevTokenHash != h) || !v.Live(s.now()) {
 		return store.Session{}, notFound()
