@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"simpleapi/store"
 )
@@ -219,7 +220,7 @@ func hashArg(h store.TokenHash) []byte {
 func scanSession(row pgx.Row) (store.Session, error) {
 	var v store.Session
 	var token, prev []byte
-	var created, expires, idle, seen, rotated, until *time.Time
+	var created, expires, idle, seen, rotated, until pgtype.Timestamptz
 	err := row.Scan(&v.ID, &token, &v.UserID, &created, &expires, &idle, &seen,
 		&v.IP, &v.UserAgent, &rotated, &prev, &until)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"simpleapi/store"
 	"simpleapi/store/internal/batch"
@@ -260,8 +261,11 @@ func userWriteError(err error) error {
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
 	var role string
-	var created, updated *time.Time
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.FirstName, &u.LastName, &role, &created, &updated)
+	// pgtype's nullable values scan without the pointer-to-pointer plans
+	// (and their allocations) that *string and *time.Time need.
+	var first, last pgtype.Text
+	var created, updated pgtype.Timestamptz
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &first, &last, &role, &created, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.User{}, notFound()
 	}
@@ -269,6 +273,12 @@ func scanUser(row pgx.Row) (store.User, error) {
 		return store.User{}, dbError(err)
 	}
 	u.Role = store.Role(role)
+	if first.Valid {
+		u.FirstName = &first.String
+	}
+	if last.Valid {
+		u.LastName = &last.String
+	}
 	u.CreatedAt, u.UpdatedAt = goTime(created), goTime(updated)
 	return u, nil
 }
@@ -297,9 +307,9 @@ func dbTime(t time.Time) *time.Time {
 	return &t
 }
 
-func goTime(p *time.Time) time.Time {
-	if p == nil {
+func goTime(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
 		return time.Time{}
 	}
-	return p.UTC()
+	return t.Time.UTC()
 }
