@@ -49,7 +49,7 @@ func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 		if info := auth.RequestInfoFrom(ctx); info != nil {
 			requestID, clientIP, userID = info.RequestID, info.ClientIP, info.UserID
 		} else {
-			clientIP = c.ClientIP()
+			clientIP = requestClientIP(c)
 		}
 
 		// The record is made here rather than by log.LogAttrs, which
