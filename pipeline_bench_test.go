@@ -47,12 +47,34 @@ func BenchmarkPipeline(b *testing.B) {
 	info := newBenchService(b, "info")
 	b.Run("status_warn", func(b *testing.B) { benchServe(b, warn.handler, "/api/v1/status", "") })
 	b.Run("users_me_warn", func(b *testing.B) { benchServe(b, warn.handler, "/api/v1/users/me", warn.cookie) })
-	b.Run("users_me_info", func(b *testing.B) { benchServe(b, info.handler, "/api/v1/users/me", info.cookie) })
+	b.Run("users_me_info", func(b *testing.B) {
+		before := info.logSize(b)
+		benchServe(b, info.handler, "/api/v1/users/me", info.cookie)
+		// Each access-log line is over 200 bytes.
+		if n := info.logSize(b) - before; n < 200*int64(b.N) {
+			b.Fatalf("%d bytes of log for %d requests", n, b.N)
+		}
+	})
 }
 
 type benchService struct {
 	handler http.Handler
 	cookie  string // "name=value" of a signed-in admin's session
+	logOut  *bufferedLog
+	logFile string
+}
+
+// logSize is the size of the log written so far. (Reading the log to
+// count its lines would add to the instructions counted per request.)
+func (s benchService) logSize(b *testing.B) int64 {
+	if err := s.logOut.flush(); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(s.logFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // newBenchService starts the service as bench/http.sh does (session_db_auth
@@ -95,7 +117,8 @@ func newBenchService(b *testing.B, logLevel string) benchService {
 	if rec.Code != http.StatusOK || len(cookies) == 0 {
 		b.Fatalf("login: %d %s", rec.Code, rec.Body)
 	}
-	return benchService{handler: svc.Handler(), cookie: cookies[0].Name + "=" + cookies[0].Value}
+	return benchService{handler: svc.Handler(), cookie: cookies[0].Name + "=" + cookies[0].Value,
+		logOut: logOut, logFile: f.Name()}
 }
 
 // benchServe answers b.N keep-alive requests for path (with cookie, when
