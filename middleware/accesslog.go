@@ -28,14 +28,14 @@ func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 	}
 	lines, _ := log.Handler().(*LogHandler) // writes the line itself
 	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		if !log.Enabled(ctx, slog.LevelInfo) {
+		if !log.Enabled(c.Request.Context(), slog.LevelInfo) {
 			c.Next()
 			return
 		}
 		start := time.Now()
 		c.Next()
 		end := time.Now()
+		ctx := c.Request.Context()
 
 		a := accessRecord{
 			time:       end,
