@@ -100,7 +100,7 @@ func (h *LogHandler) writeAccess(a *accessRecord) bool {
 // appendAccess appends a's line as slog's text or JSON handler writes it.
 func (h *LogHandler) appendAccess(b []byte, a *accessRecord) ([]byte, bool) {
 	if !plain(a.method) || !plain(a.route) || !plain(a.clientIP) || !plain(a.requestID) ||
-		a.userID != "" && !plain(a.userID) {
+		a.userID != "" && !plain(a.userID) || a.time.IsZero() { // slog leaves out a zero time
 		return b, false
 	}
 	if !h.json {

@@ -63,6 +63,7 @@ func TestAccessLineIsSlogs(t *testing.T) {
 		// The spring and autumn changes of a zone with daylight saving.
 		time.Date(2026, 3, 29, 0, 59, 59, 999_000_000, time.UTC), time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC),
 		time.Date(2026, 10, 25, 0, 59, 59, 500_000_000, time.UTC), time.Date(2026, 10, 25, 1, 0, 0, 1, time.UTC),
+		{},
 	}
 	if berlin, err := time.LoadLocation("Europe/Berlin"); err == nil {
 		zones = append(zones, berlin)
