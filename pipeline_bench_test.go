@@ -151,8 +151,8 @@ func benchServe(b *testing.B, h http.Handler, path, cookie string) {
 	ln.conns <- c
 	<-c.closed
 	b.StopTimer()
-	if c.answers != b.N {
-		b.Fatalf("%d answers to %d requests", c.answers, b.N)
+	if c.answers != b.N || c.ok != b.N {
+		b.Fatalf("%d answers, %d of them 200, to %d requests", c.answers, c.ok, b.N)
 	}
 }
 
@@ -170,6 +170,7 @@ type benchConn struct {
 	outstanding int    // requests sent and not yet answered
 	expired     bool   // the read deadline has passed
 	answers     int
+	ok          int    // answers with status 200
 	first       []byte // the first answer's first bytes
 	once        sync.Once
 	closed      chan struct{}
@@ -212,6 +213,9 @@ func (c *benchConn) Write(p []byte) (int, error) {
 	}
 	if bytes.HasPrefix(p, []byte("HTTP/1.1 ")) { // each answer is one write
 		c.answers++
+		if bytes.HasPrefix(p, []byte("HTTP/1.1 200 ")) {
+			c.ok++
+		}
 		c.outstanding--
 		c.cond.Broadcast()
 	}
