@@ -18,6 +18,7 @@ import (
 	"simpleapi/app"
 	"simpleapi/config"
 	"simpleapi/metrics"
+	"simpleapi/middleware"
 	"simpleapi/respond"
 )
 
@@ -41,11 +42,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(middleware.NewLogHandler(w, cfg.LogFormat == "json", level))
 }
 
 // serve runs the server until ctx ends, then lets in-flight requests

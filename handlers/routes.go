@@ -17,7 +17,9 @@ import (
 func newEngine(d Deps) (*gin.Engine, error) {
 	r := gin.New()
 	// X-Forwarded-For is believed only from TRUSTED_PROXIES (none by
-	// default), so c.ClientIP() cannot be spoofed.
+	// default), so c.ClientIP() cannot be spoofed. The middleware's
+	// shortcut for it (middleware/clientip.go) relies on gin's other
+	// defaults: X-Forwarded-For and X-Real-IP, no trusted platform.
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		return nil, err
 	}

@@ -53,13 +53,26 @@ func formatTime(t time.Time) *string {
 	return &s
 }
 
+// appendTime appends t in timeFormat, quoted, or null for the zero time.
+// Years 0 to 9999 are written digit by digit (AppendFormat parses its
+// layout on every call); others as AppendFormat writes them.
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, timeFormat)
-	return append(b, '"')
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, timeFormat)
+		return append(b, '"')
+	}
+	hour, minute, sec := t.Clock()
+	return append(b, '"',
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '"')
 }
 
 func appendStringPtr(b []byte, s *string) []byte {

@@ -6,7 +6,9 @@ import (
 	"math"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,31 @@ func TestMethodLabelsAreBounded(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("/r", "GET", "200")))
 	assert.Equal(t, 3.0, testutil.ToFloat64(m.requests.WithLabelValues("/r", "other", "200")))
 	assert.Equal(t, 3, testutil.CollectAndCount(m.requests))
+}
+
+// Requests observed at once, on series new and known, are each counted
+// once in their own series.
+func TestObserveRequestCountsEverySeries(t *testing.T) {
+	m := New()
+	routes := []string{"/a", "/b/:id", Unmatched}
+	statuses := []int{200, 404, 418}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range 270 { // 30 of each route and status
+				m.ObserveRequest(routes[i%3], "GET", statuses[i/3%3], time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	for _, r := range routes {
+		for _, st := range statuses {
+			assert.Equal(t, 8*30.0, testutil.ToFloat64(m.requests.WithLabelValues(r, "GET", strconv.Itoa(st))), "%s %d", r, st)
+		}
+	}
+	assert.Equal(t, 9, testutil.CollectAndCount(m.requests))
+	assert.Equal(t, 3, testutil.CollectAndCount(m.duration))
+	assert.Contains(t, scrape(t, m), `simpleapi_http_request_duration_seconds_count{method="GET",route="/b/:id"} 720`)
 }
 
 func TestActiveSessions(t *testing.T) {

@@ -26,50 +26,39 @@ func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 	if log == nil {
 		log = slog.Default()
 	}
+	lines, _ := log.Handler().(*LogHandler) // writes the line itself
 	return func(c *gin.Context) {
-		start := time.Now()
-		c.Next()
-		ctx := c.Request.Context()
-		if !log.Enabled(ctx, slog.LevelInfo) {
+		if !log.Enabled(c.Request.Context(), slog.LevelInfo) {
+			c.Next()
 			return
 		}
+		start := time.Now()
+		c.Next()
 		end := time.Now()
-		elapsed := end.Sub(start)
+		ctx := c.Request.Context()
 
-		route := routeLabel(c, routes)
-		method := c.Request.Method
-		if len(method) > maxLoggedMethod {
-			method = method[:maxLoggedMethod]
+		a := accessRecord{
+			time:       end,
+			method:     c.Request.Method,
+			route:      routeLabel(c, routes),
+			status:     c.Writer.Status(),
+			durationMS: float64(end.Sub(start)) / float64(time.Millisecond),
+			bytes:      max(c.Writer.Size(), 0), // -1: nothing written
 		}
-		size := c.Writer.Size()
-		if size < 0 {
-			size = 0 // nothing written
+		if len(a.method) > maxLoggedMethod {
+			a.method = a.method[:maxLoggedMethod]
 		}
-		var requestID, clientIP, userID string
 		if info := auth.RequestInfoFrom(ctx); info != nil {
-			requestID, clientIP, userID = info.RequestID, info.ClientIP, info.UserID
+			a.requestID, a.clientIP, a.userID = info.RequestID, info.ClientIP, info.UserID
 		} else {
-			clientIP = c.ClientIP()
+			a.clientIP = requestClientIP(c)
 		}
-
+		if lines != nil && lines.writeAccess(&a) {
+			return
+		}
 		// The record is made here rather than by log.LogAttrs, which
 		// looks up its caller's source line (runtime.Callers) for every
 		// line; the source of an access-log line says nothing.
-		var buf [8]slog.Attr
-		attrs := append(buf[:0],
-			slog.String("method", method),
-			slog.String("route", route),
-			slog.Int("status", c.Writer.Status()),
-			slog.Float64("duration_ms", float64(elapsed)/float64(time.Millisecond)),
-			slog.Int("bytes", size),
-			slog.String("client_ip", clientIP),
-			slog.String("request_id", requestID),
-		)
-		if userID != "" {
-			attrs = append(attrs, slog.String("user_id", userID))
-		}
-		r := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-		r.AddAttrs(attrs...)
-		_ = log.Handler().Handle(ctx, r)
+		_ = log.Handler().Handle(ctx, a.record())
 	}
 }

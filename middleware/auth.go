@@ -149,7 +149,7 @@ func clientIP(c *gin.Context) string {
 	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
 		return info.ClientIP
 	}
-	return c.ClientIP()
+	return requestClientIP(c)
 }
 
 // basicRefusal is the pipeline's error for credentials that did not pass:

@@ -50,10 +50,21 @@ var (
 )
 
 // OverHTTPS reports whether r came over TLS, directly or through a trusted
-// proxy that says so in X-Forwarded-Proto.
+// proxy that says so in X-Forwarded-Proto. The header is looked at before
+// the peer's address is parsed: most requests have none.
 func OverHTTPS(r *http.Request, trustedProxies []netip.Prefix) bool {
 	return r.TLS != nil ||
-		(fromTrustedProxy(r, trustedProxies) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+		(strings.EqualFold(headerValue(r.Header, "X-Forwarded-Proto"), "https") && fromTrustedProxy(r, trustedProxies))
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalising it again: net/http stores request headers under their
+// canonical keys.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func fromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
@@ -131,7 +142,7 @@ func CORS(origins []string) gin.HandlerFunc {
 		listed[o] = true
 	}
 	return func(c *gin.Context) {
-		origin := c.GetHeader("Origin")
+		origin := headerValue(c.Request.Header, "Origin")
 		switch {
 		case len(origins) == 0 && origin == "":
 			if strings.HasPrefix(c.Request.URL.Path, "/api/") {

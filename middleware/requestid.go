@@ -31,7 +31,7 @@ func RequestID() gin.HandlerFunc {
 		}
 		c.Writer.Header()[requestIDHeader] = []string{id}
 		rc := &requestContext{Context: c.Request.Context()}
-		rc.info = auth.RequestInfo{RequestID: id, ClientIP: c.ClientIP()}
+		rc.info = auth.RequestInfo{RequestID: id, ClientIP: requestClientIP(c)}
 		c.Request = c.Request.WithContext(rc)
 		c.Next()
 	}

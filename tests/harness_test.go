@@ -23,6 +23,7 @@ import (
 
 	"simpleapi/app"
 	"simpleapi/config"
+	"simpleapi/middleware"
 	"simpleapi/store"
 )
 
@@ -143,7 +144,9 @@ func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	require.NoError(t, err)
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The handler serve builds for LOG_FORMAT=json, which writes the
+	// access log's lines itself.
+	logger := slog.New(middleware.NewLogHandler(logs, true, slog.LevelDebug))
 	counting := &countingSessions{}
 	svc, err := app.New(context.Background(), cfg, app.Options{
 		Now:    clk.Now,
