@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,36 +73,39 @@ func (s *Users) UserByID(ctx context.Context, id string) (store.User, error) {
 }
 
 // usersByID is the batch.Fetch of UserByID: one query for every id.
-func (s *Users) usersByID(ctx context.Context, ids []string) (map[string]store.User, error) {
+func (s *Users) usersByID(ctx context.Context, ids []string) ([]batch.Result[store.User], error) {
 	ctx, cancel := context.WithTimeout(ctx, s.db.opts.Timeout)
 	defer cancel()
+	results := make([]batch.Result[store.User], len(ids))
 	if len(ids) == 1 { // the common case: no array to build and send
 		u, err := scanUser(s.db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, ids[0]))
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			return nil, nil
-		}
-		if err != nil {
+		switch {
+		case store.ErrorCode(err) == store.ENOTFOUND:
+		case err != nil:
 			return nil, err
+		default:
+			results[0] = batch.Result[store.User]{Value: u, Found: true}
 		}
-		return map[string]store.User{u.ID: u}, nil
+		return results, nil
 	}
 	rows, err := s.db.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, dbError(err)
 	}
 	defer rows.Close()
-	found := make(map[string]store.User, len(ids))
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
 			return nil, err
 		}
-		found[u.ID] = u
+		if i := slices.Index(ids, u.ID); i >= 0 {
+			results[i] = batch.Result[store.User]{Value: u, Found: true}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbError(err)
 	}
-	return found, nil
+	return results, nil
 }
 
 func (s *Users) UserByEmail(ctx context.Context, email string) (store.User, error) {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -47,17 +48,22 @@ func TestUsersByIDInOneQuery(t *testing.T) {
 		require.NoError(t, users.CreateUser(ctx, u))
 		ids = append(ids, u.ID)
 	}
+	slices.Reverse(ids) // the answer follows the order asked, not the table's
 	found, err := users.usersByID(ctx, append(ids, "no-such-id"))
 	require.NoError(t, err)
-	assert.Len(t, found, 5)
-	for _, id := range ids {
-		want, err := users.UserByEmail(ctx, found[id].Email)
+	require.Len(t, found, 6)
+	for i, id := range ids {
+		require.True(t, found[i].Found, id)
+		assert.Equal(t, id, found[i].Value.ID)
+		want, err := users.UserByEmail(ctx, found[i].Value.Email)
 		require.NoError(t, err)
-		assert.Equal(t, want, found[id])
+		assert.Equal(t, want, found[i].Value)
 	}
+	assert.False(t, found[5].Found)
 	found, err = users.usersByID(ctx, []string{"no-such-id"})
 	require.NoError(t, err)
-	assert.Empty(t, found)
+	require.Len(t, found, 1)
+	assert.False(t, found[0].Found)
 }
 
 // Parallel reads by id, gathered into shared queries, each get their own

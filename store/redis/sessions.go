@@ -33,7 +33,8 @@ type Sessions struct {
 	opts   Options
 	// lookups gathers the token lookups of concurrent requests into one
 	// script call (see store/internal/batch).
-	lookups *batch.Loader[store.TokenHash, string]
+	lookups    *batch.Loader[store.TokenHash, string]
+	lookupArgs []any // made once: the client copies them
 }
 
 var _ store.SessionStore = (*Sessions)(nil)
@@ -43,6 +44,7 @@ func NewSessions(c goredis.UniversalClient, opts Options) *Sessions {
 	opts = opts.withDefaults()
 	s := &Sessions{c: c, prefix: opts.Prefix, now: opts.Now, opts: opts}
 	s.lookups = batch.New(s.lookupTokens, lookupLanes, lookupBatch)
+	s.lookupArgs = lookupArgs(opts.Prefix)
 	return s
 }
 
@@ -191,33 +193,33 @@ end
 return out
 `)
 
-// lookupArgs are the script's arguments after the prefix: the field names.
-var lookupArgs = func() []any {
-	args := make([]any, len(fields))
-	for i, f := range fields {
-		args[i] = f
+// lookupArgs are the lookup script's arguments: the session key prefix,
+// then the field names.
+func lookupArgs(prefix string) []any {
+	args := []any{prefix + "s:"}
+	for _, f := range fields {
+		args = append(args, f)
 	}
 	return args
-}()
+}
 
 // lookupTokens is the batch.Fetch of token lookups: the packed record of
 // the session each token hash indexes.
-func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) (map[store.TokenHash]string, error) {
+func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) ([]batch.Result[string], error) {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
 	defer cancel()
 	keys := make([]string, len(hashes))
 	for i, h := range hashes {
 		keys[i] = s.tokenKey(h)
 	}
-	args := append([]any{s.prefix + "s:"}, lookupArgs...)
-	res, err := lookupScript.Run(ctx, s.c, keys, args...).Slice()
+	res, err := lookupScript.Run(ctx, s.c, keys, s.lookupArgs...).Slice()
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	found := make(map[store.TokenHash]string, len(hashes))
+	found := make([]batch.Result[string], len(hashes))
 	for i, r := range res {
 		if packed, ok := r.(string); ok && i < len(hashes) {
-			found[hashes[i]] = packed
+			found[i] = batch.Result[string]{Value: packed, Found: true}
 		}
 	}
 	return found, nil

@@ -308,11 +308,12 @@ func TestLookupTokensInOneCall(t *testing.T) {
 	unknown := session(9, "nobody").TokenHash
 	found, err := ss.lookupTokens(ctx, append(hashes, unknown))
 	require.NoError(t, err)
-	assert.Len(t, found, 5)
-	assert.NotContains(t, found, unknown)
-	for h, packed := range found {
-		r, ok := unpack(packed)
-		require.True(t, ok, packed)
+	require.Len(t, found, 6)
+	assert.False(t, found[5].Found, "unknown token")
+	for i, h := range hashes {
+		require.True(t, found[i].Found)
+		r, ok := unpack(found[i].Value)
+		require.True(t, ok, found[i].Value)
 		got, ok := r.session()
 		require.True(t, ok)
 		assert.Equal(t, want[h], got)

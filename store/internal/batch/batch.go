@@ -12,13 +12,21 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
 // Fetch reads keys (distinct, at least one) in one round trip and returns
-// the values found; a key missing from the map was not found. An error
-// fails every read of the batch.
-type Fetch[K comparable, V any] func(ctx context.Context, keys []K) (map[K]V, error)
+// one Result per key, in the order of keys. An error fails every read of
+// the batch.
+type Fetch[K comparable, V any] func(ctx context.Context, keys []K) ([]Result[V], error)
+
+// Result is what a Fetch found for one key. (A slice rather than a map:
+// a map of even one entry allocates room for eight, on every batch.)
+type Result[V any] struct {
+	Value V
+	Found bool
+}
 
 // Loader runs batched reads through one Fetch. The zero value is not
 // usable; make one with New.
@@ -109,19 +117,30 @@ func (l *Loader[K, V]) send(ctx context.Context) {
 // answer fetches the distinct keys of calls and closes each call's done.
 func (l *Loader[K, V]) answer(ctx context.Context, calls []*call[K, V]) {
 	keys := make([]K, 0, len(calls))
-	seen := make(map[K]struct{}, len(calls))
-	for _, c := range calls {
-		if _, dup := seen[c.key]; !dup {
-			seen[c.key] = struct{}{}
+	at := make([]int, len(calls)) // calls[i] reads keys[at[i]]
+	for i, c := range calls {
+		at[i] = len(keys)
+		// A batch holds at most max keys: finding duplicates by looking
+		// back costs less than a map for the usual handful.
+		for j, k := range keys {
+			if k == c.key {
+				at[i] = j
+				break
+			}
+		}
+		if at[i] == len(keys) {
 			keys = append(keys, c.key)
 		}
 	}
-	vals, err := l.fetch(ctx, keys)
-	for _, c := range calls {
+	results, err := l.fetch(ctx, keys)
+	if err == nil && len(results) != len(keys) {
+		err = fmt.Errorf("batch: %d results for %d keys", len(results), len(keys))
+	}
+	for i, c := range calls {
 		if err != nil {
 			c.err = err
 		} else {
-			c.val, c.found = vals[c.key]
+			c.val, c.found = results[at[i]].Value, results[at[i]].Found
 		}
 		close(c.done)
 	}

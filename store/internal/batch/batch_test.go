@@ -24,7 +24,7 @@ type backend struct {
 	err      error
 }
 
-func (b *backend) fetch(ctx context.Context, keys []string) (map[string]int, error) {
+func (b *backend) fetch(ctx context.Context, keys []string) ([]Result[int], error) {
 	b.mu.Lock()
 	b.batches = append(b.batches, slices.Clone(keys))
 	b.inFlight++
@@ -40,13 +40,13 @@ func (b *backend) fetch(ctx context.Context, keys []string) (map[string]int, err
 	if b.err != nil {
 		return nil, b.err
 	}
-	vals := map[string]int{}
-	for _, k := range keys {
+	results := make([]Result[int], len(keys))
+	for i, k := range keys {
 		if k != "missing" {
-			vals[k] = len(k)
+			results[i] = Result[int]{len(k), true}
 		}
 	}
-	return vals, nil
+	return results, nil
 }
 
 func TestLoadAloneGoesOutAtOnce(t *testing.T) {
