@@ -3,7 +3,6 @@ package redis
 import (
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"time"
 
 	"simpleapi/store"
@@ -30,7 +29,7 @@ func encode(v store.Session) map[string]any {
 }
 
 // fields lists the session hash's fields in the order of a record's
-// values (record): the lookup script reads them in this order.
+// values: the lookup script reads them in this order.
 var fields = [...]string{fID, fUser, fHash, fPrevHash, fCreated, fExpires, fIdle, fSeen, fIP, fUA, fRotated, fPrevValidUntil}
 
 // record is the values of a session hash, in the order of fields.
@@ -56,24 +55,6 @@ func (r *record) session() (v store.Session, ok bool) {
 		parseTime(r[6], &v.IdleExpiresAt) && parseTime(r[7], &v.LastSeenAt) &&
 		parseTime(r[10], &v.RotatedAt) && parseTime(r[11], &v.PrevValidUntil)
 	return v, ok
-}
-
-// unpack reads the record the lookup script packs into one string: each
-// value as "<length>:<bytes>", in the order of fields. One string instead
-// of a reply of 24 saves the client a parse and an allocation per value.
-func unpack(s string) (r record, ok bool) {
-	for i := range r {
-		colon := strings.IndexByte(s, ':')
-		if colon < 0 {
-			return record{}, false
-		}
-		n, err := strconv.Atoi(s[:colon])
-		if err != nil || n < 0 || n > len(s)-colon-1 {
-			return record{}, false
-		}
-		r[i], s = s[colon+1:colon+1+n], s[colon+1+n:]
-	}
-	return r, s == ""
 }
 
 func hashText(h store.TokenHash) string {

@@ -33,7 +33,7 @@ type Sessions struct {
 	opts   Options
 	// lookups gathers the token lookups of concurrent requests into one
 	// script call (see store/internal/batch).
-	lookups    *batch.Loader[store.TokenHash, string]
+	lookups    *batch.Loader[store.TokenHash, record]
 	lookupArgs []any // made once: the client copies them
 }
 
@@ -170,24 +170,18 @@ func (s *Sessions) retry(ctx context.Context, fn func(*goredis.Tx) error, keys .
 }
 
 // lookupScript reads the sessions that index keys KEYS[i] name, in one
-// round trip: entry i is the session's fields ARGV[2..] packed into one
-// string (see unpack), or false. ARGV[1] is the session key prefix.
+// round trip: entry i is the values of the session's fields ARGV[2..], or
+// false. ARGV[1] is the session key prefix. (Values only, in a fixed
+// order: half the reply of HGETALL, and nothing for the script to build.)
 var lookupScript = goredis.NewScript(`
 local names = {unpack(ARGV, 2)}
+local ids = redis.call('MGET', unpack(KEYS))
 local out = {}
-for i, k in ipairs(KEYS) do
+for i = 1, #KEYS do
   out[i] = false
-  local id = redis.call('GET', k)
-  if id then
-    local values = redis.call('HMGET', ARGV[1] .. id, unpack(names))
-    if values[1] then
-      local parts = {}
-      for j = 1, #names do
-        local v = values[j] or ''
-        parts[j] = #v .. ':' .. v
-      end
-      out[i] = table.concat(parts)
-    end
+  if ids[i] then
+    local values = redis.call('HMGET', ARGV[1] .. ids[i], unpack(names))
+    if values[1] then out[i] = values end
   end
 end
 return out
@@ -203,9 +197,9 @@ func lookupArgs(prefix string) []any {
 	return args
 }
 
-// lookupTokens is the batch.Fetch of token lookups: the packed record of
-// the session each token hash indexes.
-func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) ([]batch.Result[string], error) {
+// lookupTokens is the batch.Fetch of token lookups: the record of the
+// session each token hash indexes.
+func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) ([]batch.Result[record], error) {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
 	defer cancel()
 	keys := make([]string, len(hashes))
@@ -216,29 +210,30 @@ func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) (
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	found := make([]batch.Result[string], len(hashes))
+	found := make([]batch.Result[record], len(hashes))
 	for i, r := range res {
-		if packed, ok := r.(string); ok && i < len(hashes) {
-			found[i] = batch.Result[string]{Value: packed, Found: true}
+		values, ok := r.([]any)
+		if !ok || i >= len(hashes) || len(values) != len(fields) {
+			continue
 		}
+		for j, v := range values {
+			found[i].Value[j], _ = v.(string) // nil: a field missing
+		}
+		found[i].Found = true
 	}
 	return found, nil
 }
 
 func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
 	defer s.opts.observe("session_by_token_hash")()
-	packed, found, err := s.lookups.Load(ctx, h) // lookupTokens bounds the wait
+	r, found, err := s.lookups.Load(ctx, h) // lookupTokens bounds the wait
 	if err != nil {
 		return store.Session{}, mapErr(err)
 	}
 	if !found {
 		return store.Session{}, notFound()
 	}
-	r, ok := unpack(packed)
-	var v store.Session
-	if ok {
-		v, ok = r.session()
-	}
+	v, ok := r.session()
 	// The index may outlive a rotation by a moment: trust only the session.
 	if !ok || (v.TokenHash != h && v.PrevTokenHash != h) || !v.Live(s.now()) {
 		return store.Session{}, notFound()

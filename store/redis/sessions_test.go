@@ -312,9 +312,7 @@ func TestLookupTokensInOneCall(t *testing.T) {
 	assert.False(t, found[5].Found, "unknown token")
 	for i, h := range hashes {
 		require.True(t, found[i].Found)
-		r, ok := unpack(found[i].Value)
-		require.True(t, ok, found[i].Value)
-		got, ok := r.session()
+		got, ok := found[i].Value.session()
 		require.True(t, ok)
 		assert.Equal(t, want[h], got)
 	}
@@ -348,35 +346,4 @@ func TestParallelLookupsEachGetTheirSession(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-// unpack reads exactly what the lookup script packs, and refuses anything
-// else rather than misreading it.
-func TestUnpack(t *testing.T) {
-	var want record
-	var packed string
-	for i := range want {
-		want[i] = fmt.Sprintf("v%d:with 3:colons:", i)
-		packed += fmt.Sprintf("%d:%s", len(want[i]), want[i])
-	}
-	want[9] = "" // an empty value
-	packed = ""
-	for _, v := range want {
-		packed += fmt.Sprintf("%d:%s", len(v), v)
-	}
-	got, ok := unpack(packed)
-	require.True(t, ok)
-	assert.Equal(t, want, got)
-	for _, bad := range []string{
-		"",                      // no values
-		packed[:len(packed)-1],  // cut short
-		packed + "0:",           // a value too many
-		"x:" + packed[2:],       // not a length
-		"-1:" + packed,          // negative length
-		"99999999999999999999:", // length overflows
-		"1000:abc",              // longer than what is left
-	} {
-		_, ok := unpack(bad)
-		assert.False(t, ok, "%q", bad)
-	}
 }
