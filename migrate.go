@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"simpleapi/config"
 	"simpleapi/store/jsonfile"
 	"simpleapi/store/postgres"
 )
@@ -57,6 +58,12 @@ func migrateCommand(ctx context.Context, args []string, getenv func(string) stri
 	if *databaseURL == "" {
 		return usageError{fmt.Sprintf("migrate %s: DATABASE_URL (or --database-url) is required", sub)}
 	}
+	// The server's rule for the setting, whichever way it came.
+	cfg, err := config.LoadOnly(func(string) string { return *databaseURL }, "DATABASE_URL")
+	if err != nil {
+		return err
+	}
+	*databaseURL = cfg.DatabaseURL
 
 	switch sub {
 	case "status", "up":

@@ -62,6 +62,13 @@ func TestMigrateUsage(t *testing.T) {
 	_, err := runMigrate(t, "", "status")
 	assert.Equal(t, 2, exitCode(err, &bytes.Buffer{}))
 	assert.ErrorContains(t, err, "DATABASE_URL")
+	// The server's rule for DATABASE_URL applies, and the URL (it may
+	// hold a password) is not echoed.
+	_, err = runMigrate(t, "mysql://app:hunter2@db/app", "status")
+	assert.Equal(t, 2, exitCode(err, &bytes.Buffer{}))
+	assert.ErrorContains(t, err, "DATABASE_URL")
+	assert.ErrorContains(t, err, "postgres://")
+	assert.NotContains(t, err.Error(), "hunter2")
 	_, err = runMigrate(t, pgtest.BaseURL(), "import-json")
 	assert.Equal(t, 2, exitCode(err, &bytes.Buffer{}))
 	_, err = runMigrate(t, pgtest.BaseURL(), "down")

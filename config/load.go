@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -296,19 +297,46 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		if given[s.flagName()] {
 			v = flags[i].s
 		}
-		if v == "" {
-			v = s.def
-		}
-		if err := s.set(&c, v); err != nil {
-			shown := v
-			if s.secret {
-				shown = Redact(v)
-			}
-			return Config{}, &Error{Var: s.name, Value: shown, Allowed: err.Error()}
+		if err := s.apply(&c, v); err != nil {
+			return Config{}, err
 		}
 	}
 	if err := c.check(); err != nil {
 		return Config{}, err
+	}
+	return c, nil
+}
+
+// apply parses v (empty: the default) into c, or returns the *Error that
+// names the setting.
+func (s setting) apply(c *Config, v string) error {
+	if v == "" {
+		v = s.def
+	}
+	if err := s.set(c, v); err != nil {
+		shown := v
+		if s.secret {
+			shown = Redact(v)
+		}
+		return &Error{Var: s.name, Value: shown, Allowed: err.Error()}
+	}
+	return nil
+}
+
+// LoadOnly reads just the named settings through getenv, by the rules
+// Load applies to them, leaving the rest of the Config zero: for commands
+// that need one setting and must not fail on the others (`simpleapi
+// migrate` needs DATABASE_URL alone).
+func LoadOnly(getenv func(string) string, names ...string) (Config, error) {
+	var c Config
+	for _, name := range names {
+		i := slices.IndexFunc(settings, func(s setting) bool { return s.name == name })
+		if i < 0 {
+			return Config{}, fmt.Errorf("config: no setting %s", name)
+		}
+		if err := settings[i].apply(&c, getenv(name)); err != nil {
+			return Config{}, err
+		}
 	}
 	return c, nil
 }

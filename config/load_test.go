@@ -433,3 +433,25 @@ func TestLoadStores(t *testing.T) {
 		assert.NotContains(t, err.Error(), "mysql://db", "URLs are secret: they may hold a password")
 	}
 }
+
+// LoadOnly applies the table's rule to the settings it is asked for and
+// ignores the others, however wrong.
+func TestLoadOnly(t *testing.T) {
+	getenv := env(map[string]string{
+		"DATABASE_URL": "postgres://app:pw@db:5432/app",
+		"API_PORT":     "not a port",
+	})
+	c, err := LoadOnly(getenv, "DATABASE_URL")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://app:pw@db:5432/app", c.DatabaseURL)
+	assert.Zero(t, c.APIPort)
+
+	_, err = LoadOnly(env(map[string]string{"DATABASE_URL": "mysql://app:pw@db/app"}), "DATABASE_URL")
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "DATABASE_URL", ce.Var)
+	assert.NotContains(t, err.Error(), "pw@", "the URL is secret")
+
+	_, err = LoadOnly(getenv, "NO_SUCH_SETTING")
+	assert.Error(t, err)
+}
