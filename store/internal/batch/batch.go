@@ -4,9 +4,10 @@
 // of system calls on both ends, and a wake-up of the backend) into one;
 // alone, a read goes out at once, as it would without the package.
 //
-// A read is never answered from an earlier round trip: a batch is sent
-// only after every read in it arrived, so each read sees every write that
-// finished before it began. Reads of the same key in one batch share its
+// A read is never answered with data from an earlier round trip: a batch
+// is sent only after every read in it arrived, so each read sees every
+// write that finished before it began. (It may share an earlier round
+// trip's failure: see send.) Reads of the same key in one batch share its
 // answer.
 package batch
 
@@ -85,7 +86,10 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, bool, error) {
 
 // send sends one batch of what is pending, answers its reads, and leaves
 // its lane to a new goroutine when more reads came meanwhile (so no
-// caller is kept sending batches for others).
+// caller is kept sending batches for others). When the batch failed, the
+// reads that came meanwhile fail with it rather than wait for another
+// round trip to a backend that just failed: a read then waits for one
+// round trip's deadline at most, not two.
 func (l *Loader[K, V]) send(ctx context.Context) {
 	l.mu.Lock()
 	n := min(len(l.pending), l.max)
@@ -101,9 +105,13 @@ func (l *Loader[K, V]) send(ctx context.Context) {
 	}
 	l.mu.Unlock()
 
-	l.answer(ctx, calls)
+	err := l.answer(ctx, calls)
 
 	l.mu.Lock()
+	if err != nil {
+		fail(l.pending, err)
+		l.pending = nil
+	}
 	more := len(l.pending) > 0
 	if !more {
 		l.running--
@@ -114,8 +122,17 @@ func (l *Loader[K, V]) send(ctx context.Context) {
 	}
 }
 
-// answer fetches the distinct keys of calls and closes each call's done.
-func (l *Loader[K, V]) answer(ctx context.Context, calls []*call[K, V]) {
+// fail answers calls with err.
+func fail[K comparable, V any](calls []*call[K, V], err error) {
+	for _, c := range calls {
+		c.err = err
+		close(c.done)
+	}
+}
+
+// answer fetches the distinct keys of calls, closes each call's done, and
+// returns the fetch's error.
+func (l *Loader[K, V]) answer(ctx context.Context, calls []*call[K, V]) error {
 	keys := make([]K, 0, len(calls))
 	at := make([]int, len(calls)) // calls[i] reads keys[at[i]]
 	for i, c := range calls {
@@ -136,12 +153,13 @@ func (l *Loader[K, V]) answer(ctx context.Context, calls []*call[K, V]) {
 	if err == nil && len(results) != len(keys) {
 		err = fmt.Errorf("batch: %d results for %d keys", len(results), len(keys))
 	}
+	if err != nil {
+		fail(calls, err)
+		return err
+	}
 	for i, c := range calls {
-		if err != nil {
-			c.err = err
-		} else {
-			c.val, c.found = results[at[i]].Value, results[at[i]].Found
-		}
+		c.val, c.found = results[at[i]].Value, results[at[i]].Found
 		close(c.done)
 	}
+	return nil
 }

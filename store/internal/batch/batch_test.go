@@ -153,7 +153,10 @@ func TestBatchesAreBoundedInSizeAndLanes(t *testing.T) {
 	})
 }
 
-func TestErrorFailsEveryReadOfTheBatch(t *testing.T) {
+// A failed round trip fails its reads and the reads that waited for it,
+// which would otherwise wait for a second round trip to a backend that
+// just failed. The next read after that goes out again.
+func TestErrorFailsTheBatchAndTheWaitingReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		boom := errors.New("backend down")
 		b := &backend{gate: make(chan struct{}), err: boom}
@@ -166,6 +169,15 @@ func TestErrorFailsEveryReadOfTheBatch(t *testing.T) {
 		for _, a := range answers {
 			assert.ErrorIs(t, (<-a).err, boom)
 		}
+		synctest.Wait()
+		assert.Len(t, b.batches, 1, "the waiting reads were not sent")
+		assert.Zero(t, l.running)
+
+		b.err = nil
+		v, found, err := l.Load(t.Context(), "dd")
+		require.NoError(t, err)
+		assert.True(t, found)
+		assert.Equal(t, 2, v)
 	})
 }
 
