@@ -59,6 +59,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer logOut.Close() // every buffered line is written before serve returns
 	log := newLogger(cfg, logOut)
 	slog.SetDefault(log)
+	defer startGCFloor(getenv)()
 
 	// The certificate is loaded before anything listens, so a missing or
 	// mismatched file stops the start rather than every handshake.
