@@ -151,12 +151,12 @@ const (
 	MatchStalePrevious
 )
 
-// Find returns the live session of a token and which of its tokens
-// matched, without recording a use. A token that names no live session is
-// EFORBIDDEN; so is a previous token past its grace period, for which the
-// session is returned too, with MatchStalePrevious.
-func (m *SessionManager) Find(ctx context.Context, token string) (store.Session, TokenMatch, error) {
-	h := HashToken(token)
+// Find returns the live session of a token, given by its hash (HashToken),
+// and which of its tokens matched, without recording a use. A token that
+// names no live session is EFORBIDDEN; so is a previous token past its
+// grace period, for which the session is returned too, with
+// MatchStalePrevious.
+func (m *SessionManager) Find(ctx context.Context, h store.TokenHash) (store.Session, TokenMatch, error) {
 	s, err := m.store.SessionByTokenHash(ctx, h)
 	if err != nil {
 		if store.ErrorCode(err) == store.ENOTFOUND {
@@ -174,11 +174,11 @@ func (m *SessionManager) Find(ctx context.Context, token string) (store.Session,
 	}
 }
 
-// Lookup returns the live session of a token (its current token, or its
-// previous one within the grace period) and records its use. Any other
-// token is EFORBIDDEN.
-func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Session, error) {
-	s, _, err := m.Find(ctx, token)
+// Lookup returns the live session of a token, given by its hash (its
+// current token, or its previous one within the grace period) and records
+// its use. Any other token is EFORBIDDEN.
+func (m *SessionManager) Lookup(ctx context.Context, h store.TokenHash) (store.Session, error) {
+	s, _, err := m.Find(ctx, h)
 	if err != nil {
 		return store.Session{}, err
 	}
@@ -188,7 +188,7 @@ func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Sessio
 	return s, nil
 }
 
-// Use authenticates a request's token: it returns the token's live
+// Use authenticates a request's token, given by its hash: it returns the token's live
 // session, records the use and, when the current token is older than the
 // rotation interval, replaces it. newToken is then the successor, to be
 // sent to the client at once; it is "" when nothing was replaced.
@@ -199,8 +199,8 @@ func (m *SessionManager) Lookup(ctx context.Context, token string) (store.Sessio
 // that, while the session lives on, means two parties hold the session:
 // the session ends (both tokens stop working) and the event
 // session_token_reused is audited with both addresses.
-func (m *SessionManager) Use(ctx context.Context, token string) (s store.Session, newToken string, err error) {
-	s, match, err := m.Find(ctx, token)
+func (m *SessionManager) Use(ctx context.Context, h store.TokenHash) (s store.Session, newToken string, err error) {
+	s, match, err := m.Find(ctx, h)
 	if match == MatchStalePrevious {
 		m.tokenReused(ctx, s)
 		return store.Session{}, "", err

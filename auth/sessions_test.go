@@ -86,7 +86,7 @@ func TestUseWrittenOncePerSecond(t *testing.T) {
 	// Uses within the second of the latest write are not written again.
 	for range 5 {
 		clk.Add(100 * time.Millisecond)
-		_, err := m.Lookup(ctx, token)
+		_, err := m.Lookup(ctx, HashToken(token))
 		require.NoError(t, err)
 	}
 	touches, _, _ := st.counts()
@@ -96,9 +96,9 @@ func TestUseWrittenOncePerSecond(t *testing.T) {
 	// deadline with it.
 	for i := range 3 {
 		clk.Add(10 * time.Second)
-		got, err := m.Lookup(ctx, token)
+		got, err := m.Lookup(ctx, HashToken(token))
 		require.NoError(t, err)
-		_, err = m.Lookup(ctx, token)
+		_, err = m.Lookup(ctx, HashToken(token))
 		require.NoError(t, err)
 		now := clk.Now().Truncate(time.Second)
 		assert.Equal(t, now, got.LastSeenAt)
@@ -118,11 +118,11 @@ func TestIdleTimeoutShorterThanAMinute(t *testing.T) {
 	require.NoError(t, err)
 	for i := range 10 {
 		clk.Add(20 * time.Second)
-		_, err := m.Lookup(ctx, token)
+		_, err := m.Lookup(ctx, HashToken(token))
 		require.NoError(t, err, "use %d, 20 s after the previous one", i)
 	}
 	clk.Add(30 * time.Second)
-	_, err = m.Lookup(ctx, token)
+	_, err = m.Lookup(ctx, HashToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }
 
@@ -135,13 +135,13 @@ func TestInstancesShareUses(t *testing.T) {
 	token, _, err := a.Create(ctx, "user-1", "", "")
 	require.NoError(t, err)
 	clk.Add(9 * time.Minute)
-	_, err = a.Lookup(ctx, token)
+	_, err = a.Lookup(ctx, HashToken(token))
 	require.NoError(t, err)
 	clk.Add(9 * time.Minute) // 18 min after creation, 9 after the last use
-	_, err = b.Lookup(ctx, token)
+	_, err = b.Lookup(ctx, HashToken(token))
 	require.NoError(t, err, "the use through a counts for b")
 	clk.Add(10 * time.Minute)
-	_, err = a.Lookup(ctx, token)
+	_, err = a.Lookup(ctx, HashToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }
 
@@ -152,15 +152,15 @@ func TestAbsoluteDeadlineEndsSessionInUse(t *testing.T) {
 	require.NoError(t, err)
 	for clk.Now().Add(30 * time.Minute).Before(s.ExpiresAt) {
 		clk.Add(30 * time.Minute)
-		_, err := m.Lookup(ctx, token)
+		_, err := m.Lookup(ctx, HashToken(token))
 		require.NoError(t, err)
 	}
 	clk.Set(s.ExpiresAt.Add(-time.Second))
-	_, err = m.Lookup(ctx, token)
+	_, err = m.Lookup(ctx, HashToken(token))
 	require.NoError(t, err, "a second before the absolute deadline")
 	assert.Equal(t, 1, m.MaxAge(s))
 	clk.Set(s.ExpiresAt)
-	_, err = m.Lookup(ctx, token)
+	_, err = m.Lookup(ctx, HashToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 	_, err = m.Get(ctx, s.ID)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
@@ -180,9 +180,9 @@ func TestRenewReplacesTokenKeepsID(t *testing.T) {
 	assert.Equal(t, s.ExpiresAt, renewed.ExpiresAt, "same lifetime")
 	assert.Equal(t, clk.Now(), renewed.RotatedAt)
 	assert.Zero(t, renewed.PrevTokenHash, "no grace for the old token")
-	_, err = m.Lookup(ctx, token)
+	_, err = m.Lookup(ctx, HashToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	_, err = m.Lookup(ctx, fresh)
+	_, err = m.Lookup(ctx, HashToken(fresh))
 	assert.NoError(t, err)
 
 	// Renewing a session whose token was rotated meanwhile renews its
@@ -193,11 +193,11 @@ func TestRenewReplacesTokenKeepsID(t *testing.T) {
 	require.NoError(t, err)
 	again, _, err := m.Renew(ctx, renewed)
 	require.NoError(t, err)
-	_, err = m.Lookup(ctx, fresh)
+	_, err = m.Lookup(ctx, HashToken(fresh))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 	_, err = st.SessionByTokenHash(ctx, rotated)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-	_, err = m.Lookup(ctx, again)
+	_, err = m.Lookup(ctx, HashToken(again))
 	assert.NoError(t, err)
 
 	// Renewing a session revoked meanwhile is refused.
@@ -223,26 +223,26 @@ func TestPreviousTokenGrace(t *testing.T) {
 		PrevTokenHash: s.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
 	require.NoError(t, err)
 
-	got, match, err := m.Find(ctx, next)
+	got, match, err := m.Find(ctx, HashToken(next))
 	require.NoError(t, err)
 	assert.Equal(t, MatchCurrent, match)
 	assert.Equal(t, s.ID, got.ID)
 	clk.Add(59 * time.Second)
-	got, match, err = m.Find(ctx, old)
+	got, match, err = m.Find(ctx, HashToken(old))
 	require.NoError(t, err)
 	assert.Equal(t, MatchPrevious, match)
 	assert.Equal(t, s.ID, got.ID)
-	_, err = m.Lookup(ctx, old)
+	_, err = m.Lookup(ctx, HashToken(old))
 	require.NoError(t, err, "within the grace period")
 
 	clk.Add(time.Second)
-	got, match, err = m.Find(ctx, old)
+	got, match, err = m.Find(ctx, HashToken(old))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 	assert.Equal(t, MatchStalePrevious, match)
 	assert.Equal(t, s.ID, got.ID, "the session is named, for reuse detection")
-	_, err = m.Lookup(ctx, old)
+	_, err = m.Lookup(ctx, HashToken(old))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	_, err = m.Lookup(ctx, next)
+	_, err = m.Lookup(ctx, HashToken(next))
 	assert.NoError(t, err)
 }
 
@@ -291,6 +291,6 @@ func TestTokensAreRandomAndHashed(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, s.ID, got.ID)
 	}
-	_, err := m.Lookup(ctx, "not-a-token")
+	_, err := m.Lookup(ctx, HashToken("not-a-token"))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }

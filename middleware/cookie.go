@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"crypto/sha256"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,13 +10,18 @@ import (
 	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-gonic/gin"
 	gsessions "github.com/gorilla/sessions"
+
+	"simpleapi/auth"
+	"simpleapi/store"
 )
 
 // tokenKey is the key of the session token among the cookie's values.
 const tokenKey = "t"
 
-// maxVerified bounds the cache of verified cookies; when full it is
-// emptied, which costs only a re-verification per client.
+// maxVerified bounds the cache of verified cookies (an entry holds a
+// cookie value of about 200 bytes, its token and hash: at most about 35 MB
+// in all); when full it is emptied, which costs only a re-verification per
+// client.
 const maxVerified = 100_000
 
 // maxCookieValue is the longest session cookie value looked at; ours are
@@ -37,9 +41,18 @@ type SessionCookies struct {
 
 	// The store's decoding (base64, HMAC, gob) costs several microseconds
 	// and dozens of allocations. A cookie value that verified once always
-	// verifies to the same token, so verified values are remembered.
+	// verifies to the same token, so verified values are remembered, with
+	// the token's hash, which is all the session lookup needs. Only values
+	// this server signed get in, so keys are as long as its own cookies.
 	mu       sync.RWMutex
-	verified map[[32]byte]string // SHA-256 of the exact value → token
+	verified map[string]SessionToken // the exact value → its token
+}
+
+// SessionToken is the token a session cookie carries, and its hash
+// (auth.HashToken), worked out once per cookie value.
+type SessionToken struct {
+	Value string
+	Hash  store.TokenHash
 }
 
 // CookieConfig configures SessionCookies.
@@ -80,7 +93,7 @@ func NewSessionCookies(cfg CookieConfig) *SessionCookies {
 		secure:   cfg.Secure,
 		sameSite: sameSite,
 		trusted:  cfg.TrustedProxies,
-		verified: make(map[[32]byte]string),
+		verified: make(map[string]SessionToken),
 	}
 }
 
@@ -110,17 +123,16 @@ func (q quietStore) Get(r *http.Request, name string) (*gsessions.Session, error
 
 // Token returns the token in the request's cookie. present is false when
 // there is no cookie; ok is false when there is one that does not verify.
-func (sc *SessionCookies) Token(r *http.Request) (token string, present, ok bool) {
+func (sc *SessionCookies) Token(r *http.Request) (token SessionToken, present, ok bool) {
 	raw, present := cookieValue(r, sc.name)
 	if !present {
-		return "", false, false
+		return SessionToken{}, false, false
 	}
 	if len(raw) > maxCookieValue {
-		return "", true, false
+		return SessionToken{}, true, false
 	}
-	key := hashValue(raw)
 	sc.mu.RLock()
-	token, ok = sc.verified[key]
+	token, ok = sc.verified[raw]
 	sc.mu.RUnlock()
 	if ok {
 		return token, true, true
@@ -130,29 +142,20 @@ func (sc *SessionCookies) Token(r *http.Request) (token string, present, ok bool
 	only := &http.Request{Header: http.Header{"Cookie": {sc.name + "=" + raw}}}
 	s, err := sc.store.New(only, sc.name)
 	if err != nil || s.IsNew {
-		return "", true, false
+		return SessionToken{}, true, false
 	}
-	token, ok = s.Values[tokenKey].(string)
-	if !ok || token == "" {
-		return "", true, false
+	value, ok := s.Values[tokenKey].(string)
+	if !ok || value == "" {
+		return SessionToken{}, true, false
 	}
+	token = SessionToken{Value: value, Hash: auth.HashToken(value)}
 	sc.mu.Lock()
 	if len(sc.verified) >= maxVerified {
 		clear(sc.verified)
 	}
-	sc.verified[key] = token
+	sc.verified[strings.Clone(raw)] = token // raw points into the request's header
 	sc.mu.Unlock()
 	return token, true, true
-}
-
-// hashValue is the SHA-256 of a cookie value, without allocating for
-// values of the usual size.
-func hashValue(v string) [32]byte {
-	var buf [512]byte
-	if len(v) <= len(buf) {
-		return sha256.Sum256(buf[:copy(buf[:], v)])
-	}
-	return sha256.Sum256([]byte(v))
 }
 
 // Set writes a cookie carrying token, living maxAge seconds (0: until the

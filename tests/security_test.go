@@ -345,8 +345,8 @@ func rawToken(t *testing.T, secret string, c *http.Cookie) string {
 	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	token, _, ok := codec.Token(req)
 	require.True(t, ok)
-	require.Len(t, token, 43)
-	return token
+	require.Len(t, token.Value, 43)
+	return token.Value
 }
 
 func TestAuditLogHasEventsAndNoSecrets(t *testing.T) {
