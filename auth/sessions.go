@@ -13,8 +13,9 @@ import (
 	"simpleapi/store"
 )
 
-// tokenBytes is the size of a session token: 256 bits.
-const tokenBytes = 32
+// TokenBytes is the size of a session token: 256 bits. Tokens travel as
+// base64url without padding.
+const TokenBytes = 32
 
 // SessionManager creates, finds, renews and ends sessions. It keeps only
 // the SHA-256 of each token; the token itself goes to the client once and
@@ -83,7 +84,7 @@ func HashToken(token string) store.TokenHash {
 
 // newToken returns 32 random bytes, base64url without padding.
 func newToken() string {
-	b := make([]byte, tokenBytes)
+	b := make([]byte, TokenBytes)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-gonic/gin"
 	gsessions "github.com/gorilla/sessions"
 
@@ -19,13 +18,13 @@ import (
 const tokenKey = "t"
 
 // maxVerified bounds the cache of verified cookies (an entry holds a
-// cookie value of about 200 bytes, its token and hash: at most about 35 MB
+// cookie value of about 120 bytes, its token and hash: at most about 25 MB
 // in all); when full it is emptied, which costs only a re-verification per
 // client.
 const maxVerified = 100_000
 
 // maxCookieValue is the longest session cookie value looked at; ours are
-// about 200 bytes, and browsers keep at most 4096 per cookie.
+// about 120 bytes, and browsers keep at most 4096 per cookie.
 const maxCookieValue = 4096
 
 // SessionCookies reads and writes the session cookie through
@@ -34,7 +33,7 @@ const maxCookieValue = 4096
 // accepted, for rotation). The cookie carries only the session token.
 type SessionCookies struct {
 	name     string
-	store    cookie.Store
+	store    cookieStore
 	secure   string // "true", "false" or "auto"
 	sameSite http.SameSite
 	trusted  []netip.Prefix
@@ -73,13 +72,11 @@ func NewSessionCookies(cfg CookieConfig) *SessionCookies {
 	for _, s := range cfg.Secrets {
 		pairs = append(pairs, s, nil)
 	}
-	st := cookie.NewStore(pairs...)
+	st := newCookieStore(pairs...)
 	// The signature's own timestamp check follows the session lifetime;
 	// 0 turns it off for sessions without one. Store.Options alone would
 	// leave the codecs at their 30-day default.
-	if m, ok := st.(interface{ MaxAge(int) }); ok {
-		m.MaxAge(cfg.MaxAgeSeconds)
-	}
+	st.MaxAge(cfg.MaxAgeSeconds)
 	sameSite := http.SameSiteLaxMode
 	switch cfg.SameSite {
 	case "strict":
@@ -111,7 +108,7 @@ func (sc *SessionCookies) Middleware() gin.HandlerFunc {
 // session would log that error at ERROR level, so any client could fill
 // the log by sending junk cookies to the login route. Such cookies are
 // already answered 403 by the authenticator.
-type quietStore struct{ cookie.Store }
+type quietStore struct{ sessions.Store }
 
 func (q quietStore) Get(r *http.Request, name string) (*gsessions.Session, error) {
 	s, err := q.Store.Get(r, name)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-contrib/sessions"
+	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,4 +152,70 @@ func BenchmarkCookieDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestCookieCarriesTheTokenCompactly(t *testing.T) {
+	sc := newTestCookies()
+	token := "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI" // as auth makes them: 32 bytes, base64url
+	value := signedCookie(t, sc, token)
+	assert.LessOrEqual(t, len(value), 120, "date, 33 bytes of token and the HMAC")
+	got, _, ok := sc.Token(requestWithCookie(sc.Name(), value))
+	require.True(t, ok)
+	assert.Equal(t, token, got.Value)
+}
+
+// Cookies issued in the store's gob form, before the compact one, keep
+// their sessions.
+func TestGobCookiesStillVerify(t *testing.T) {
+	token := "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI"
+	old := cookie.NewStore(testSecret, nil) // gin-contrib's own store: gob
+	r := gin.New()
+	r.GET("/", sessions.Sessions("_my_session_id", old), func(c *gin.Context) {
+		s := sessions.Default(c)
+		s.Set(tokenKey, token)
+		require.NoError(t, s.Save())
+	})
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	cookies := rec.Result().Cookies()
+	require.Len(t, cookies, 1)
+	assert.Greater(t, len(cookies[0].Value), 200)
+
+	sc := newTestCookies()
+	got, _, ok := sc.Token(requestWithCookie(sc.Name(), cookies[0].Value))
+	require.True(t, ok)
+	assert.Equal(t, token, got.Value)
+}
+
+func TestTokenSerializer(t *testing.T) {
+	var s tokenSerializer
+	roundTrip := func(values map[any]any) ([]byte, map[any]any) {
+		b, err := s.Serialize(values)
+		require.NoError(t, err)
+		out := map[any]any{}
+		require.NoError(t, s.Deserialize(b, &out))
+		return b, out
+	}
+	token := map[any]any{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI"}
+	b, out := roundTrip(token)
+	assert.Len(t, b, 33)
+	assert.Equal(t, byte(tokenMarker), b[0])
+	assert.Equal(t, token, out)
+
+	// Anything else is gob, as the store would write it.
+	for _, v := range []map[any]any{
+		{tokenKey: "short"},
+		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGJ"}, // not the one spelling of its bytes
+		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFy=I"},
+		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI", "other": 1},
+		{},
+	} {
+		b, out := roundTrip(v)
+		assert.NotEqual(t, byte(tokenMarker), b[0], "gob")
+		assert.Equal(t, v, out)
+	}
+
+	out = map[any]any{}
+	assert.Error(t, s.Deserialize([]byte{tokenMarker, 1, 2}, &out), "a marker with the wrong length")
+	assert.Error(t, s.Deserialize(append([]byte{tokenMarker}, make([]byte, 32)...), new(string)), "not a session's values")
 }

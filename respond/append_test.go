@@ -24,3 +24,16 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendJSONStringEveryByte(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		s := "a" + string([]byte{byte(b)}) + "z"
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("byte %#x: got %s, encoding/json writes %s", b, got, want)
+		}
+	}
+}
