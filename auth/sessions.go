@@ -119,7 +119,10 @@ func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent strin
 }
 
 // second is the current time as sessions keep it: UTC, whole seconds.
-func (m *SessionManager) second() time.Time { return m.now().UTC().Truncate(time.Second) }
+func (m *SessionManager) second() time.Time { return wholeSecond(m.now()) }
+
+// wholeSecond is t in UTC, to the second: the precision of session times.
+func wholeSecond(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
 // idleDeadline is the idle deadline of a session used at now; zero
 // without an idle timeout.
@@ -209,19 +212,20 @@ func (m *SessionManager) Use(ctx context.Context, h store.TokenHash) (s store.Se
 	if err != nil {
 		return store.Session{}, "", err
 	}
-	if err := m.Touch(ctx, &s); err != nil {
+	now := m.now()
+	if err := m.touch(ctx, &s, now); err != nil {
 		return store.Session{}, "", err
 	}
-	if match != MatchCurrent || !m.rotationDue(s) {
+	if match != MatchCurrent || !m.rotationDue(s, now) {
 		return s, "", nil
 	}
 	return m.rotateToken(ctx, s)
 }
 
 // rotationDue reports whether s's current token is older than the
-// rotation interval.
-func (m *SessionManager) rotationDue(s store.Session) bool {
-	return m.rotate > 0 && !m.now().Before(s.RotatedAt.Add(m.rotate))
+// rotation interval at now.
+func (m *SessionManager) rotationDue(s store.Session, now time.Time) bool {
+	return m.rotate > 0 && !now.Before(s.RotatedAt.Add(m.rotate))
 }
 
 // rotateToken replaces s's current token, keeping the replaced one valid
@@ -267,7 +271,12 @@ func (m *SessionManager) tokenReused(ctx context.Context, s store.Session) {
 // second is not written again. A session that ended meanwhile is
 // EFORBIDDEN.
 func (m *SessionManager) Touch(ctx context.Context, s *store.Session) error {
-	now := m.second()
+	return m.touch(ctx, s, m.now())
+}
+
+// touch is Touch at the instant at (one clock read serves all of Use).
+func (m *SessionManager) touch(ctx context.Context, s *store.Session, at time.Time) error {
+	now := wholeSecond(at)
 	if !now.After(s.LastSeenAt) {
 		return nil
 	}

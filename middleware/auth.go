@@ -17,18 +17,20 @@ type Caller struct {
 	Session store.Session // zero unless a session authenticated the request
 }
 
-// Authenticator finds the caller of a request. It returns EUNAUTHORIZED
-// when the request carries no credentials at all and EFORBIDDEN when the
-// credentials it carries are not valid (see the README, API).
+// Authenticator finds the caller of a request and fills in who. It returns
+// EUNAUTHORIZED when the request carries no credentials at all and
+// EFORBIDDEN when the credentials it carries are not valid (see the
+// README, API). who lives in the request's context, so authenticating
+// allocates no Caller.
 type Authenticator interface {
-	Authenticate(c *gin.Context) (*Caller, error)
+	Authenticate(c *gin.Context, who *Caller) error
 }
 
 // callerOf is the caller Pipeline authenticated, kept in the request's
 // context (see RequestID), or nil.
 func callerOf(c *gin.Context) *Caller {
-	if rc := requestContextOf(c); rc != nil {
-		return rc.caller
+	if rc := requestContextOf(c); rc != nil && rc.authenticated {
+		return &rc.caller
 	}
 	return nil
 }
@@ -63,20 +65,21 @@ func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		who, err := authn.Authenticate(c)
-		if err != nil {
+		rc := requestContextOf(c)
+		if rc == nil { // RequestID must run first: no caller, no access
+			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
+			return
+		}
+		who := &rc.caller
+		if err := authn.Authenticate(c, who); err != nil {
+			*who = Caller{}
 			// Gin sets Allow before running the chain of a 405; an
 			// unauthenticated caller must not learn the methods.
 			c.Writer.Header().Del("Allow")
 			respond.Error(c, err)
 			return
 		}
-		rc := requestContextOf(c)
-		if rc == nil { // RequestID must run first: no caller, no access
-			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
-			return
-		}
-		rc.caller = who
+		rc.authenticated = true
 		rc.info.UserID = who.User.ID
 		rc.info.SessionID = who.Session.ID
 		route := c.FullPath()
@@ -125,22 +128,23 @@ type BasicAuth struct {
 // mode (RFC 7617), which tells clients to send Basic credentials in UTF-8.
 const BasicChallenge = `Basic realm="simpleapi", charset="UTF-8"`
 
-func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
+func (b BasicAuth) Authenticate(c *gin.Context, who *Caller) error {
 	if !hasAuthorization(c.Request) {
 		if hasCookie(c.Request, b.CookieName) {
-			return nil, Forbidden
+			return Forbidden
 		}
-		return nil, Unauthorized
+		return Unauthorized
 	}
 	email, password, err := auth.ParseBasic(c.GetHeader("Authorization"))
 	if err != nil {
-		return nil, Forbidden
+		return Forbidden
 	}
 	user, err := b.Login.Check(c.Request.Context(), email, password, clientIP(c))
 	if err != nil {
-		return nil, basicRefusal(c, err)
+		return basicRefusal(c, err)
 	}
-	return &Caller{User: user}, nil
+	who.User = user
+	return nil
 }
 
 // clientIP is the request's client address, as RequestID recorded it
@@ -195,35 +199,36 @@ type SessionAuth struct {
 	Users    store.UserStore
 }
 
-func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
+func (a SessionAuth) Authenticate(c *gin.Context, who *Caller) error {
 	token, present, ok := a.Cookies.Token(c.Request)
 	switch {
 	case !present && hasAuthorization(c.Request):
-		return nil, Forbidden
+		return Forbidden
 	case !present:
-		return nil, Unauthorized
+		return Unauthorized
 	case !ok:
-		return nil, Forbidden // bad signature: the store is not asked
+		return Forbidden // bad signature: the store is not asked
 	}
 	ctx := c.Request.Context()
 	s, newToken, err := a.Sessions.Use(ctx, token.Hash)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if newToken != "" {
 		// The token was rotated: the successor goes out with this answer,
 		// whatever the route, or the client would be left with the old
 		// token past its grace period.
 		if err := a.Cookies.Refresh(c, newToken, a.Sessions.MaxAge(s)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	user, err := a.Users.UserByID(ctx, s.UserID)
 	if store.ErrorCode(err) == store.ENOTFOUND {
-		return nil, Forbidden
+		return Forbidden
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &Caller{User: user, Session: s}, nil
+	who.User, who.Session = user, s
+	return nil
 }

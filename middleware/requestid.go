@@ -81,8 +81,9 @@ func saneRequestID(id string) bool {
 // would cost several per request).
 type requestContext struct {
 	context.Context
-	info   auth.RequestInfo
-	caller *Caller
+	info          auth.RequestInfo
+	caller        Caller // valid once authenticated
+	authenticated bool
 }
 
 type requestContextKey struct{}
