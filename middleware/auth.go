@@ -17,20 +17,18 @@ type Caller struct {
 	Session store.Session // zero unless a session authenticated the request
 }
 
-// Authenticator finds the caller of a request and fills in who. It returns
-// EUNAUTHORIZED when the request carries no credentials at all and
-// EFORBIDDEN when the credentials it carries are not valid (see the
-// README, API). who lives in the request's context, so authenticating
-// allocates no Caller.
+// Authenticator finds the caller of a request. It returns EUNAUTHORIZED
+// when the request carries no credentials at all and EFORBIDDEN when the
+// credentials it carries are not valid (see the README, API).
 type Authenticator interface {
-	Authenticate(c *gin.Context, who *Caller) error
+	Authenticate(c *gin.Context) (*Caller, error)
 }
 
 // callerOf is the caller Pipeline authenticated, kept in the request's
 // context (see RequestID), or nil.
 func callerOf(c *gin.Context) *Caller {
-	if rc := requestContextOf(c); rc != nil && rc.authenticated {
-		return &rc.caller
+	if rc := requestContextOf(c); rc != nil {
+		return rc.caller
 	}
 	return nil
 }
@@ -65,21 +63,20 @@ func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		rc := requestContextOf(c)
-		if rc == nil { // RequestID must run first: no caller, no access
-			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
-			return
-		}
-		who := &rc.caller
-		if err := authn.Authenticate(c, who); err != nil {
-			*who = Caller{}
+		who, err := authn.Authenticate(c)
+		if err != nil {
 			// Gin sets Allow before running the chain of a 405; an
 			// unauthenticated caller must not learn the methods.
 			c.Writer.Header().Del("Allow")
 			respond.Error(c, err)
 			return
 		}
-		rc.authenticated = true
+		rc := requestContextOf(c)
+		if rc == nil { // RequestID must run first: no caller, no access
+			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
+			return
+		}
+		rc.caller = who
 		rc.info.UserID = who.User.ID
 		rc.info.SessionID = who.Session.ID
 		route := c.FullPath()
@@ -128,23 +125,22 @@ type BasicAuth struct {
 // mode (RFC 7617), which tells clients to send Basic credentials in UTF-8.
 const BasicChallenge = `Basic realm="simpleapi", charset="UTF-8"`
 
-func (b BasicAuth) Authenticate(c *gin.Context, who *Caller) error {
+func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if !hasAuthorization(c.Request) {
 		if hasCookie(c.Request, b.CookieName) {
-			return Forbidden
+			return nil, Forbidden
 		}
-		return Unauthorized
+		return nil, Unauthorized
 	}
 	email, password, err := auth.ParseBasic(c.GetHeader("Authorization"))
 	if err != nil {
-		return Forbidden
+		return nil, Forbidden
 	}
 	user, err := b.Login.Check(c.Request.Context(), email, password, clientIP(c))
 	if err != nil {
-		return basicRefusal(c, err)
+		return nil, basicRefusal(c, err)
 	}
-	who.User = user
-	return nil
+	return &Caller{User: user}, nil
 }
 
 // clientIP is the request's client address, as RequestID recorded it
@@ -199,36 +195,35 @@ type SessionAuth struct {
 	Users    store.UserStore
 }
 
-func (a SessionAuth) Authenticate(c *gin.Context, who *Caller) error {
+func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	token, present, ok := a.Cookies.Token(c.Request)
 	switch {
 	case !present && hasAuthorization(c.Request):
-		return Forbidden
+		return nil, Forbidden
 	case !present:
-		return Unauthorized
+		return nil, Unauthorized
 	case !ok:
-		return Forbidden // bad signature: the store is not asked
+		return nil, Forbidden // bad signature: the store is not asked
 	}
 	ctx := c.Request.Context()
 	s, newToken, err := a.Sessions.Use(ctx, token.Hash)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if newToken != "" {
 		// The token was rotated: the successor goes out with this answer,
 		// whatever the route, or the client would be left with the old
 		// token past its grace period.
 		if err := a.Cookies.Refresh(c, newToken, a.Sessions.MaxAge(s)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	user, err := a.Users.UserByID(ctx, s.UserID)
 	if store.ErrorCode(err) == store.ENOTFOUND {
-		return Forbidden
+		return nil, Forbidden
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	who.User, who.Session = user, s
-	return nil
+	return &Caller{User: user, Session: s}, nil
 }

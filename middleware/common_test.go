@@ -99,4 +99,4 @@ func TestPipelineNeedsRequestID(t *testing.T) {
 
 type anyoneAuth struct{}
 
-func (anyoneAuth) Authenticate(*gin.Context, *Caller) error { return nil }
+func (anyoneAuth) Authenticate(*gin.Context) (*Caller, error) { return &Caller{}, nil }

@@ -81,9 +81,8 @@ func saneRequestID(id string) bool {
 // would cost several per request).
 type requestContext struct {
 	context.Context
-	info          auth.RequestInfo
-	caller        Caller // valid once authenticated
-	authenticated bool
+	info   auth.RequestInfo
+	caller *Caller
 }
 
 type requestContextKey struct{}
