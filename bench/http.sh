@@ -184,7 +184,7 @@ failed=0
 ratio() { # name target label
   local r; r=$(paste -d' ' <(echo "${runs[$1]}" | tr ' ' '\n' | grep .) <(echo "${runs[bare]}" | tr ' ' '\n' | grep .) |
     awk '{printf "%.4f ", $1/$2}' | median)
-  r=$(awk -v r="$r" 'BEGIN {printf "%.2f", r}')
+  r=$(awk -v r="$r" 'BEGIN {printf "%.3f", r}') # compared as printed, not rounded up to the target
   local verdict=ok
   awk -v r="$r" -v t="$2" 'BEGIN {exit !(r < t)}' && { verdict="BELOW TARGET"; failed=1; }
   printf '%-40s %10.0f req/s  ratio %s  (target >= %s) %s\n' "$3" "${med[$1]}" "$r" "$2" "$verdict"

@@ -42,7 +42,11 @@ type SessionCookies struct {
 	// and dozens of allocations. A cookie value that verified once always
 	// verifies to the same token, so verified values are remembered, with
 	// the token's hash, which is all the session lookup needs. Only values
-	// this server signed get in, so keys are as long as its own cookies.
+	// this server signed get in, so keys are as long as its own cookies. A
+	// lookup compares a value with a stored one only when their hashes
+	// under the map's random seed agree, so its timing tells nothing usable
+	// about other clients' cookies; a value not found is verified by the
+	// store's HMAC check.
 	mu       sync.RWMutex
 	verified map[string]SessionToken // the exact value → its token
 }
