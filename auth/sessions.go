@@ -192,9 +192,9 @@ func (m *SessionManager) Lookup(ctx context.Context, h store.TokenHash) (store.S
 	return s, nil
 }
 
-// Use authenticates a request's token, given by its hash: it returns the token's live
-// session, records the use and, when the current token is older than the
-// rotation interval, replaces it. newToken is then the successor, to be
+// Use authenticates a request's token, given by its hash: it returns the
+// token's live session, records the use and, when the current token is
+// older than the rotation interval, replaces it. newToken is then the successor, to be
 // sent to the client at once; it is "" when nothing was replaced.
 //
 // Of parallel requests that all find the token due, the store lets
