@@ -12,7 +12,7 @@ import (
 //
 // Go starts a collection when the heap has grown by GOGC percent (default
 // 100) over what the last one left live, and at 4 MiB at the least. This
-// service keeps little live data (about 1 MiB with a few thousand users),
+// service keeps little live data (about 1 MiB with a few users and sessions),
 // so under load it collected 30 to 40 times a second, and those cycles cost
 // more CPU per request than its own middleware does. Letting a small heap
 // grow to heapFloor first makes them about eight times rarer. A live heap
