@@ -29,14 +29,12 @@ const tokenMarker = 0x00
 // through gob, as before.
 type tokenSerializer struct{ gob securecookie.GobEncoder }
 
-const tokenBytes = auth.TokenBytes
-
 func (s tokenSerializer) Serialize(src any) ([]byte, error) {
 	if values, ok := src.(map[any]any); ok && len(values) == 1 {
-		if token, ok := values[tokenKey].(string); ok && base64.RawURLEncoding.DecodedLen(len(token)) == tokenBytes {
-			out := make([]byte, 1+tokenBytes)
+		if token, ok := values[tokenKey].(string); ok && base64.RawURLEncoding.DecodedLen(len(token)) == auth.TokenBytes {
+			out := make([]byte, 1+auth.TokenBytes)
 			out[0] = tokenMarker
-			if n, err := base64.RawURLEncoding.Decode(out[1:], []byte(token)); err == nil && n == tokenBytes &&
+			if n, err := base64.RawURLEncoding.Decode(out[1:], []byte(token)); err == nil && n == auth.TokenBytes &&
 				base64.RawURLEncoding.EncodeToString(out[1:]) == token { // the one spelling of those bytes
 				return out, nil
 			}
@@ -50,7 +48,7 @@ func (s tokenSerializer) Deserialize(src []byte, dst any) error {
 		return s.gob.Deserialize(src, dst)
 	}
 	values, ok := dst.(*map[any]any)
-	if !ok || len(src) != 1+tokenBytes {
+	if !ok || len(src) != 1+auth.TokenBytes {
 		return errors.New("session cookie: not a token")
 	}
 	if *values == nil {
