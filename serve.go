@@ -85,11 +85,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer svc.Close()
 	warnIfNoAdmin(ctx, svc, log)
 
+	// The servers' timeouts are enforced to within a second by one sweeper
+	// rather than by a timer moved five times a request (deadlines.go). It
+	// stops after the servers have shut down.
+	deadlines := startDeadlineSweeper(time.Second)
+	defer deadlines.stop()
+
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("API_HOST and API_PORT: %w", err)
 	}
+	ln = deadlines.listener(ln)
 	if cfg.TLSCertFile == "" {
 		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
 	}
@@ -105,6 +112,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ln.Close()
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
+		metricsLn = deadlines.listener(metricsLn)
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", svc.Metrics())
 		metricsSrv = newHTTPServer(mux, log)
