@@ -29,9 +29,10 @@ func RequestID() gin.HandlerFunc {
 		} else {
 			id = newRequestID()
 		}
-		c.Writer.Header()[requestIDHeader] = []string{id}
 		rc := &requestContext{Context: c.Request.Context()}
 		rc.info = auth.RequestInfo{RequestID: id, ClientIP: requestClientIP(c)}
+		rc.idHeader[0] = id
+		c.Writer.Header()[requestIDHeader] = rc.idHeader[:]
 		c.Request = c.Request.WithContext(rc)
 		c.Next()
 	}
@@ -81,8 +82,9 @@ func saneRequestID(id string) bool {
 // would cost several per request).
 type requestContext struct {
 	context.Context
-	info   auth.RequestInfo
-	caller *Caller
+	info     auth.RequestInfo
+	caller   *Caller
+	idHeader [1]string // the X-Request-Id header's value, saving it an allocation
 }
 
 type requestContextKey struct{}
