@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark over HTTP, on this machine only (127.0.0.1).
 #
-#   bench/http.sh            throughput rounds + login storm (about 3 minutes)
+#   bench/http.sh            throughput rounds + login storm (about 5 minutes)
 #   bench/http.sh soak [MIN] mixed traffic for MIN minutes (default 10), sampled every 10 s
 #   bench/http.sh stores     /users/me with sessions in Redis and users in PostgreSQL
 #                            vs in memory, at several concurrencies (about 3 minutes)
@@ -14,9 +14,9 @@
 # SECONDS_PER_RUN (5), THREADS (2), CONNECTIONS (16).
 #
 # A ratio is the median over the rounds of each round's ratio to the bare
-# handler measured in the same round, seconds before: the speed of a
-# shared machine drifts between rounds, and a ratio of overall medians
-# would take each side from a different moment.
+# handler measured just before and just after the target: the speed of a
+# shared machine drifts, and a ratio of overall medians would take each
+# side from a different moment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -165,25 +165,44 @@ cookie=$("$tmp/load" cookie -url "http://127.0.0.1:$p_sess" -email $ADMIN_EMAIL 
 cookie_logged=$("$tmp/load" cookie -url "http://127.0.0.1:$p_logged" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD)
 basic="Authorization: Basic $(printf '%s:%s' $ADMIN_EMAIL $ADMIN_PASSWORD | base64 -w0)"
 
-declare -A runs
-targets=(bare status me_session me_basic me_session_logged)
+# One round: the bare handler, then each target followed by the bare handler
+# again. A target's ratio in the round is to the mean of the two bare runs
+# around it, so a machine that speeds up or slows down during the round
+# moves both sides alike.
+declare -A runs ratios
+targets=(status me_session me_basic me_session_logged)
+measure() {
+  case $1 in
+  bare) rps "http://127.0.0.1:$p_bare/api/v1/status" ;;
+  status) rps "http://127.0.0.1:$p_sess/api/v1/status" ;;
+  me_session) rps "http://127.0.0.1:$p_sess/api/v1/users/me" "Cookie: $cookie" ;;
+  me_basic) rps "http://127.0.0.1:$p_basic/api/v1/users/me" "$basic" ;;
+  me_session_logged) rps "http://127.0.0.1:$p_logged/api/v1/users/me" "Cookie: $cookie_logged" ;;
+  esac
+}
 echo "== $ROUNDS interleaved rounds, wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s each"
 for r in $(seq "$ROUNDS"); do
-  runs[bare]+=" $(rps "http://127.0.0.1:$p_bare/api/v1/status")"
-  runs[status]+=" $(rps "http://127.0.0.1:$p_sess/api/v1/status")"
-  runs[me_session]+=" $(rps "http://127.0.0.1:$p_sess/api/v1/users/me" "Cookie: $cookie")"
-  runs[me_basic]+=" $(rps "http://127.0.0.1:$p_basic/api/v1/users/me" "$basic")"
-  runs[me_session_logged]+=" $(rps "http://127.0.0.1:$p_logged/api/v1/users/me" "Cookie: $cookie_logged")"
-  echo "round $r:$(for t in "${targets[@]}"; do printf ' %s=%s' "$t" "$(echo "${runs[$t]}" | awk '{print $NF}')"; done)"
+  before=$(measure bare)
+  runs[bare]+=" $before"
+  line="round $r: bare=$before"
+  for t in "${targets[@]}"; do
+    v=$(measure "$t")
+    after=$(measure bare)
+    runs[$t]+=" $v"
+    runs[bare]+=" $after"
+    ratios[$t]+=" $(awk -v v="$v" -v a="$before" -v b="$after" 'BEGIN {printf "%.4f", 2 * v / (a + b)}')"
+    line+=" $t=$v bare=$after"
+    before=$after
+  done
+  echo "$line"
 done
 
 declare -A med
-for t in "${targets[@]}"; do med[$t]=$(echo "${runs[$t]}" | median); done
-echo "== medians (requests/s), and the median of each round's ratio to the bare Gin handler"
+for t in bare "${targets[@]}"; do med[$t]=$(echo "${runs[$t]}" | median); done
+echo "== medians (requests/s), and the median over the rounds of each ratio to the bare Gin handler"
 failed=0
 ratio() { # name target label
-  local r; r=$(paste -d' ' <(echo "${runs[$1]}" | tr ' ' '\n' | grep .) <(echo "${runs[bare]}" | tr ' ' '\n' | grep .) |
-    awk '{printf "%.4f ", $1/$2}' | median)
+  local r; r=$(echo "${ratios[$1]}" | median)
   r=$(awk -v r="$r" 'BEGIN {printf "%.3f", r}') # compared as printed, not rounded up to the target
   local verdict=ok
   awk -v r="$r" -v t="$2" 'BEGIN {exit !(r < t)}' && { verdict="BELOW TARGET"; failed=1; }
