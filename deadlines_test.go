@@ -61,6 +61,17 @@ func sweptConn(t *testing.T, s *deadlineSweeper) (server, client net.Conn) {
 	return server, client
 }
 
+// withSweptConn runs f in a synctest bubble, with a sweeper ticking every
+// second and a connection it watches.
+func withSweptConn(t *testing.T, f func(t *testing.T, server, client net.Conn)) {
+	synctest.Test(t, func(t *testing.T) {
+		s := startDeadlineSweeper(time.Second)
+		defer s.stop()
+		server, client := sweptConn(t, s)
+		f(t, server, client)
+	})
+}
+
 // readResult is when a blocked read returned, and with what.
 type readResult struct {
 	at  time.Duration
@@ -93,49 +104,47 @@ func await(t *testing.T, done <-chan readResult, limit time.Duration) readResult
 	}
 }
 
+// ended is the result of a blocked read once every goroutine of the
+// bubble has settled; ok is false while the read is still blocked.
+func ended(done <-chan readResult) (r readResult, ok bool) {
+	synctest.Wait()
+	select {
+	case r = <-done:
+		return r, true
+	default:
+		return readResult{}, false
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
 }
 
 func TestDeadlineFarIsEnforcedWithinATick(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := startDeadlineSweeper(time.Second)
-		defer s.stop()
-		server, _ := sweptConn(t, s)
+	withSweptConn(t, func(t *testing.T, server, _ net.Conn) {
 
 		if err := server.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		done := blockedRead(server)
 		time.Sleep(10*time.Second - time.Millisecond)
-		synctest.Wait()
-		select {
-		case r := <-done:
+		if r, ok := ended(done); ok {
 			t.Fatalf("read ended after %v, before its deadline: %v", r.at, r.err)
-		default:
 		}
 		time.Sleep(time.Second + time.Millisecond)
-		synctest.Wait()
-		select {
-		case r := <-done:
-			if !isTimeout(r.err) {
-				t.Fatalf("read ended with %v, want a timeout", r.err)
-			}
-			if r.at < 10*time.Second || r.at > 11*time.Second {
-				t.Fatalf("read timed out after %v, want 10s to 11s", r.at)
-			}
-		default:
+		r, ok := ended(done)
+		if !ok {
 			t.Fatal("read still blocked a tick after its deadline")
+		}
+		if !isTimeout(r.err) || r.at < 10*time.Second || r.at > 11*time.Second {
+			t.Fatalf("read ended after %v with %v, want a timeout at 10s to 11s", r.at, r.err)
 		}
 	})
 }
 
 func TestDeadlineNearOrPastIsExact(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := startDeadlineSweeper(time.Second)
-		defer s.stop()
-		server, client := sweptConn(t, s)
+	withSweptConn(t, func(t *testing.T, server, client net.Conn) {
 
 		// Within two ticks: set on the connection itself.
 		server.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
@@ -163,10 +172,7 @@ func TestDeadlineNearOrPastIsExact(t *testing.T) {
 }
 
 func TestDeadlineMovedLaterIsNotEnforcedEarly(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := startDeadlineSweeper(time.Second)
-		defer s.stop()
-		server, _ := sweptConn(t, s)
+	withSweptConn(t, func(t *testing.T, server, _ net.Conn) {
 
 		start := time.Now()
 		server.SetReadDeadline(start.Add(10 * time.Second))
@@ -174,30 +180,22 @@ func TestDeadlineMovedLaterIsNotEnforcedEarly(t *testing.T) {
 		time.Sleep(9 * time.Second)
 		server.SetReadDeadline(start.Add(20 * time.Second))
 		time.Sleep(5 * time.Second) // well past the first deadline
-		synctest.Wait()
-		select {
-		case r := <-done:
+		if r, ok := ended(done); ok {
 			t.Fatalf("read ended at %v by a deadline that was moved: %v", r.at, r.err)
-		default:
 		}
 		time.Sleep(7 * time.Second)
-		synctest.Wait()
-		select {
-		case r := <-done:
-			if !isTimeout(r.err) || r.at < 20*time.Second || r.at > 21*time.Second {
-				t.Fatalf("read ended after %v with %v, want a timeout at 20s to 21s", r.at, r.err)
-			}
-		default:
+		r, ok := ended(done)
+		if !ok {
 			t.Fatal("read still blocked after its moved deadline")
+		}
+		if !isTimeout(r.err) || r.at < 20*time.Second || r.at > 21*time.Second {
+			t.Fatalf("read ended after %v with %v, want a timeout at 20s to 21s", r.at, r.err)
 		}
 	})
 }
 
 func TestDeadlineReplacedByANearOneIsForgotten(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := startDeadlineSweeper(time.Second)
-		defer s.stop()
-		server, _ := sweptConn(t, s)
+	withSweptConn(t, func(t *testing.T, server, _ net.Conn) {
 
 		// Ticks come at 1s, 2s, 3s... A far deadline at 2.5s is replaced at
 		// 2.5s by a near one at 3.9s: the tick at 3s must not enforce the
@@ -213,10 +211,7 @@ func TestDeadlineReplacedByANearOneIsForgotten(t *testing.T) {
 }
 
 func TestDeadlineNewOneRevivesAnExpiredConnection(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := startDeadlineSweeper(time.Second)
-		defer s.stop()
-		server, client := sweptConn(t, s)
+	withSweptConn(t, func(t *testing.T, server, client net.Conn) {
 
 		server.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if r := await(t, blockedRead(server), time.Hour); !isTimeout(r.err) {
@@ -234,10 +229,7 @@ func TestDeadlineNewOneRevivesAnExpiredConnection(t *testing.T) {
 }
 
 func TestDeadlineFarWriteIsEnforced(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := startDeadlineSweeper(time.Second)
-		defer s.stop()
-		server, _ := sweptConn(t, s)
+	withSweptConn(t, func(t *testing.T, server, _ net.Conn) {
 
 		// The client never reads, so the write blocks as on a full socket.
 		server.SetWriteDeadline(time.Now().Add(time.Minute))
