@@ -105,5 +105,5 @@ func handleOpenAPIJSON(c *gin.Context) {
 		respond.Error(c, err) // logged; answered as a generic 500
 		return
 	}
-	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
+	c.Data(http.StatusOK, respond.JSONContentType, b)
 }

@@ -84,7 +84,7 @@ func TestHandleOpenAPI(t *testing.T) {
 		body              []byte
 	}{
 		{"/api/v1/openapi.yaml", "application/yaml; charset=utf-8", handleOpenAPIYAML, OpenAPIYAML()},
-		{"/api/v1/openapi.json", "application/json; charset=utf-8", handleOpenAPIJSON, want},
+		{"/api/v1/openapi.json", "application/json", handleOpenAPIJSON, want},
 	} {
 		rec := httptest.NewRecorder()
 		c, _ := gin.CreateTestContext(rec)

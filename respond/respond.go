@@ -47,8 +47,23 @@ var (
 		{"X-Frame-Options", []string{"DENY"}},
 		{"Content-Security-Policy", []string{apiCSP}},
 	}
-	jsonContentType = []string{"application/json; charset=utf-8"}
+	jsonContentType = []string{JSONContentType}
 )
+
+// JSONContentType is the Content-Type of every JSON answer. JSON is UTF-8
+// by definition (RFC 8259 defines no charset parameter), and the Flask
+// service sent exactly this; each byte of an answer is paid again by every
+// client that parses it.
+const JSONContentType = "application/json"
+
+// setJSONContentType marks the answer as JSON unless a handler chose
+// another type. Gin's own JSON rendering keeps a Content-Type already set.
+func setJSONContentType(c *gin.Context) {
+	h := c.Writer.Header()
+	if len(h["Content-Type"]) == 0 {
+		h["Content-Type"] = jsonContentType
+	}
+}
 
 // SetSecurityHeaders sets the headers every answer carries, errors
 // included.
@@ -67,16 +82,14 @@ type errorBody struct {
 // here declare their fields in alphabetical order, and maps are sorted by
 // encoding/json, so keys on the wire are always sorted.
 func JSON(c *gin.Context, status int, v any) {
+	setJSONContentType(c)
 	c.JSON(status, v)
 }
 
 // JSONBytes writes body, JSON encoded once in advance, with the given
 // status.
 func JSONBytes(c *gin.Context, status int, body []byte) {
-	h := c.Writer.Header()
-	if len(h["Content-Type"]) == 0 {
-		h["Content-Type"] = jsonContentType
-	}
+	setJSONContentType(c)
 	c.Status(status)
 	_, _ = c.Writer.Write(body)
 }
@@ -139,11 +152,13 @@ func Error(c *gin.Context, err error) {
 			}
 		}
 	}
+	setJSONContentType(c)
 	c.AbortWithStatusJSON(status, errorBody{Error: msg})
 }
 
 // Fail ends the request with the status of code and msg as the error.
 func Fail(c *gin.Context, code, msg string) {
+	setJSONContentType(c)
 	c.AbortWithStatusJSON(Status(code), errorBody{Error: msg})
 }
 

@@ -90,7 +90,7 @@ func rewriteNetHTTPError(p []byte) (out []byte, ok bool) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Connection", "close")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Type", JSONContentType)
 	var b bytes.Buffer
 	b.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + http.StatusText(code) + "\r\n")
 	_ = h.Write(&b) // sorted "Key: value\r\n" lines

@@ -63,7 +63,7 @@ func TestNetHTTPErrorsAnswerJSON(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := rawRequest(t, addr, tc.raw)
 			assert.Equal(t, tc.status, resp.StatusCode)
-			assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 			assert.Equal(t, `{"error":"`+tc.msg+`"}`, body)
 			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 			assert.True(t, resp.Close, "Connection: close")

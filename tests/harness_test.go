@@ -246,7 +246,7 @@ func assertError(t *testing.T, rec *httptest.ResponseRecorder, status int, msg s
 	assert.Equal(t, status, rec.Code, "body: %s", rec.Body.String())
 	assert.JSONEq(t, `{"error":`+quote(msg)+`}`, rec.Body.String())
 	assert.Equal(t, `{"error":`+quote(msg)+`}`, rec.Body.String(), "compact, exact body")
-	assert.Contains(t, rec.Header().Get("Content-Type"), "application/json")
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 }
 
 // assertBody checks a success answer's status and exact body.
@@ -254,7 +254,7 @@ func assertBody(t *testing.T, rec *httptest.ResponseRecorder, status int, body s
 	t.Helper()
 	assert.Equal(t, status, rec.Code, "body: %s", rec.Body.String())
 	assert.Equal(t, body, rec.Body.String())
-	assert.Contains(t, rec.Header().Get("Content-Type"), "application/json")
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 }
 
 func quote(s string) string {

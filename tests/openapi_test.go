@@ -202,7 +202,7 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 			s := newServer(t, "AUTH_TYPE", mode)
 			for _, tc := range []struct{ path, contentType, body string }{
 				{"/api/v1/openapi.yaml", "application/yaml; charset=utf-8", string(handlers.OpenAPIYAML())},
-				{"/api/v1/openapi.json", "application/json; charset=utf-8", string(asJSON)},
+				{"/api/v1/openapi.json", "application/json", string(asJSON)},
 			} {
 				for _, path := range []string{tc.path, tc.path + "/"} {
 					// Public: no credentials needed.

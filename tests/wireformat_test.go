@@ -102,7 +102,7 @@ func TestMalformedRequestsAnswerJSON(t *testing.T) {
 		conn.Close()
 		assert.Equal(t, tc.status, resp.StatusCode, "%.40q", tc.raw)
 		assert.Equal(t, `{"error":"`+tc.msg+`"}`, string(body), "%.40q", tc.raw)
-		assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	}
 	// Ordinary requests are untouched.
 	resp, err := http.Get(p.url("/api/v1/status"))
