@@ -22,13 +22,18 @@ const (
 // declaration; the request pipeline reads it. It is not safe for
 // concurrent writes: it is filled before the first request.
 type Routes struct {
-	access map[string]Access // "METHOD /path/:param"
-	public map[string]bool   // paths with a route that Anyone may call
+	access map[route]Access
+	public map[string]bool // paths with a route that Anyone may call
 }
+
+// route is a method and a path template ("/api/v1/users/:id"). A struct
+// key, rather than the two joined in a string, is looked up on every
+// request without building the string.
+type route struct{ method, path string }
 
 // NewRoutes returns an empty table.
 func NewRoutes() *Routes {
-	return &Routes{access: map[string]Access{}, public: map[string]bool{}}
+	return &Routes{access: map[route]Access{}, public: map[string]bool{}}
 }
 
 // Add declares who may call method on the path template. HEAD follows GET.
@@ -36,7 +41,7 @@ func NewRoutes() *Routes {
 // authentication mode): its path stays public or protected alike, and the
 // router answers 404.
 func (r *Routes) Add(method, path string, a Access) {
-	r.access[method+" "+path] = a
+	r.access[route{method, path}] = a
 	if a == Anyone {
 		r.public[path] = true
 	}
@@ -47,7 +52,7 @@ func (r *Routes) AccessFor(method, path string) (Access, bool) {
 	if method == "HEAD" {
 		method = "GET"
 	}
-	a, ok := r.access[method+" "+path]
+	a, ok := r.access[route{method, path}]
 	return a, ok
 }
 

@@ -17,11 +17,13 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i < len(s) && jsonSafe[s[i]] { // most strings are all safe bytes
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
-			if jsonSafe[b] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':
@@ -62,8 +64,10 @@ func AppendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// jsonSafe marks the ASCII bytes that go into a JSON string as they are.
-var jsonSafe = func() (safe [utf8.RuneSelf]bool) {
+// jsonSafe marks the bytes that go into a JSON string as they are: ASCII
+// but control characters, quotes, backslashes and <, >, &. Bytes of
+// multi-byte UTF-8 are not marked: they are decoded and checked.
+var jsonSafe = func() (safe [256]bool) {
 	for b := byte(0x20); b < utf8.RuneSelf; b++ {
 		safe[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
 	}
