@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark over HTTP, on this machine only (127.0.0.1).
 #
-#   bench/http.sh            throughput rounds + login storm (about 5 minutes)
+#   bench/http.sh            throughput rounds + login storm (about 6 minutes)
 #   bench/http.sh soak [MIN] mixed traffic for MIN minutes (default 10), sampled every 10 s
 #   bench/http.sh stores     /users/me with sessions in Redis and users in PostgreSQL
 #                            vs in memory, at several concurrencies (about 3 minutes)
@@ -10,19 +10,22 @@
 # driver (bench/load), starts them on free local ports, runs wrk in
 # interleaved rounds (so drift on the machine hits every target alike),
 # prints each median and the ratios to the bare handler, then runs a login
-# storm. Everything it started is stopped on exit. Settings: ROUNDS (5),
-# SECONDS_PER_RUN (5), THREADS (2), CONNECTIONS (16).
+# storm. Everything it started is stopped on exit. Settings: ROUNDS (15),
+# SECONDS_PER_RUN (2), THREADS (2), CONNECTIONS (16).
 #
 # A ratio is the median over the rounds of each round's ratio to the bare
 # handler measured just before and just after the target: the speed of a
 # shared machine drifts, and a ratio of overall medians would take each
-# side from a different moment.
+# side from a different moment. On a virtual machine single runs can
+# differ by a tenth from one second to the next, so many short rounds
+# pin the median down better than a few long ones; the middle half of
+# the rounds' ratios is printed beside it to show how far they spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-rounds}
-ROUNDS=${ROUNDS:-5}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+ROUNDS=${ROUNDS:-15}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 
@@ -78,6 +81,11 @@ rps() {
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# quartiles: the first and third quartile of the numbers read, "Q1–Q3".
+quartiles() {
+  tr ' ' '\n' | grep . | sort -g |
+    awk '{a[NR]=$1} END {printf "%.3f–%.3f", a[int((NR+3)/4)], a[NR+1-int((NR+3)/4)]}'
+}
 
 if [ "$mode" = stores ]; then
   # Throughput is what a configuration serves when enough requests are in
@@ -206,7 +214,8 @@ ratio() { # name target label
   r=$(awk -v r="$r" 'BEGIN {printf "%.3f", r}') # compared as printed, not rounded up to the target
   local verdict=ok
   awk -v r="$r" -v t="$2" 'BEGIN {exit !(r < t)}' && { verdict="BELOW TARGET"; failed=1; }
-  printf '%-40s %10.0f req/s  ratio %s  (target >= %s) %s\n' "$3" "${med[$1]}" "$r" "$2" "$verdict"
+  printf '%-40s %10.0f req/s  ratio %s  (middle half %s; target >= %s) %s\n' \
+    "$3" "${med[$1]}" "$r" "$(echo "${ratios[$1]}" | quartiles)" "$2" "$verdict"
 }
 printf '%-40s %10.0f req/s\n' "bare Gin handler" "${med[bare]}"
 ratio status 0.90 "GET /api/v1/status (LOG_LEVEL=warn)"
