@@ -116,6 +116,19 @@ func ended(done <-chan readResult) (r readResult, ok bool) {
 	}
 }
 
+// wantTimeout fails unless the read has ended with a timeout between lo
+// and hi after it began.
+func wantTimeout(t *testing.T, done <-chan readResult, lo, hi time.Duration) {
+	t.Helper()
+	r, ok := ended(done)
+	if !ok {
+		t.Fatalf("read still blocked, want a timeout at %v to %v", lo, hi)
+	}
+	if !isTimeout(r.err) || r.at < lo || r.at > hi {
+		t.Fatalf("read ended after %v with %v, want a timeout at %v to %v", r.at, r.err, lo, hi)
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
@@ -133,13 +146,7 @@ func TestDeadlineFarIsEnforcedWithinATick(t *testing.T) {
 			t.Fatalf("read ended after %v, before its deadline: %v", r.at, r.err)
 		}
 		time.Sleep(time.Second + time.Millisecond)
-		r, ok := ended(done)
-		if !ok {
-			t.Fatal("read still blocked a tick after its deadline")
-		}
-		if !isTimeout(r.err) || r.at < 10*time.Second || r.at > 11*time.Second {
-			t.Fatalf("read ended after %v with %v, want a timeout at 10s to 11s", r.at, r.err)
-		}
+		wantTimeout(t, done, 10*time.Second, 11*time.Second)
 	})
 }
 
@@ -184,13 +191,7 @@ func TestDeadlineMovedLaterIsNotEnforcedEarly(t *testing.T) {
 			t.Fatalf("read ended at %v by a deadline that was moved: %v", r.at, r.err)
 		}
 		time.Sleep(7 * time.Second)
-		r, ok := ended(done)
-		if !ok {
-			t.Fatal("read still blocked after its moved deadline")
-		}
-		if !isTimeout(r.err) || r.at < 20*time.Second || r.at > 21*time.Second {
-			t.Fatalf("read ended after %v with %v, want a timeout at 20s to 21s", r.at, r.err)
-		}
+		wantTimeout(t, done, 20*time.Second, 21*time.Second)
 	})
 }
 
