@@ -72,12 +72,21 @@ start() {
   echo "$name did not start:"; cat "$tmp/$name.log"; exit 1
 }
 
-# rps URL [HEADER]: requests per second of one wrk run.
+# rps PID URL [HEADER]: "requests/s cpu" of one wrk run, where cpu is the
+# CPU time (user and system) the server PID spent per request, in µs.
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rps() {
-  local url=$1; shift
+  local pid=$1 url=$2; shift 2
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s")
   [ $# -gt 0 ] && args+=(-H "$1")
-  wrk "${args[@]}" "$url" | awk '/^Requests\/sec:/ {print $2}'
+  local t0 out t1
+  t0=$(cpu_ticks "$pid")
+  out=$(wrk "${args[@]}" "$url")
+  t1=$(cpu_ticks "$pid")
+  echo "$out" | awk -v ticks=$((t1 - t0)) -v hz="$clk_tck" '
+    / requests in / {n = $1} /^Requests\/sec:/ {r = $2}
+    END {printf "%s %.2f\n", r, n ? ticks * 1e6 / hz / n : 0}'
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -162,8 +171,8 @@ if [ "$mode" = soak ]; then
   exit $?
 fi
 
-p_bare=$(port); p_sess=$(port); p_basic=$(port); p_logged=$(port)
-"$tmp/baregin" -addr "127.0.0.1:$p_bare" & pids+=($!)
+p_bare=$(port); p_sess=$(port); p_basic=$(port); p_logged=$(port); p_wire=$(port)
+"$tmp/baregin" -addr "127.0.0.1:$p_bare" & pids+=($!); pid_bare=$!
 start session "$p_sess" TRUSTED_PROXIES=127.0.0.1
 start basic "$p_basic" AUTH_TYPE=basic_auth
 start logged "$p_logged" LOG_LEVEL=info
@@ -173,55 +182,86 @@ cookie=$("$tmp/load" cookie -url "http://127.0.0.1:$p_sess" -email $ADMIN_EMAIL 
 cookie_logged=$("$tmp/load" cookie -url "http://127.0.0.1:$p_logged" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD)
 basic="Authorization: Basic $(printf '%s:%s' $ADMIN_EMAIL $ADMIN_PASSWORD | base64 -w0)"
 
+# The replay yardstick: a bare Gin handler answering with the bytes of one
+# /status and one /users/me answer of the service (same headers, same
+# body), sent the same requests. Against it a target shows what the
+# service's own work costs; the replay against the bare handler shows what
+# the bytes that the answer and the request carry cost.
+"$tmp/baregin" -addr "127.0.0.1:$p_wire" -replay "http://127.0.0.1:$p_sess/api/v1/status" \
+  -replay "http://127.0.0.1:$p_sess/api/v1/users/me" -header "Cookie: $cookie" & pids+=($!); pid_wire=$!
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$p_wire/api/v1/users/me" >/dev/null && break; sleep 0.1; done
+
 # One round: the bare handler, then each target followed by the bare handler
 # again. A target's ratio in the round is to the mean of the two bare runs
 # around it, so a machine that speeds up or slows down during the round
-# moves both sides alike.
-declare -A runs ratios
-targets=(status me_session me_basic me_session_logged)
+# moves both sides alike. Each run also records the server's CPU time per
+# request, which moves far less than the rate between runs.
+declare -A runs cpus ratios
+targets=(status replay_status me_session replay_me me_basic me_session_logged)
 measure() {
   case $1 in
-  bare) rps "http://127.0.0.1:$p_bare/api/v1/status" ;;
-  status) rps "http://127.0.0.1:$p_sess/api/v1/status" ;;
-  me_session) rps "http://127.0.0.1:$p_sess/api/v1/users/me" "Cookie: $cookie" ;;
-  me_basic) rps "http://127.0.0.1:$p_basic/api/v1/users/me" "$basic" ;;
-  me_session_logged) rps "http://127.0.0.1:$p_logged/api/v1/users/me" "Cookie: $cookie_logged" ;;
+  bare) rps "$pid_bare" "http://127.0.0.1:$p_bare/api/v1/status" ;;
+  status) rps "$pid_session" "http://127.0.0.1:$p_sess/api/v1/status" ;;
+  me_session) rps "$pid_session" "http://127.0.0.1:$p_sess/api/v1/users/me" "Cookie: $cookie" ;;
+  replay_status) rps "$pid_wire" "http://127.0.0.1:$p_wire/api/v1/status" ;;
+  replay_me) rps "$pid_wire" "http://127.0.0.1:$p_wire/api/v1/users/me" "Cookie: $cookie" ;;
+  me_basic) rps "$pid_basic" "http://127.0.0.1:$p_basic/api/v1/users/me" "$basic" ;;
+  me_session_logged) rps "$pid_logged" "http://127.0.0.1:$p_logged/api/v1/users/me" "Cookie: $cookie_logged" ;;
   esac
 }
-echo "== $ROUNDS interleaved rounds, wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s each"
+echo "== $ROUNDS interleaved rounds, wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s each (requests/s)"
 for r in $(seq "$ROUNDS"); do
-  before=$(measure bare)
-  runs[bare]+=" $before"
+  read -r before cpu < <(measure bare)
+  runs[bare]+=" $before"; cpus[bare]+=" $cpu"
   line="round $r: bare=$before"
   for t in "${targets[@]}"; do
-    v=$(measure "$t")
-    after=$(measure bare)
-    runs[$t]+=" $v"
-    runs[bare]+=" $after"
+    read -r v cpu < <(measure "$t")
+    runs[$t]+=" $v"; cpus[$t]+=" $cpu"
+    read -r after cpu < <(measure bare)
+    runs[bare]+=" $after"; cpus[bare]+=" $cpu"
     ratios[$t]+=" $(awk -v v="$v" -v a="$before" -v b="$after" 'BEGIN {printf "%.4f", 2 * v / (a + b)}')"
     line+=" $t=$v bare=$after"
     before=$after
   done
   echo "$line"
 done
+# over TARGET REPLAY: each round's ratio of TARGET over that of REPLAY.
+over() {
+  paste -d' ' <(echo "${ratios[$1]}" | tr ' ' '\n' | grep .) <(echo "${ratios[$2]}" | tr ' ' '\n' | grep .) |
+    awk '{printf " %.4f", $1 / $2}'
+}
+ratios[status_over_replay]=$(over status replay_status)
+ratios[me_over_replay]=$(over me_session replay_me)
 
 declare -A med
 for t in bare "${targets[@]}"; do med[$t]=$(echo "${runs[$t]}" | median); done
-echo "== medians (requests/s), and the median over the rounds of each ratio to the bare Gin handler"
+echo "== medians: requests/s, the server's CPU time per request, and the median over the rounds of each ratio"
 failed=0
-ratio() { # name target label
+# ratio NAME TARGET LABEL: a ratio's median, its middle half and, unless
+# TARGET is "-", the verdict.
+ratio() {
   local r; r=$(echo "${ratios[$1]}" | median)
   r=$(awk -v r="$r" 'BEGIN {printf "%.3f", r}') # compared as printed, not rounded up to the target
-  local verdict=ok
-  awk -v r="$r" -v t="$2" 'BEGIN {exit !(r < t)}' && { verdict="BELOW TARGET"; failed=1; }
-  printf '%-40s %10.0f req/s  ratio %s  (middle half %s; target >= %s) %s\n' \
-    "$3" "${med[$1]}" "$r" "$(echo "${ratios[$1]}" | quartiles)" "$2" "$verdict"
+  local verdict=""
+  if [ "$2" != - ]; then
+    verdict="; target >= $2) ok"
+    awk -v r="$r" -v t="$2" 'BEGIN {exit !(r < t)}' && { verdict="; target >= $2) BELOW TARGET"; failed=1; }
+  fi
+  printf '%s ratio %s  (middle half %s%s\n' "$3" "$r" "$(echo "${ratios[$1]}" | quartiles)" "${verdict:-)}"
 }
-printf '%-40s %10.0f req/s\n' "bare Gin handler" "${med[bare]}"
-ratio status 0.90 "GET /api/v1/status (LOG_LEVEL=warn)"
-ratio me_session 0.85 "GET /users/me by session (warn)"
-ratio me_basic 0 "GET /users/me by Basic (warn)"
-ratio me_session_logged 0.75 "GET /users/me by session (access log)"
+# rate NAME LABEL: the median rate and CPU time of NAME's runs.
+rate() {
+  printf '%-40s %7.0f req/s %6.1f µs' "$2" "${med[$1]}" "$(echo "${cpus[$1]}" | median)"
+}
+echo "$(rate bare "bare Gin handler")"
+ratio status 0.90 "$(rate status "GET /api/v1/status (LOG_LEVEL=warn)")"
+ratio replay_status - "$(rate replay_status "  its answer, replayed by a bare handler")"
+ratio status_over_replay - "$(printf '%-64s' "  /status over its replay")"
+ratio me_session 0.85 "$(rate me_session "GET /users/me by session (warn)")"
+ratio replay_me - "$(rate replay_me "  its answer, replayed by a bare handler")"
+ratio me_over_replay - "$(printf '%-64s' "  /users/me by session over its replay")"
+ratio me_basic - "$(rate me_basic "GET /users/me by Basic (warn)")"
+ratio me_session_logged 0.75 "$(rate me_session_logged "GET /users/me by session (access log)")"
 
 echo "== login storm: 500 concurrent logins from 500 addresses"
 "$tmp/load" storm -url "http://127.0.0.1:$p_sess" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD \
