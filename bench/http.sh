@@ -190,6 +190,7 @@ basic="Authorization: Basic $(printf '%s:%s' $ADMIN_EMAIL $ADMIN_PASSWORD | base
 "$tmp/baregin" -addr "127.0.0.1:$p_wire" -replay "http://127.0.0.1:$p_sess/api/v1/status" \
   -replay "http://127.0.0.1:$p_sess/api/v1/users/me" -header "Cookie: $cookie" & pids+=($!); pid_wire=$!
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$p_wire/api/v1/users/me" >/dev/null && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$p_wire/api/v1/users/me" >/dev/null || { echo "the replay did not start"; exit 1; }
 
 # One round: the bare handler, then each target followed by the bare handler
 # again. A target's ratio in the round is to the mean of the two bare runs
@@ -253,7 +254,7 @@ ratio() {
 rate() {
   printf '%-40s %7.0f req/s %6.1f µs' "$2" "${med[$1]}" "$(echo "${cpus[$1]}" | median)"
 }
-echo "$(rate bare "bare Gin handler")"
+rate bare "bare Gin handler"; echo
 ratio status 0.90 "$(rate status "GET /api/v1/status (LOG_LEVEL=warn)")"
 ratio replay_status - "$(rate replay_status "  its answer, replayed by a bare handler")"
 ratio status_over_replay - "$(printf '%-64s' "  /status over its replay")"

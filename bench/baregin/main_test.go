@@ -47,27 +47,30 @@ func TestReplayHandlerRepeatsTheAnswer(t *testing.T) {
 	defer twin.Close()
 
 	for range 2 { // the second answer is the same as the first
-		resp, err := http.Get(twin.URL + path)
-		require.NoError(t, err)
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
+		resp, body := get(t, twin.URL+path)
 		assert.Equal(t, http.StatusAccepted, resp.StatusCode)
-		assert.Equal(t, `{"id":"1"}`, string(body))
+		assert.Equal(t, `{"id":"1"}`, body)
 		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
 		assert.Equal(t, []string{"Origin", "Cookie"}, resp.Header.Values("Vary"))
 		assert.Equal(t, "10", resp.Header.Get("Content-Length"))
 		assert.Len(t, resp.Header.Values("Date"), 1)
 	}
-	resp, err := http.Get(twin.URL + "/api/v1/status")
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
+	resp, body := get(t, twin.URL+"/api/v1/status")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, `{"status":"OK"}`, string(body))
+	assert.Equal(t, `{"status":"OK"}`, body)
 	assert.Empty(t, resp.Header.Values("X-Frame-Options"))
+}
+
+// get returns the answer to a GET of url and its body.
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(body)
 }
 
 func TestReplayHandlerRefusesABadHeaderFlag(t *testing.T) {
