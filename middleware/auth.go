@@ -143,8 +143,8 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	return &Caller{User: user}, nil
 }
 
-// clientIP is the request's client address, as RequestID recorded it
-// (computing it again costs allocations on every Basic request).
+// clientIP is the request's client address from its audit details, which
+// work it out once per request however often it is read.
 func clientIP(c *gin.Context) string {
 	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
 		return info.ClientIP
