@@ -85,8 +85,18 @@ type TokenHash [32]byte
 // own deadlines, and expiry belongs to the store: a store never returns a
 // session whose deadline has passed, and removes such sessions itself (a
 // Redis key TTL, a SQL WHERE on the deadline, a sweep in memory).
+//
+// Times are kept to the millisecond at least: grace periods, rotation and
+// expiry are decided on them (docs/sessions.md).
 type Session struct {
-	ID            string    // public UUIDv4, used by the sessions API
+	ID string // public UUIDv4, used by the sessions API
+	// Family is the SHA-256 of the family secret that every token of the
+	// session starts with, from its creation (or last renewal) on: the one
+	// index a token finds its session by, so that any token the session
+	// ever had is recognised without being kept (see auth.ParseToken).
+	// Sessions stored before families existed load with Family =
+	// TokenHash: their token is its own family secret.
+	Family        TokenHash
 	TokenHash     TokenHash // SHA-256 of the current token
 	UserID        string
 	CreatedAt     time.Time
@@ -98,10 +108,8 @@ type Session struct {
 
 	// Token rotation. RotatedAt is when the current token was issued
 	// (CreatedAt until the first rotation). PrevTokenHash is the token the
-	// latest rotation replaced (zero: none). SessionByTokenHash finds the
-	// session by it for as long as the session lives, so that a replayed
-	// old token can be recognised; the session manager accepts it only
-	// until PrevValidUntil.
+	// latest rotation replaced (zero: none); the session manager accepts
+	// it until PrevValidUntil, for requests that were already in flight.
 	RotatedAt      time.Time
 	PrevTokenHash  TokenHash
 	PrevValidUntil time.Time
@@ -130,6 +138,7 @@ func (s Session) Live(now time.Time) bool {
 
 // Rotation is the token state RotateToken writes.
 type Rotation struct {
+	Family         TokenHash // the family after it: unchanged by a rotation, new for a renewal
 	TokenHash      TokenHash // the new current token
 	RotatedAt      time.Time
 	PrevTokenHash  TokenHash // the replaced token; zero: it stops working at once
@@ -142,12 +151,13 @@ type Rotation struct {
 // id and user are indexed.
 type SessionStore interface {
 	// CreateSession stores s durably (as durable as the implementation
-	// is). ECONFLICT when its id or token hash is in use; EINVALID without
-	// an ID or a UserID.
+	// is). ECONFLICT when its id or family is in use; EINVALID without an
+	// ID, a UserID or a Family.
 	CreateSession(ctx context.Context, s Session) error
-	// SessionByTokenHash returns the live session whose TokenHash or
-	// PrevTokenHash is h; ENOTFOUND when there is none.
-	SessionByTokenHash(ctx context.Context, h TokenHash) (Session, error)
+	// SessionByFamily returns the live session whose Family is f;
+	// ENOTFOUND when there is none. It is the lookup of every
+	// authenticated request, in one round trip.
+	SessionByFamily(ctx context.Context, f TokenHash) (Session, error)
 	// SessionByID returns the live session with that public id; ENOTFOUND
 	// when there is none.
 	SessionByID(ctx context.Context, id string) (Session, error)
@@ -159,11 +169,14 @@ type SessionStore interface {
 	// is not live. Reads see the change at once; a store may delay making
 	// it durable (the JSON file writes uses at most once a minute).
 	TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error
-	// RotateToken replaces the session's token, atomically and only if
-	// its current TokenHash is still from: of parallel rotations of one
-	// token exactly one succeeds. It returns the updated session;
-	// ECONFLICT when the token was already replaced, ENOTFOUND when the
-	// session is not live.
+	// RotateToken replaces the session's token and family (r.Family,
+	// which a rotation leaves as it was), atomically and only if its
+	// current TokenHash is still from: of parallel rotations of one token
+	// exactly one succeeds, in one server-side step (a script, a
+	// statement, a lock), never an optimistic retry that parallel
+	// requests could exhaust. It returns the updated session; ECONFLICT
+	// when the token was already replaced or r.Family belongs to another
+	// session, ENOTFOUND when the session is not live.
 	RotateToken(ctx context.Context, id string, from TokenHash, r Rotation) (Session, error)
 	// DeleteSession removes one session; ENOTFOUND when absent.
 	DeleteSession(ctx context.Context, id string) error
