@@ -36,21 +36,23 @@ func TestUseRotatesTokenWhenDue(t *testing.T) {
 	require.NoError(t, err)
 
 	clk.Add(15*time.Minute - time.Second)
-	s, next, err := m.Use(ctx, HashToken(token))
+	s, next, err := m.Use(ctx, ParseToken(token))
 	require.NoError(t, err)
 	assert.Empty(t, next, "not due yet")
 	assert.Equal(t, created.RotatedAt, s.RotatedAt)
 
 	for i := range 3 {
 		clk.Add(15 * time.Minute)
-		s, next, err = m.Use(ctx, HashToken(token))
+		s, next, err = m.Use(ctx, ParseToken(token))
 		require.NoError(t, err, "rotation %d", i)
 		require.NotEmpty(t, next)
 		assert.NotEqual(t, token, next)
 		assert.Equal(t, created.ID, s.ID, "the public id stays")
 		assert.Equal(t, created.CreatedAt, s.CreatedAt)
 		assert.Equal(t, created.ExpiresAt, s.ExpiresAt, "the absolute deadline stays")
-		assert.Equal(t, clk.Now().Truncate(time.Second), s.RotatedAt)
+		assert.Equal(t, clk.Now(), s.RotatedAt)
+		assert.Equal(t, created.Family, s.Family, "a rotation keeps the family")
+		assert.Equal(t, familySecret(token), familySecret(next))
 		assert.Equal(t, HashToken(next), s.TokenHash)
 		assert.Equal(t, HashToken(token), s.PrevTokenHash)
 		stored, err := st.SessionByID(ctx, s.ID)
@@ -69,7 +71,7 @@ func TestUseNeverRotatesWithIntervalZero(t *testing.T) {
 	require.NoError(t, err)
 	for range 5 {
 		clk.Add(50 * time.Minute)
-		_, next, err := m.Use(ctx, HashToken(token))
+		_, next, err := m.Use(ctx, ParseToken(token))
 		require.NoError(t, err)
 		assert.Empty(t, next)
 	}
@@ -93,7 +95,7 @@ func TestUseParallelRotationMakesOneSuccessor(t *testing.T) {
 	for range requests {
 		wg.Go(func() {
 			<-start
-			s, next, err := m.Use(ctx, HashToken(token))
+			s, next, err := m.Use(ctx, ParseToken(token))
 			assert.NoError(t, err)
 			assert.Equal(t, created.ID, s.ID)
 			if next != "" {
@@ -111,7 +113,7 @@ func TestUseParallelRotationMakesOneSuccessor(t *testing.T) {
 	assert.Equal(t, HashToken(successors[0]), stored.TokenHash, "the successor handed out is the one kept")
 	assert.Equal(t, HashToken(token), stored.PrevTokenHash)
 
-	_, next, err := m.Use(ctx, HashToken(token))
+	_, next, err := m.Use(ctx, ParseToken(token))
 	require.NoError(t, err, "the old token works within the grace period")
 	assert.Empty(t, next, "and makes no second successor")
 }
@@ -125,19 +127,19 @@ func TestUseReplayAfterGraceEndsSession(t *testing.T) {
 	old, created, err := m.Create(ctx, "user-1", "203.0.113.1", "test")
 	require.NoError(t, err)
 	clk.Add(15 * time.Minute)
-	_, next, err := m.Use(ctx, HashToken(old))
+	_, next, err := m.Use(ctx, ParseToken(old))
 	require.NoError(t, err)
 	require.NotEmpty(t, next)
 
 	clk.Add(time.Minute - time.Second)
-	_, _, err = m.Use(ctx, HashToken(old))
+	_, _, err = m.Use(ctx, ParseToken(old))
 	require.NoError(t, err, "within the grace period")
 	assert.NotContains(t, logs.String(), EventSessionTokenReused)
 
 	clk.Add(time.Second)
-	_, _, err = m.Use(ctx, HashToken(old))
+	_, _, err = m.Use(ctx, ParseToken(old))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	_, _, err = m.Use(ctx, HashToken(next))
+	_, _, err = m.Use(ctx, ParseToken(next))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err), "the newer token ends with the session")
 	_, err = st.SessionByID(ctx, created.ID)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))

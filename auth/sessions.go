@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,9 +14,42 @@ import (
 	"simpleapi/store"
 )
 
-// TokenBytes is the size of a session token: 256 bits. Tokens travel as
-// base64url without padding.
-const TokenBytes = 32
+// A session token is "<family secret>.<secret>", each part 128 random bits
+// in base64url without padding: 256 bits in all. The family secret is
+// drawn when the session starts (or is renewed) and every rotation keeps
+// it, so a token that the session ever had names its session, while only
+// the current one (and the one it replaced, for a grace period) opens it.
+// The store keeps SHA-256 hashes of both parts, never a token.
+const (
+	FamilyBytes = 16
+	SecretBytes = 16
+)
+
+// Token is a session token as the manager reads it.
+type Token struct {
+	Value  string
+	Hash   store.TokenHash // SHA-256 of Value: compared with the session's tokens
+	Family store.TokenHash // SHA-256 of the family secret: finds the session
+}
+
+// ParseToken works out the hashes of a token. A token issued before
+// families has no dot: it is its own family secret, which is what the
+// stores assume of sessions stored then (Family = TokenHash).
+func ParseToken(value string) Token {
+	t := Token{Value: value, Hash: HashToken(value)}
+	if family, _, ok := strings.Cut(value, "."); ok {
+		t.Family = HashToken(family)
+	} else {
+		t.Family = t.Hash
+	}
+	return t
+}
+
+// familySecret is the part of a token that every successor keeps.
+func familySecret(token string) string {
+	family, _, _ := strings.Cut(token, ".")
+	return family
+}
 
 // SessionManager creates, finds, renews and ends sessions. It keeps only
 // the SHA-256 of each token; the token itself goes to the client once and
@@ -82,11 +116,21 @@ func HashToken(token string) store.TokenHash {
 	return sha256.Sum256([]byte(token))
 }
 
-// newToken returns 32 random bytes, base64url without padding.
-func newToken() string {
-	b := make([]byte, TokenBytes)
+// randomPart returns n random bytes, base64url without padding.
+func randomPart(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newFamilyToken returns the first token of a new family.
+func newFamilyToken() Token {
+	return ParseToken(randomPart(FamilyBytes) + "." + randomPart(SecretBytes))
+}
+
+// successor returns a new token of t's family.
+func successor(t string) Token {
+	return ParseToken(familySecret(t) + "." + randomPart(SecretBytes))
 }
 
 // invalidSession is the answer for every session that cannot be used:
@@ -96,11 +140,12 @@ var invalidSession = store.Errorf(store.EFORBIDDEN, "Forbidden")
 // Create starts a session for userID and returns its token, to be sent to
 // the client once.
 func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent string) (string, store.Session, error) {
-	now := m.second()
-	token := newToken()
+	now := m.instant()
+	token := newFamilyToken()
 	s := store.Session{
 		ID:            uuid.NewString(),
-		TokenHash:     HashToken(token),
+		Family:        token.Family,
+		TokenHash:     token.Hash,
 		UserID:        userID,
 		CreatedAt:     now,
 		IdleExpiresAt: m.idleDeadline(now),
@@ -115,14 +160,15 @@ func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent strin
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return "", store.Session{}, err
 	}
-	return token, s, nil
+	return token.Value, s, nil
 }
 
-// second is the current time as sessions keep it: UTC, whole seconds.
-func (m *SessionManager) second() time.Time { return wholeSecond(m.now()) }
+// instant is the current time as sessions keep it.
+func (m *SessionManager) instant() time.Time { return toMilli(m.now()) }
 
-// wholeSecond is t in UTC, to the second: the precision of session times.
-func wholeSecond(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+// toMilli is t in UTC, to the millisecond: the precision every store
+// keeps, so that what the manager decides on is what it reads back.
+func toMilli(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
 // idleDeadline is the idle deadline of a session used at now; zero
 // without an idle timeout.
@@ -149,19 +195,19 @@ const (
 	// MatchPrevious: the token the latest rotation replaced, within its
 	// grace period (before PrevValidUntil).
 	MatchPrevious
-	// MatchStalePrevious: the replaced token after its grace period. The
+	// MatchReplayed: any other token of the session's family — the
+	// replaced one after its grace period, or one replaced earlier. The
 	// token is refused; the session is returned so that the caller can
 	// treat the replay (two parties hold the session).
-	MatchStalePrevious
+	MatchReplayed
 )
 
-// Find returns the live session of a token, given by its hash (HashToken),
-// and which of its tokens matched, without recording a use. A token that
-// names no live session is EFORBIDDEN; so is a previous token past its
-// grace period, for which the session is returned too, with
-// MatchStalePrevious.
-func (m *SessionManager) Find(ctx context.Context, h store.TokenHash) (store.Session, TokenMatch, error) {
-	s, err := m.store.SessionByTokenHash(ctx, h)
+// Find returns the live session of a token and which of its tokens
+// matched, without recording a use. A token that names no live session is
+// EFORBIDDEN; so is a replayed one, for which the session is returned too,
+// with MatchReplayed.
+func (m *SessionManager) Find(ctx context.Context, t Token) (store.Session, TokenMatch, error) {
+	s, err := m.store.SessionByFamily(ctx, t.Family)
 	if err != nil {
 		if store.ErrorCode(err) == store.ENOTFOUND {
 			return store.Session{}, MatchCurrent, invalidSession
@@ -169,20 +215,20 @@ func (m *SessionManager) Find(ctx context.Context, h store.TokenHash) (store.Ses
 		return store.Session{}, MatchCurrent, err
 	}
 	switch {
-	case s.TokenHash == h:
+	case s.TokenHash == t.Hash:
 		return s, MatchCurrent, nil
-	case m.now().Before(s.PrevValidUntil):
+	case s.PrevTokenHash == t.Hash && m.now().Before(s.PrevValidUntil):
 		return s, MatchPrevious, nil
 	default:
-		return s, MatchStalePrevious, invalidSession
+		return s, MatchReplayed, invalidSession
 	}
 }
 
-// Lookup returns the live session of a token, given by its hash (its
-// current token, or its previous one within the grace period) and records
-// its use. Any other token is EFORBIDDEN.
-func (m *SessionManager) Lookup(ctx context.Context, h store.TokenHash) (store.Session, error) {
-	s, _, err := m.Find(ctx, h)
+// Lookup returns the live session of a token (its current token, or its
+// previous one within the grace period) and records its use. Any other
+// token is EFORBIDDEN.
+func (m *SessionManager) Lookup(ctx context.Context, t Token) (store.Session, error) {
+	s, _, err := m.Find(ctx, t)
 	if err != nil {
 		return store.Session{}, err
 	}
@@ -192,20 +238,21 @@ func (m *SessionManager) Lookup(ctx context.Context, h store.TokenHash) (store.S
 	return s, nil
 }
 
-// Use authenticates a request's token, given by its hash: it returns the
-// token's live session, records the use and, when the current token is
-// older than the rotation interval, replaces it. newToken is then the successor, to be
+// Use authenticates a request's token: it returns the token's live
+// session, records the use and, when the current token is older than the
+// rotation interval, replaces it. newToken is then the successor, to be
 // sent to the client at once; it is "" when nothing was replaced.
 //
 // Of parallel requests that all find the token due, the store lets
 // exactly one rotate it; the others go on with the token they have, which
-// stays valid for the grace period. The replaced token presented after
-// that, while the session lives on, means two parties hold the session:
-// the session ends (both tokens stop working) and the event
+// stays valid for the grace period. Any other token of the session's
+// family presented while the session lives on — the replaced one after
+// its grace period, or one replaced before it — means two parties hold
+// the session: the session ends (every token stops working) and the event
 // session_token_reused is audited with both addresses.
-func (m *SessionManager) Use(ctx context.Context, h store.TokenHash) (s store.Session, newToken string, err error) {
-	s, match, err := m.Find(ctx, h)
-	if match == MatchStalePrevious {
+func (m *SessionManager) Use(ctx context.Context, t Token) (s store.Session, newToken string, err error) {
+	s, match, err := m.Find(ctx, t)
+	if match == MatchReplayed {
 		m.tokenReused(ctx, s)
 		return store.Session{}, "", err
 	}
@@ -219,7 +266,7 @@ func (m *SessionManager) Use(ctx context.Context, h store.TokenHash) (s store.Se
 	if match != MatchCurrent || !m.rotationDue(s, now) {
 		return s, "", nil
 	}
-	return m.rotateToken(ctx, s)
+	return m.rotateToken(ctx, s, t.Value)
 }
 
 // rotationDue reports whether s's current token is older than the
@@ -228,22 +275,23 @@ func (m *SessionManager) rotationDue(s store.Session, now time.Time) bool {
 	return m.rotate > 0 && !now.Before(s.RotatedAt.Add(m.rotate))
 }
 
-// rotateToken replaces s's current token, keeping the replaced one valid
-// for the grace period (and known afterwards, to recognise a replay). A
-// parallel request that rotated first wins: s is returned unchanged, with
-// no new token.
-func (m *SessionManager) rotateToken(ctx context.Context, s store.Session) (store.Session, string, error) {
-	now := m.second()
-	token := newToken()
+// rotateToken replaces s's current token, current, by a successor of its
+// family, keeping the replaced one valid for the grace period. A parallel
+// request that rotated first wins: s is returned unchanged, with no new
+// token.
+func (m *SessionManager) rotateToken(ctx context.Context, s store.Session, current string) (store.Session, string, error) {
+	now := m.instant()
+	next := successor(current)
 	rotated, err := m.store.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{
-		TokenHash:      HashToken(token),
+		Family:         s.Family,
+		TokenHash:      next.Hash,
 		RotatedAt:      now,
 		PrevTokenHash:  s.TokenHash,
-		PrevValidUntil: m.now().Add(m.grace),
+		PrevValidUntil: now.Add(m.grace),
 	})
 	switch store.ErrorCode(err) {
 	case "":
-		return rotated, token, nil
+		return rotated, next.Value, nil
 	case store.ECONFLICT:
 		return s, "", nil
 	case store.ENOTFOUND:
@@ -253,22 +301,27 @@ func (m *SessionManager) rotateToken(ctx context.Context, s store.Session) (stor
 	}
 }
 
-// tokenReused ends a session whose replaced token came back after its
-// grace period, and audits it with the session's address and (from ctx)
-// the address that presented the old token.
+// tokenReused ends a session one of whose earlier tokens came back, and
+// audits it with the session's address and (from ctx) the address that
+// presented the token. Of parallel replays only the one that ended the
+// session audits it, so the event is logged once.
 func (m *SessionManager) tokenReused(ctx context.Context, s store.Session) {
 	err := m.Destroy(ctx, s.ID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return // a parallel request ended it, and audited it
+	}
 	attrs := []slog.Attr{slog.String("session_id", s.ID), slog.String("user_id", s.UserID),
 		slog.String("session_ip", s.IP)}
-	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+	if err != nil {
 		attrs = append(attrs, slog.String("end_error", err.Error()))
 	}
 	Audit(ctx, m.log, slog.LevelWarn, EventSessionTokenReused, attrs...)
 }
 
 // Touch records a use of *s now, moving its idle deadline, and updates *s
-// to match. Times are whole seconds, so a session already seen this
-// second is not written again. A session that ended meanwhile is
+// to match. A session already seen in the same second is not written
+// again: its idle deadline may so lag real use by up to a second, which
+// spares a store write per request. A session that ended meanwhile is
 // EFORBIDDEN.
 func (m *SessionManager) Touch(ctx context.Context, s *store.Session) error {
 	return m.touch(ctx, s, m.now())
@@ -276,8 +329,8 @@ func (m *SessionManager) Touch(ctx context.Context, s *store.Session) error {
 
 // touch is Touch at the instant at (one clock read serves all of Use).
 func (m *SessionManager) touch(ctx context.Context, s *store.Session, at time.Time) error {
-	now := wholeSecond(at)
-	if !now.After(s.LastSeenAt) {
+	now := toMilli(at)
+	if now.Unix() <= s.LastSeenAt.Unix() {
 		return nil
 	}
 	idle := m.idleDeadline(now)
@@ -305,23 +358,28 @@ func (m *SessionManager) MaxAge(s store.Session) int {
 }
 
 // renewTries bounds Renew's retries when the token changes under it (a
-// rotation by a parallel request).
+// rotation by a parallel request). Each retry follows a rotation that
+// succeeded, which happens at most once per rotation interval, so the
+// bound is never reached by a client's own parallel requests.
 const renewTries = 3
 
-// Renew gives s a fresh token, keeping its public id, creation time and
-// deadlines: used after a password change so that a token seen before it
-// is worthless. Every earlier token stops working at once (no grace
-// period). A session ended meanwhile is EFORBIDDEN.
+// Renew gives s a fresh token of a new family, keeping its public id,
+// creation time and deadlines: used after a password change so that a
+// token seen before it is worthless. Every earlier token stops working at
+// once (no grace period) and is then unknown, not a replay: the password
+// change already cut off whoever held it. A session ended meanwhile is
+// EFORBIDDEN.
 func (m *SessionManager) Renew(ctx context.Context, s store.Session) (string, store.Session, error) {
 	for range renewTries {
-		token := newToken()
+		token := newFamilyToken()
 		renewed, err := m.store.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{
-			TokenHash: HashToken(token),
-			RotatedAt: m.second(),
+			Family:    token.Family,
+			TokenHash: token.Hash,
+			RotatedAt: m.instant(),
 		})
 		switch store.ErrorCode(err) {
 		case "":
-			return token, renewed, nil
+			return token.Value, renewed, nil
 		case store.ENOTFOUND:
 			return "", store.Session{}, invalidSession // revoked meanwhile
 		case store.ECONFLICT: // rotated meanwhile: renew its current token

@@ -47,7 +47,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := m.Lookup(ctx, HashToken(kept[rand.IntN(len(kept))])); err != nil {
+		if _, err := m.Lookup(ctx, ParseToken(kept[rand.IntN(len(kept))])); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -58,10 +58,10 @@ func newTestManager(idle time.Duration) (*SessionManager, *countingStore, *store
 func TestCreateSetsDeadlines(t *testing.T) {
 	ctx := t.Context()
 	m, st, clk := newTestManager(30 * time.Minute)
-	clk.Add(1500 * time.Millisecond) // stored to the second
+	clk.Add(1500*time.Millisecond + 300*time.Microsecond) // stored to the millisecond
 	_, s, err := m.Create(ctx, "user-1", "203.0.113.1", "test")
 	require.NoError(t, err)
-	now := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
+	now := time.Date(2026, 1, 1, 0, 0, 1, 500_000_000, time.UTC)
 	assert.Equal(t, now, s.CreatedAt)
 	assert.Equal(t, now, s.LastSeenAt)
 	assert.Equal(t, now, s.RotatedAt)
@@ -86,7 +86,7 @@ func TestUseWrittenOncePerSecond(t *testing.T) {
 	// Uses within the second of the latest write are not written again.
 	for range 5 {
 		clk.Add(100 * time.Millisecond)
-		_, err := m.Lookup(ctx, HashToken(token))
+		_, err := m.Lookup(ctx, ParseToken(token))
 		require.NoError(t, err)
 	}
 	touches, _, _ := st.counts()
@@ -96,11 +96,11 @@ func TestUseWrittenOncePerSecond(t *testing.T) {
 	// deadline with it.
 	for i := range 3 {
 		clk.Add(10 * time.Second)
-		got, err := m.Lookup(ctx, HashToken(token))
+		got, err := m.Lookup(ctx, ParseToken(token))
 		require.NoError(t, err)
-		_, err = m.Lookup(ctx, HashToken(token))
+		_, err = m.Lookup(ctx, ParseToken(token))
 		require.NoError(t, err)
-		now := clk.Now().Truncate(time.Second)
+		now := clk.Now()
 		assert.Equal(t, now, got.LastSeenAt)
 		assert.Equal(t, now.Add(30*time.Minute), got.IdleExpiresAt)
 		stored, err := st.SessionByID(ctx, s.ID)
@@ -118,11 +118,11 @@ func TestIdleTimeoutShorterThanAMinute(t *testing.T) {
 	require.NoError(t, err)
 	for i := range 10 {
 		clk.Add(20 * time.Second)
-		_, err := m.Lookup(ctx, HashToken(token))
+		_, err := m.Lookup(ctx, ParseToken(token))
 		require.NoError(t, err, "use %d, 20 s after the previous one", i)
 	}
 	clk.Add(30 * time.Second)
-	_, err = m.Lookup(ctx, HashToken(token))
+	_, err = m.Lookup(ctx, ParseToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }
 
@@ -135,13 +135,13 @@ func TestInstancesShareUses(t *testing.T) {
 	token, _, err := a.Create(ctx, "user-1", "", "")
 	require.NoError(t, err)
 	clk.Add(9 * time.Minute)
-	_, err = a.Lookup(ctx, HashToken(token))
+	_, err = a.Lookup(ctx, ParseToken(token))
 	require.NoError(t, err)
 	clk.Add(9 * time.Minute) // 18 min after creation, 9 after the last use
-	_, err = b.Lookup(ctx, HashToken(token))
+	_, err = b.Lookup(ctx, ParseToken(token))
 	require.NoError(t, err, "the use through a counts for b")
 	clk.Add(10 * time.Minute)
-	_, err = a.Lookup(ctx, HashToken(token))
+	_, err = a.Lookup(ctx, ParseToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }
 
@@ -152,15 +152,15 @@ func TestAbsoluteDeadlineEndsSessionInUse(t *testing.T) {
 	require.NoError(t, err)
 	for clk.Now().Add(30 * time.Minute).Before(s.ExpiresAt) {
 		clk.Add(30 * time.Minute)
-		_, err := m.Lookup(ctx, HashToken(token))
+		_, err := m.Lookup(ctx, ParseToken(token))
 		require.NoError(t, err)
 	}
 	clk.Set(s.ExpiresAt.Add(-time.Second))
-	_, err = m.Lookup(ctx, HashToken(token))
+	_, err = m.Lookup(ctx, ParseToken(token))
 	require.NoError(t, err, "a second before the absolute deadline")
 	assert.Equal(t, 1, m.MaxAge(s))
 	clk.Set(s.ExpiresAt)
-	_, err = m.Lookup(ctx, HashToken(token))
+	_, err = m.Lookup(ctx, ParseToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 	_, err = m.Get(ctx, s.ID)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
@@ -180,25 +180,26 @@ func TestRenewReplacesTokenKeepsID(t *testing.T) {
 	assert.Equal(t, s.ExpiresAt, renewed.ExpiresAt, "same lifetime")
 	assert.Equal(t, clk.Now(), renewed.RotatedAt)
 	assert.Zero(t, renewed.PrevTokenHash, "no grace for the old token")
-	_, err = m.Lookup(ctx, HashToken(token))
+	_, err = m.Lookup(ctx, ParseToken(token))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	_, err = m.Lookup(ctx, HashToken(fresh))
+	_, err = m.Lookup(ctx, ParseToken(fresh))
 	assert.NoError(t, err)
 
 	// Renewing a session whose token was rotated meanwhile renews its
 	// current token; every earlier one stops working.
-	rotated := storetest.NewTokenHash()
-	_, err = st.RotateToken(ctx, s.ID, renewed.TokenHash, store.Rotation{TokenHash: rotated, RotatedAt: clk.Now(),
-		PrevTokenHash: renewed.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
+	rotated := successor(fresh)
+	_, err = st.RotateToken(ctx, s.ID, renewed.TokenHash, store.Rotation{Family: renewed.Family, TokenHash: rotated.Hash,
+		RotatedAt: clk.Now(), PrevTokenHash: renewed.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
 	require.NoError(t, err)
 	again, _, err := m.Renew(ctx, renewed)
 	require.NoError(t, err)
-	_, err = m.Lookup(ctx, HashToken(fresh))
-	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	_, err = st.SessionByTokenHash(ctx, rotated)
-	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-	_, err = m.Lookup(ctx, HashToken(again))
-	assert.NoError(t, err)
+	assert.NotEqual(t, familySecret(fresh), familySecret(again), "a renewal starts a new family")
+	for _, old := range []string{fresh, rotated.Value} {
+		_, err = m.Lookup(ctx, ParseToken(old))
+		assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
+	}
+	_, err = m.Lookup(ctx, ParseToken(again))
+	assert.NoError(t, err, "a token of the family it left is unknown, not a replay")
 
 	// Renewing a session revoked meanwhile is refused.
 	_, gone, err := m.Create(ctx, "user-2", "", "")
@@ -218,31 +219,31 @@ func TestPreviousTokenGrace(t *testing.T) {
 	m, st, clk := newTestManager(time.Hour)
 	old, s, err := m.Create(ctx, "user-1", "", "")
 	require.NoError(t, err)
-	next := newToken()
-	_, err = st.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{TokenHash: HashToken(next), RotatedAt: clk.Now(),
-		PrevTokenHash: s.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
+	next := successor(old).Value
+	_, err = st.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{Family: s.Family, TokenHash: HashToken(next),
+		RotatedAt: clk.Now(), PrevTokenHash: s.TokenHash, PrevValidUntil: clk.Now().Add(time.Minute)})
 	require.NoError(t, err)
 
-	got, match, err := m.Find(ctx, HashToken(next))
+	got, match, err := m.Find(ctx, ParseToken(next))
 	require.NoError(t, err)
 	assert.Equal(t, MatchCurrent, match)
 	assert.Equal(t, s.ID, got.ID)
 	clk.Add(59 * time.Second)
-	got, match, err = m.Find(ctx, HashToken(old))
+	got, match, err = m.Find(ctx, ParseToken(old))
 	require.NoError(t, err)
 	assert.Equal(t, MatchPrevious, match)
 	assert.Equal(t, s.ID, got.ID)
-	_, err = m.Lookup(ctx, HashToken(old))
+	_, err = m.Lookup(ctx, ParseToken(old))
 	require.NoError(t, err, "within the grace period")
 
 	clk.Add(time.Second)
-	got, match, err = m.Find(ctx, HashToken(old))
+	got, match, err = m.Find(ctx, ParseToken(old))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	assert.Equal(t, MatchStalePrevious, match)
+	assert.Equal(t, MatchReplayed, match)
 	assert.Equal(t, s.ID, got.ID, "the session is named, for reuse detection")
-	_, err = m.Lookup(ctx, HashToken(old))
+	_, err = m.Lookup(ctx, ParseToken(old))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
-	_, err = m.Lookup(ctx, HashToken(next))
+	_, err = m.Lookup(ctx, ParseToken(next))
 	assert.NoError(t, err)
 }
 
@@ -283,14 +284,20 @@ func TestTokensAreRandomAndHashed(t *testing.T) {
 	for range 100 {
 		token, s, err := m.Create(ctx, "u", "", "")
 		require.NoError(t, err)
-		assert.Len(t, token, 43, "32 bytes, base64url")
+		assert.Regexp(t, `^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{22}$`, token, "two parts of 16 bytes, base64url")
 		assert.False(t, seen[token])
 		seen[token] = true
+		parsed := ParseToken(token)
 		assert.Equal(t, HashToken(token), s.TokenHash)
-		got, err := st.SessionByTokenHash(ctx, HashToken(token))
+		assert.Equal(t, HashToken(familySecret(token)), s.Family)
+		assert.Equal(t, parsed.Family, s.Family)
+		got, err := st.SessionByFamily(ctx, parsed.Family)
 		require.NoError(t, err)
 		assert.Equal(t, s.ID, got.ID)
 	}
-	_, err := m.Lookup(ctx, HashToken("not-a-token"))
+	// A token issued before families is its own family secret.
+	legacy := ParseToken("Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI")
+	assert.Equal(t, legacy.Hash, legacy.Family)
+	_, err := m.Lookup(ctx, ParseToken("not-a-token"))
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err))
 }

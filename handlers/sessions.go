@@ -143,7 +143,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		// Session fixation: a session the client brought is ended, never
 		// adopted.
 		if token, _, ok := d.cookies.Token(c.Request); ok {
-			if old, err := d.sessions.Lookup(ctx, token.Hash); err == nil {
+			if old, err := d.sessions.Lookup(ctx, token); err == nil {
 				_ = d.sessions.Destroy(ctx, old.ID)
 			}
 		}

@@ -206,7 +206,7 @@ func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
 		return nil, Forbidden // bad signature: the store is not asked
 	}
 	ctx := c.Request.Context()
-	s, newToken, err := a.Sessions.Use(ctx, token.Hash)
+	s, newToken, err := a.Sessions.Use(ctx, token)
 	if err != nil {
 		return nil, err
 	}

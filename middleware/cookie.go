@@ -11,7 +11,6 @@ import (
 	gsessions "github.com/gorilla/sessions"
 
 	"simpleapi/auth"
-	"simpleapi/store"
 )
 
 // tokenKey is the key of the session token among the cookie's values.
@@ -41,21 +40,14 @@ type SessionCookies struct {
 	// The store's decoding (base64, HMAC, gob) costs several microseconds
 	// and dozens of allocations. A cookie value that verified once always
 	// verifies to the same token, so verified values are remembered, with
-	// the token's hash, which is all the session lookup needs. Only values
+	// the token's hashes, which are all the session lookup needs. Only values
 	// this server signed get in, so keys are as long as its own cookies. A
 	// lookup compares a value with a stored one only when their hashes
 	// under the map's random seed agree, so its timing tells nothing usable
 	// about other clients' cookies; a value not found is verified by the
 	// store's HMAC check.
 	mu       sync.RWMutex
-	verified map[string]SessionToken // the exact value → its token
-}
-
-// SessionToken is the token a session cookie carries, and its hash
-// (auth.HashToken), worked out once per cookie value.
-type SessionToken struct {
-	Value string
-	Hash  store.TokenHash
+	verified map[string]auth.Token // the exact value → its token, parsed
 }
 
 // CookieConfig configures SessionCookies.
@@ -94,7 +86,7 @@ func NewSessionCookies(cfg CookieConfig) *SessionCookies {
 		secure:   cfg.Secure,
 		sameSite: sameSite,
 		trusted:  cfg.TrustedProxies,
-		verified: make(map[string]SessionToken),
+		verified: make(map[string]auth.Token),
 	}
 }
 
@@ -124,13 +116,13 @@ func (q quietStore) Get(r *http.Request, name string) (*gsessions.Session, error
 
 // Token returns the token in the request's cookie. present is false when
 // there is no cookie; ok is false when there is one that does not verify.
-func (sc *SessionCookies) Token(r *http.Request) (token SessionToken, present, ok bool) {
+func (sc *SessionCookies) Token(r *http.Request) (token auth.Token, present, ok bool) {
 	raw, present := cookieValue(r, sc.name)
 	if !present {
-		return SessionToken{}, false, false
+		return auth.Token{}, false, false
 	}
 	if len(raw) > maxCookieValue {
-		return SessionToken{}, true, false
+		return auth.Token{}, true, false
 	}
 	sc.mu.RLock()
 	token, ok = sc.verified[raw]
@@ -143,13 +135,13 @@ func (sc *SessionCookies) Token(r *http.Request) (token SessionToken, present, o
 	only := &http.Request{Header: http.Header{"Cookie": {sc.name + "=" + raw}}}
 	s, err := sc.store.New(only, sc.name)
 	if err != nil || s.IsNew {
-		return SessionToken{}, true, false
+		return auth.Token{}, true, false
 	}
 	value, ok := s.Values[tokenKey].(string)
 	if !ok || value == "" {
-		return SessionToken{}, true, false
+		return auth.Token{}, true, false
 	}
-	token = SessionToken{Value: value, Hash: auth.HashToken(value)}
+	token = auth.ParseToken(value)
 	sc.mu.Lock()
 	if len(sc.verified) >= maxVerified {
 		clear(sc.verified)

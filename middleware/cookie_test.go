@@ -196,26 +196,35 @@ func TestTokenSerializer(t *testing.T) {
 		require.NoError(t, s.Deserialize(b, &out))
 		return b, out
 	}
-	token := map[any]any{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI"}
-	b, out := roundTrip(token)
+	// A token of a family, and one issued before families.
+	family := map[any]any{tokenKey: "Na-oli8H20-8MCXQXZPfwg.6_23Zxn8NOqrMPNPOEFyGA"}
+	b, out := roundTrip(family)
 	assert.Len(t, b, 33)
-	assert.Equal(t, byte(tokenMarker), b[0])
-	assert.Equal(t, token, out)
+	assert.Equal(t, byte(familyMarker), b[0])
+	assert.Equal(t, family, out)
+	legacy := map[any]any{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI"}
+	b, out = roundTrip(legacy)
+	assert.Len(t, b, 33)
+	assert.Equal(t, byte(legacyMarker), b[0])
+	assert.Equal(t, legacy, out)
 
 	// Anything else is gob, as the store would write it.
 	for _, v := range []map[any]any{
 		{tokenKey: "short"},
 		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGJ"}, // not the one spelling of its bytes
 		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFy=I"},
-		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI", "other": 1},
+		{tokenKey: "Na-oli8H20-8MCXQXZPfwg.6_23Zxn8NOqrMPNPOEFyGB"},
+		{tokenKey: "Na-oli8H20-8MCXQXZPfw6_23Zxn8NOqrMPNPOEFyGI.6_23Zxn8NOqrMPNPOEFyGA"}, // successor of a pre-family token
+		{tokenKey: "Na-oli8H20-8MCXQXZPfwg.6_23Zxn8NOqrMPNPOEFyGA", "other": 1},
 		{},
 	} {
 		b, out := roundTrip(v)
-		assert.NotEqual(t, byte(tokenMarker), b[0], "gob")
+		assert.Greater(t, b[0], byte(familyMarker), "gob")
 		assert.Equal(t, v, out)
 	}
 
 	out = map[any]any{}
-	assert.Error(t, s.Deserialize([]byte{tokenMarker, 1, 2}, &out), "a marker with the wrong length")
-	assert.Error(t, s.Deserialize(append([]byte{tokenMarker}, make([]byte, 32)...), new(string)), "not a session's values")
+	assert.Error(t, s.Deserialize([]byte{legacyMarker, 1, 2}, &out), "a marker with the wrong length")
+	assert.Error(t, s.Deserialize([]byte{familyMarker, 1, 2}, &out), "a marker with the wrong length")
+	assert.Error(t, s.Deserialize(append([]byte{familyMarker}, make([]byte, 32)...), new(string)), "not a session's values")
 }

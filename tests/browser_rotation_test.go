@@ -5,16 +5,19 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// With a short rotation interval the page keeps working across several
-// rotations while it fires parallel requests: each burst replaces the
-// token once, in the same session. A copy of the replaced cookie
-// replayed after the grace period ends the session, in the browser too.
+// With a short rotation interval the page keeps working across six
+// rotations while it fires parallel requests, each burst landing at a
+// different point of a second: each burst replaces the token once, in the
+// same session, and never signs the page out. A copy of the first cookie,
+// replaced six rotations ago, replayed later ends the session, in the
+// browser too.
 func TestBrowserTokenRotation(t *testing.T) {
 	s := newSessionServer(t, "SESSION_ROTATE_INTERVAL", "60", "SESSION_ROTATE_GRACE", "10")
 	// Counts the answers that set a cookie: one per rotation.
@@ -30,11 +33,11 @@ func TestBrowserTokenRotation(t *testing.T) {
 	b.signIn(ts.URL, adminEmail, adminPassword)
 	sessionID := evalJS[string](b, `fetch("/api/v1/auth_session/sessions").then(r => r.json()).then(l => l[0].id)`)
 
-	var replaced string
-	for round := range 4 {
-		replaced = b.sessionCookie(ts.URL).Value
+	first := b.sessionCookie(ts.URL).Value
+	for round := range 6 {
+		replaced := b.sessionCookie(ts.URL).Value
 		cookiesSet.Store(0)
-		s.clock.Advance(61)
+		s.clock.AdvanceBy(60*time.Second + time.Duration(round*170)*time.Millisecond)
 		statuses := evalJS[[]int](b, `Promise.all([...Array(24)].map((_, i) =>
   fetch(["/api/v1/users/me", "/api/v1/auth_session/sessions", "/api/v1/stats"][i % 3]).then(r => r.status)))`)
 		for i, status := range statuses {
@@ -59,12 +62,12 @@ func TestBrowserTokenRotation(t *testing.T) {
 	}
 	b.screenshot("rotated")
 
-	// Someone who copied the cookie before the latest rotation uses it
-	// after the grace period: the session ends for both parties.
+	// Someone who copied the cookie before the first rotation uses it:
+	// the session ends for both parties.
 	s.clock.Advance(11)
 	req, err := http.NewRequest("GET", ts.URL+"/api/v1/users/me", nil)
 	require.NoError(t, err)
-	req.AddCookie(&http.Cookie{Name: "_my_session_id", Value: replaced})
+	req.AddCookie(&http.Cookie{Name: "_my_session_id", Value: first})
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	res.Body.Close()

@@ -67,10 +67,13 @@ func (c *clock) Now() time.Time {
 }
 
 // Advance moves the clock by seconds.
-func (c *clock) Advance(seconds int) {
+func (c *clock) Advance(seconds int) { c.AdvanceBy(time.Duration(seconds) * time.Second) }
+
+// AdvanceBy moves the clock by d.
+func (c *clock) AdvanceBy(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Duration(seconds) * time.Second)
+	c.now = c.now.Add(d)
 }
 
 // server is one running instance of the service under test.
@@ -110,15 +113,15 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// countingSessions counts session lookups by token hash.
+// countingSessions counts session lookups by token family.
 type countingSessions struct {
 	store.SessionStore
 	lookups atomic.Int64
 }
 
-func (c *countingSessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
+func (c *countingSessions) SessionByFamily(ctx context.Context, f store.TokenHash) (store.Session, error) {
 	c.lookups.Add(1)
-	return c.SessionStore.SessionByTokenHash(ctx, h)
+	return c.SessionStore.SessionByFamily(ctx, f)
 }
 
 // newServer starts the service on a fresh data directory; kv overrides
