@@ -87,7 +87,7 @@ type TokenHash [32]byte
 // Redis key TTL, a SQL WHERE on the deadline, a sweep in memory).
 //
 // Times are kept to the millisecond at least: grace periods, rotation and
-// expiry are decided on them (docs/sessions.md).
+// expiry are decided on them (docs/session-store.md).
 type Session struct {
 	ID string // public UUIDv4, used by the sessions API
 	// Family is the SHA-256 of the family secret that every token of the
