@@ -59,6 +59,30 @@ func checkUsersFile(dir string) error {
 		path, state, strings.Join(found, ", "), usersFile)
 }
 
+// checkSessionsFile refuses a sessions file that is empty (0 bytes), as
+// checkUsersFile does an empty users file: the service never writes one
+// (a snapshot is replaced whole, and an empty store is "{}"), so the file
+// was truncated and its sessions lost, and starting would silently end
+// them all. A missing sessions file is a first start in the sessions
+// mode.
+func checkSessionsFile(dir string) error {
+	path := filepath.Join(dir, sessionsFile)
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case st.Size() > 0:
+		return nil
+	}
+	// The journals alone would bring back only the latest changes, so
+	// they go aside with it.
+	return fmt.Errorf("%s: the file is empty (0 bytes): refusing to start without the sessions; restore %s from a backup, "+
+		"or move it and its journals (%s.journal*) aside to start without sessions (their users sign in again)",
+		path, sessionsFile, sessionsFile)
+}
+
 // makeDir creates dir 0700 if it does not exist and makes its entry
 // durable in the parent directory.
 func makeDir(dir string) error {

@@ -21,7 +21,8 @@
 // Open then fails, naming the file, the byte offset and the fault, and
 // changes nothing. Open also refuses a users file that is missing or empty
 // in a directory that shows the service ran there before (see
-// checkUsersFile), rather than start again with no users.
+// checkUsersFile), rather than start again with no users, and an empty
+// sessions file (see checkSessionsFile).
 //
 // A failed write (a failed fsync, a journal no longer in the data
 // directory, or a compaction that cannot write) fails the store for good,
@@ -125,6 +126,11 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	if err := checkUsersFile(dir); err != nil {
 		return nil, err
+	}
+	if opts.Sessions {
+		if err := checkSessionsFile(dir); err != nil {
+			return nil, err
+		}
 	}
 	lock, err := lockDir(dir)
 	if err != nil {

@@ -50,7 +50,7 @@ func openDB(t testing.TB, dir string, opts Options) *DB {
 	return db
 }
 
-// testTime is a whole-second UTC time, as the store keeps times.
+// testTime is a whole-second UTC time, as the users file keeps times.
 var testTime = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
 
 func strPtr(s string) *string { return &s }

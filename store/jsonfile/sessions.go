@@ -15,9 +15,18 @@ import (
 // sessionsFile holds the sessions of the session_db_auth mode.
 const sessionsFile = ".db_UserSession.json"
 
-// sessionRecord is a session on disk. Only token hashes are kept, so a
-// copy of the file cannot be used to sign in. updated_at is the time of the
-// last change (last use, or creation), for symmetry with the users file.
+// sessionRecord is a session on disk. Only hashes are kept (of the token
+// and of the family secret), so a copy of the file cannot be used to sign
+// in. updated_at is the time of the last change (last use, or creation),
+// for symmetry with the users file.
+//
+// Times are written to the millisecond (sessionTimeLayout), since grace
+// periods and deadlines are decided on them; records written before that
+// hold whole seconds ("2006-01-02T15:04:05", UTC), which still read.
+//
+// Files written before sessions had a family lack family. Such a record
+// loads with Family = TokenHash: a token issued before families is its own
+// family secret.
 //
 // Files written before sessions carried their idle deadline and token
 // rotation lack idle_expires_at, rotated_at and the prev_ fields. Such a
@@ -33,7 +42,8 @@ const sessionsFile = ".db_UserSession.json"
 type sessionRecord struct {
 	ID             string          `json:"id"`
 	UserID         string          `json:"user_id"`
-	TokenHash      *string         `json:"token_hash"` // always written; nil only in an old service's record
+	Family         string          `json:"family,omitempty"` // always written; "" in a record from before families
+	TokenHash      *string         `json:"token_hash"`       // always written; nil only in an old service's record
 	CreatedAt      string          `json:"created_at"`
 	UpdatedAt      string          `json:"updated_at"`
 	ExpiresAt      *string         `json:"expires_at"` // null: no absolute expiry
@@ -87,25 +97,26 @@ func encodeSession(s *store.Session) ([]byte, error) {
 	r := sessionRecord{
 		ID:            s.ID,
 		UserID:        s.UserID,
+		Family:        hex.EncodeToString(s.Family[:]),
 		TokenHash:     &hash,
-		CreatedAt:     formatTime(s.CreatedAt),
-		UpdatedAt:     formatTime(updated),
+		CreatedAt:     formatSessionTime(s.CreatedAt),
+		UpdatedAt:     formatSessionTime(updated),
 		IdleExpiresAt: jsonNull,
-		LastSeenAt:    formatTime(s.LastSeenAt),
+		LastSeenAt:    formatSessionTime(s.LastSeenAt),
 		IP:            s.IP,
 		UserAgent:     s.UserAgent,
-		RotatedAt:     formatTime(s.RotatedAt),
+		RotatedAt:     formatSessionTime(s.RotatedAt),
 	}
 	if !s.ExpiresAt.IsZero() {
-		e := formatTime(s.ExpiresAt)
+		e := formatSessionTime(s.ExpiresAt)
 		r.ExpiresAt = &e
 	}
 	if !s.IdleExpiresAt.IsZero() {
-		r.IdleExpiresAt = json.RawMessage(`"` + formatTime(s.IdleExpiresAt) + `"`)
+		r.IdleExpiresAt = json.RawMessage(`"` + formatSessionTime(s.IdleExpiresAt) + `"`)
 	}
 	if s.PrevTokenHash != (store.TokenHash{}) {
 		r.PrevTokenHash = hex.EncodeToString(s.PrevTokenHash[:])
-		r.PrevValidUntil = formatTime(s.PrevValidUntil)
+		r.PrevValidUntil = formatSessionTime(s.PrevValidUntil)
 	}
 	return json.Marshal(r)
 }
@@ -128,15 +139,21 @@ func decodeSession(unmarshal func(any) error, legacyIdle time.Duration) (*store.
 	if err := decodeHash(&s.TokenHash, *r.TokenHash); err != nil {
 		return nil, fmt.Errorf("token_hash: %w", err)
 	}
+	s.Family = s.TokenHash // a record from before families (see sessionRecord)
+	if r.Family != "" {
+		if err := decodeHash(&s.Family, r.Family); err != nil {
+			return nil, fmt.Errorf("family: %w", err)
+		}
+	}
 	var err error
-	if s.CreatedAt, err = parseTime(r.CreatedAt); err != nil {
+	if s.CreatedAt, err = parseSessionTime(r.CreatedAt); err != nil {
 		return nil, err
 	}
-	if s.LastSeenAt, err = parseTime(r.LastSeenAt); err != nil {
+	if s.LastSeenAt, err = parseSessionTime(r.LastSeenAt); err != nil {
 		return nil, err
 	}
 	if r.ExpiresAt != nil {
-		if s.ExpiresAt, err = parseTime(*r.ExpiresAt); err != nil {
+		if s.ExpiresAt, err = parseSessionTime(*r.ExpiresAt); err != nil {
 			return nil, err
 		}
 	}
@@ -151,14 +168,14 @@ func decodeSession(unmarshal func(any) error, legacyIdle time.Duration) (*store.
 			return nil, fmt.Errorf("idle_expires_at: %w", err)
 		}
 		if idle != nil {
-			if s.IdleExpiresAt, err = parseTime(*idle); err != nil {
+			if s.IdleExpiresAt, err = parseSessionTime(*idle); err != nil {
 				return nil, err
 			}
 		}
 	}
 	s.RotatedAt = s.CreatedAt
 	if r.RotatedAt != "" {
-		if s.RotatedAt, err = parseTime(r.RotatedAt); err != nil {
+		if s.RotatedAt, err = parseSessionTime(r.RotatedAt); err != nil {
 			return nil, err
 		}
 	}
@@ -166,7 +183,7 @@ func decodeSession(unmarshal func(any) error, legacyIdle time.Duration) (*store.
 		if err := decodeHash(&s.PrevTokenHash, r.PrevTokenHash); err != nil {
 			return nil, fmt.Errorf("prev_token_hash: %w", err)
 		}
-		if s.PrevValidUntil, err = parseTime(r.PrevValidUntil); err != nil {
+		if s.PrevValidUntil, err = parseSessionTime(r.PrevValidUntil); err != nil {
 			return nil, err
 		}
 	}
@@ -195,11 +212,15 @@ const touchFlushInterval = time.Minute
 // since they were last written, by DeleteExpired (which the session
 // manager calls once a minute) and by Close: a session in steady use costs
 // one journal record a minute, not one per request.
+//
+// Each session costs one value and one entry in each index, whatever the
+// number of its rotations: a rotation replaces the value, and token hashes
+// are plain fields, not indexed (a token finds its session by family).
 type sessionStore struct {
-	t      *table[store.Session]
-	now    func() time.Time
-	byHash map[store.TokenHash]string // current and previous token hash → session id
-	byUser map[string][]string        // user id → session ids, in creation order
+	t        *table[store.Session]
+	now      func() time.Time
+	byFamily map[store.TokenHash]string // family → session id
+	byUser   map[string][]string        // user id → session ids, in creation order
 
 	pending   map[string]struct{} // ids touched in memory, not yet journaled
 	flushedAt time.Time           // when pending touches were last journaled
@@ -214,7 +235,7 @@ func openSessions(path string, opts Options) (*sessionStore, error) {
 	s := &sessionStore{
 		t:         t,
 		now:       opts.Now,
-		byHash:    make(map[store.TokenHash]string, t.len()),
+		byFamily:  make(map[store.TokenHash]string, t.len()),
 		byUser:    make(map[string][]string),
 		pending:   make(map[string]struct{}),
 		flushedAt: opts.Now(),
@@ -227,8 +248,8 @@ func openSessions(path string, opts Options) (*sessionStore, error) {
 }
 
 func (s *sessionStore) CreateSession(ctx context.Context, v store.Session) error {
-	if v.ID == "" || v.UserID == "" {
-		return store.Errorf(store.EINVALID, "session needs an id and a user id")
+	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
+		return store.Errorf(store.EINVALID, "session needs an id, a user id and a family")
 	}
 	n := normalizeSession(v)
 
@@ -245,13 +266,10 @@ func (s *sessionStore) create(v *store.Session) (uint64, error) {
 	if s.t.get(v.ID) != nil {
 		return 0, store.Errorf(store.ECONFLICT, "session already exists")
 	}
-	if _, ok := s.byHash[v.TokenHash]; ok {
-		return 0, store.Errorf(store.ECONFLICT, "session already exists")
-	}
-	if v.PrevTokenHash != (store.TokenHash{}) {
-		if _, ok := s.byHash[v.PrevTokenHash]; ok || v.PrevTokenHash == v.TokenHash {
-			return 0, store.Errorf(store.ECONFLICT, "session already exists")
-		}
+	// An expired session's family counts too until it is removed:
+	// families are random, so a clash is a bug, not a reuse.
+	if _, ok := s.byFamily[v.Family]; ok {
+		return 0, store.Errorf(store.ECONFLICT, "session family in use")
 	}
 	seq, err := s.t.put(v)
 	if err != nil {
@@ -270,11 +288,11 @@ func (s *sessionStore) live(id string, now time.Time) *store.Session {
 	return nil
 }
 
-func (s *sessionStore) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
+func (s *sessionStore) SessionByFamily(ctx context.Context, f store.TokenHash) (store.Session, error) {
 	now := s.now()
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()
-	if id, ok := s.byHash[h]; ok {
+	if id, ok := s.byFamily[f]; ok {
 		if v := s.live(id, now); v != nil {
 			return *v, nil
 		}
@@ -313,7 +331,7 @@ func (s *sessionStore) ListSessions(ctx context.Context, userID string) ([]store
 // next flush (see sessionStore). It does not wait for that write.
 func (s *sessionStore) TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error {
 	now := s.now()
-	seen, idleExpiresAt = normalizeTime(seen), normalizeTime(idleExpiresAt)
+	seen, idleExpiresAt = normalizeSessionTime(seen), normalizeSessionTime(idleExpiresAt)
 	s.t.mu.Lock()
 	defer s.t.mu.Unlock()
 	cur := s.live(id, now)
@@ -357,7 +375,12 @@ func (s *sessionStore) flushTouches(now time.Time) error {
 	return nil
 }
 
+// RotateToken also moves the session to r.Family: the same family for a
+// rotation, a new one for a renewal, which frees the old one.
 func (s *sessionStore) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
+	if r.Family == (store.TokenHash{}) {
+		return store.Session{}, store.Errorf(store.EINVALID, "rotation needs a family")
+	}
 	now := s.now()
 	s.t.mu.Lock()
 	cur := s.live(id, now)
@@ -369,27 +392,26 @@ func (s *sessionStore) RotateToken(ctx context.Context, id string, from store.To
 		s.t.mu.Unlock()
 		return store.Session{}, store.Errorf(store.ECONFLICT, "session token already replaced")
 	}
-	inUse := func(h store.TokenHash) bool { other, ok := s.byHash[h]; return ok && other != id }
-	if inUse(r.TokenHash) || r.TokenHash == from || r.TokenHash == r.PrevTokenHash ||
-		r.PrevTokenHash != (store.TokenHash{}) && inUse(r.PrevTokenHash) {
+	if other, ok := s.byFamily[r.Family]; ok && other != id {
 		s.t.mu.Unlock()
-		return store.Session{}, store.Errorf(store.ECONFLICT, "token hash in use")
+		return store.Session{}, store.Errorf(store.ECONFLICT, "session family in use")
 	}
 	next := *cur
+	next.Family = r.Family
 	next.TokenHash = r.TokenHash
-	next.RotatedAt = normalizeTime(r.RotatedAt)
+	next.RotatedAt = normalizeSessionTime(r.RotatedAt)
 	next.PrevTokenHash = r.PrevTokenHash
 	next.PrevValidUntil = time.Time{}
 	if r.PrevTokenHash != (store.TokenHash{}) {
-		next.PrevValidUntil = normalizeTime(r.PrevValidUntil)
+		next.PrevValidUntil = normalizeSessionTime(r.PrevValidUntil)
 	}
 	seq, err := s.t.put(&next)
 	if err != nil {
 		s.t.mu.Unlock()
 		return store.Session{}, err
 	}
-	s.unindexHashes(cur)
-	s.indexHashes(&next)
+	s.unindexFamily(cur)
+	s.indexFamily(&next)
 	delete(s.pending, id) // the record just written holds the touches
 	s.t.mu.Unlock()
 	if err := s.t.commit(seq); err != nil {
@@ -524,20 +546,17 @@ func (s *sessionStore) Close() error {
 
 // index adds v to the indexes. The caller holds t.mu for writing.
 func (s *sessionStore) index(v *store.Session) {
-	s.indexHashes(v)
+	s.indexFamily(v)
 	s.byUser[v.UserID] = append(s.byUser[v.UserID], v.ID)
 }
 
-func (s *sessionStore) indexHashes(v *store.Session) {
-	s.byHash[v.TokenHash] = v.ID
-	if v.PrevTokenHash != (store.TokenHash{}) {
-		s.byHash[v.PrevTokenHash] = v.ID
-	}
+func (s *sessionStore) indexFamily(v *store.Session) {
+	s.byFamily[v.Family] = v.ID
 }
 
 // unindex removes v from the indexes. The caller holds t.mu for writing.
 func (s *sessionStore) unindex(v *store.Session) {
-	s.unindexHashes(v)
+	s.unindexFamily(v)
 	ids := s.byUser[v.UserID]
 	if i := slices.Index(ids, v.ID); i >= 0 {
 		ids = slices.Delete(ids, i, i+1)
@@ -549,23 +568,45 @@ func (s *sessionStore) unindex(v *store.Session) {
 	}
 }
 
-func (s *sessionStore) unindexHashes(v *store.Session) {
-	if s.byHash[v.TokenHash] == v.ID {
-		delete(s.byHash, v.TokenHash)
-	}
-	if v.PrevTokenHash != (store.TokenHash{}) && s.byHash[v.PrevTokenHash] == v.ID {
-		delete(s.byHash, v.PrevTokenHash)
+// unindexFamily leaves the family's entry alone if another session holds
+// it, which only a hand-edited file with a duplicate family could cause.
+func (s *sessionStore) unindexFamily(v *store.Session) {
+	if s.byFamily[v.Family] == v.ID {
+		delete(s.byFamily, v.Family)
 	}
 }
 
 // normalizeSession returns a private copy of v with times as the file
-// keeps them (UTC, whole seconds).
+// keeps them (UTC, milliseconds), so a value reads the same before and
+// after a restart.
 func normalizeSession(v store.Session) *store.Session {
 	for _, p := range []*time.Time{&v.CreatedAt, &v.ExpiresAt, &v.IdleExpiresAt, &v.LastSeenAt, &v.RotatedAt, &v.PrevValidUntil} {
-		*p = normalizeTime(*p)
+		*p = normalizeSessionTime(*p)
 	}
 	if v.PrevTokenHash == (store.TokenHash{}) {
 		v.PrevValidUntil = time.Time{}
 	}
 	return &v
+}
+
+// sessionTimeLayout is how the sessions file writes times: RFC 3339 in UTC
+// with milliseconds, a fixed width so that a record's size does not depend
+// on its times.
+const sessionTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// normalizeSessionTime returns t as the sessions file keeps it: UTC, to the
+// millisecond. Deadlines compared with a clock then decide at the
+// millisecond, the same before and after a restart.
+func normalizeSessionTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func formatSessionTime(t time.Time) string { return t.UTC().Format(sessionTimeLayout) }
+
+// parseSessionTime reads a sessions file time: milliseconds as written
+// now, or whole seconds as written before.
+func parseSessionTime(s string) (time.Time, error) {
+	t, err := parseFileTime(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return normalizeSessionTime(t), nil
 }

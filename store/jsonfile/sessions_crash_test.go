@@ -61,11 +61,17 @@ type crashSession struct {
 	round int
 	user  string
 	hash  store.TokenHash // sha256 of the base64url token, recomputed by the parent
+	// family is the session's family: the hash of its first token, or of
+	// the token of its latest renewal (the child makes each such token its
+	// own family secret); left is the family a renewal left (zero: none).
+	family store.TokenHash
+	left   store.TokenHash
 	// A token rotation: prev is the token the latest acknowledged one
 	// replaced (zero: none), next the new token of one announced and not
-	// acknowledged (nil: none).
+	// acknowledged (nil: none), and renew whether that one is a renewal.
 	prev     store.TokenHash
 	next     *store.TokenHash
+	renew    bool
 	created  bool      // creation acknowledged
 	deleting bool      // deletion started (always after the creation)
 	deleted  bool      // deletion acknowledged
@@ -83,12 +89,13 @@ type crashSession struct {
 // threshold low enough that compactions get interrupted too, and after each
 // kill checks that
 //   - every file still loads;
-//   - every acknowledged create is there, by id and by token hash (and in
-//     its user's list), unless a delete of it followed (acknowledged, or
+//   - every acknowledged create is there, by id and by family (and in its
+//     user's list), unless a delete of it followed (acknowledged, or
 //     announced and in flight at the kill), and every acknowledged delete
 //     holds;
 //   - every acknowledged token rotation holds: the session has the new
-//     token, and the replaced one finds it as its previous token;
+//     token, and the replaced one as its previous token; a renewal moves
+//     the session to its new family, and the family it left finds nothing;
 //   - last-use times never go back from a touch made durable (one
 //     acknowledged before a DeleteExpired began that was then
 //     acknowledged), and idle deadlines move with them;
@@ -168,10 +175,11 @@ func TestSessionsCrash(t *testing.T) {
 				require.Len(t, raw, 32)
 				require.Equal(t, base64.RawURLEncoding.EncodeToString(raw), tokB64, "round %d: bad line %q", round, l)
 				tokens.add(raw, id)
-				sessions[id] = &crashSession{round: round, user: user, hash: sha256.Sum256([]byte(tokB64))}
+				hash := sha256.Sum256([]byte(tokB64))
+				sessions[id] = &crashSession{round: round, user: user, hash: hash, family: hash}
 				continue
-			case 'r': // r <id> <token hex> <token base64url>: about to rotate to this token
-				require.Len(t, args, 3, "round %d: bad line %q", round, l)
+			case 'r': // r <id> <token hex> <token base64url> rotate|renew: about to rotate to this token
+				require.Len(t, args, 4, "round %d: bad line %q", round, l)
 				s := sessions[args[0]]
 				require.True(t, s != nil && s.created && !s.deleting && s.next == nil, "round %d: rotation of unknown %s", round, args[0])
 				raw, err := hex.DecodeString(args[1])
@@ -179,13 +187,13 @@ func TestSessionsCrash(t *testing.T) {
 				require.Equal(t, base64.RawURLEncoding.EncodeToString(raw), args[2], "round %d: bad line %q", round, l)
 				tokens.add(raw, args[0])
 				next := store.TokenHash(sha256.Sum256([]byte(args[2])))
-				s.next = &next
+				s.next, s.renew = &next, args[3] == "renew"
 				continue
 			case 'R': // R <id>: rotated
 				require.Len(t, args, 1, "round %d: bad line %q", round, l)
 				s := sessions[args[0]]
 				require.True(t, s != nil && s.next != nil, "round %d: unannounced rotation %q", round, l)
-				s.prev, s.hash, s.next = s.hash, *s.next, nil
+				s.rotated()
 			case 'c': // c <id> <unix>: created, last used at <unix>
 				require.Len(t, args, 2, "round %d: bad line %q", round, l)
 				s := sessions[args[0]]
@@ -288,6 +296,14 @@ func TestSessionsCrash(t *testing.T) {
 	}
 }
 
+// rotated records that the announced rotation of s took place.
+func (s *crashSession) rotated() {
+	if s.renew {
+		s.left, s.family = s.family, *s.next
+	}
+	s.prev, s.hash, s.next, s.renew = s.hash, *s.next, nil, false
+}
+
 // checkCrashedSessions checks what a reopened store holds against what the
 // child processes acknowledged (see TestSessionsCrash), and records what it
 // found for the next round's check.
@@ -302,25 +318,26 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 		if !found {
 			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s: %v", round, id, err)
 		}
-		byHash, err := ss.SessionByTokenHash(ctx, s.hash)
+		if found && s.next != nil && got.TokenHash == *s.next {
+			s.rotated() // the rotation in flight at the kill reached the disk
+		}
 		if found {
-			require.NoError(t, err, "round %d: session %s found by id but not by token hash", round, id)
-			require.Equal(t, got, byHash, "round %d: session %s", round, id)
-			if s.next != nil && got.TokenHash == *s.next {
-				// The rotation in flight at the kill reached the disk.
-				s.prev, s.hash = s.hash, *s.next
-			}
-			s.next = nil // no later child rotates it
+			s.next, s.renew = nil, false // no later child rotates it
+		}
+		byFamily, err := ss.SessionByFamily(ctx, s.family)
+		if found {
+			require.NoError(t, err, "round %d: session %s found by id but not by family", round, id)
+			require.Equal(t, got, byFamily, "round %d: session %s", round, id)
+			require.Equal(t, s.family, got.Family, "round %d: session %s: family", round, id)
 			require.Equal(t, s.hash, got.TokenHash, "round %d: session %s: token", round, id)
 			require.Equal(t, s.prev, got.PrevTokenHash, "round %d: session %s: previous token", round, id)
-			if s.prev != (store.TokenHash{}) {
-				byPrev, err := ss.SessionByTokenHash(ctx, s.prev)
-				require.NoError(t, err, "round %d: session %s not found by its previous token", round, id)
-				require.Equal(t, got, byPrev, "round %d: session %s", round, id)
-			}
 			require.Equal(t, s.user, got.UserID, "round %d: session %s", round, id)
 		} else {
-			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s found by token hash but not by id", round, id)
+			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s found by family but not by id", round, id)
+		}
+		if s.left != (store.TokenHash{}) {
+			_, err := ss.SessionByFamily(ctx, s.left)
+			require.Equal(t, store.ENOTFOUND, codeOf(err), "round %d: session %s found by the family it left", round, id)
 		}
 
 		switch {
@@ -379,7 +396,9 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 //	x <n> <id>...                                before deleting sessions
 //	d|a <n> <id>...                              deleted (DeleteSession,
 //	                                             DeleteUserSessions)
-//	r <id> <token hex> <token base64url>         before rotating a token
+//	r <id> <token hex> <token base64url> rotate|renew
+//	                                             before rotating a token
+//	                                             (renew: into a new family)
 //	R <id>                                       rotated (RotateToken)
 //	e <worker>                                   before DeleteExpired
 //	f <worker>                                   DeleteExpired done
@@ -391,7 +410,9 @@ func checkCrashedSessions(t *testing.T, ss store.SessionStore, sessions map[stri
 // token that could have reached the disk, and deletes are announced, so
 // that it knows which sessions a delete in flight at the kill may have
 // removed. A token's hash, the only form the store sees, is the sha256 of
-// its base64url form, as auth.HashToken computes it.
+// its base64url form, as auth.HashToken computes it. A session's first
+// token, and the token of a renewal, is its own family secret, as a token
+// issued before families is: its hash is the family.
 func sessionsCrashChild(dir string) {
 	// Outlive a parent that failed to kill us by seconds, not forever.
 	time.AfterFunc(20*time.Second, func() { os.Exit(3) })
@@ -453,6 +474,7 @@ func runSessionsCrashWorker(ss store.SessionStore, round, g int, rng *mrand.Rand
 	keeper := fmt.Sprintf("r%d-g%d-keep", round, g)
 	type session struct {
 		id, user string
+		family   store.TokenHash
 		hash     store.TokenHash
 		lastSeen time.Time
 	}
@@ -491,6 +513,7 @@ func runSessionsCrashWorker(ss store.SessionStore, round, g int, rng *mrand.Rand
 		clock := tick()
 		s := store.Session{
 			ID:            fmt.Sprintf("%s0000-4000-8000-%012d", prefix, k),
+			Family:        sha256.Sum256([]byte(enc)),
 			TokenHash:     sha256.Sum256([]byte(enc)),
 			UserID:        user,
 			CreatedAt:     clock,
@@ -508,7 +531,7 @@ func runSessionsCrashWorker(ss store.SessionStore, round, g int, rng *mrand.Rand
 			fatal("create %s: %v", s.ID, err)
 		}
 		ack("c %s %d", s.ID, clock.Unix())
-		mine = append(mine, &session{id: s.ID, user: user, hash: s.TokenHash, lastSeen: clock})
+		mine = append(mine, &session{id: s.ID, user: user, family: s.Family, hash: s.TokenHash, lastSeen: clock})
 
 		// Touch one to three sessions, sometimes with a time older than
 		// the one stored (which the store must ignore), and an unknown id.
@@ -560,14 +583,18 @@ func runSessionsCrashWorker(ss store.SessionStore, round, g int, rng *mrand.Rand
 			rand.Read(token)
 			enc := base64.RawURLEncoding.EncodeToString(token)
 			next := store.TokenHash(sha256.Sum256([]byte(enc)))
-			ack("r %s %s %s", s.id, hex.EncodeToString(token), enc)
-			_, err := ss.RotateToken(ctx, s.id, s.hash, store.Rotation{TokenHash: next, RotatedAt: clock,
+			kind, family := "rotate", s.family
+			if k%16 == 13 {
+				kind, family = "renew", next
+			}
+			ack("r %s %s %s %s", s.id, hex.EncodeToString(token), enc, kind)
+			_, err := ss.RotateToken(ctx, s.id, s.hash, store.Rotation{Family: family, TokenHash: next, RotatedAt: clock,
 				PrevTokenHash: s.hash, PrevValidUntil: clock.Add(time.Minute)})
 			if err != nil {
 				fatal("rotate %s: %v", s.id, err)
 			}
 			ack("R %s", s.id)
-			s.hash = next
+			s.family, s.hash = family, next
 		case k%8 == 7:
 			// Nothing expires; what it does is write the touches.
 			ack("e %d", g)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,15 +23,16 @@ import (
 	"simpleapi/store/storetest"
 )
 
-// testSession returns session i of userID with a fresh random token,
-// which is returned too so tests can look for it. Its times are around
-// testTime, where openSessionsDB's clock stands.
+// testSession returns session i of userID with a fresh random family and
+// token, which is returned too so tests can look for it. Its times are
+// around testTime, where openSessionsDB's clock stands.
 func testSession(i int, userID string) (store.Session, []byte) {
 	token := make([]byte, 32)
 	rand.Read(token)
 	created := testTime.Add(time.Duration(i) * time.Minute)
 	return store.Session{
 		ID:            fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
+		Family:        storetest.NewTokenHash(),
 		TokenHash:     sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(token))),
 		UserID:        userID,
 		CreatedAt:     created,
@@ -87,7 +89,7 @@ func TestSessionsPersist(t *testing.T) {
 	for _, s := range []store.Session{a2, a1, a3, b1} {
 		require.NoError(t, ss.CreateSession(ctx, s))
 	}
-	r := store.Rotation{TokenHash: storetest.NewTokenHash(), RotatedAt: testTime.Add(time.Minute),
+	r := store.Rotation{Family: a2.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: testTime.Add(time.Minute),
 		PrevTokenHash: a2.TokenHash, PrevValidUntil: testTime.Add(2 * time.Minute)}
 	_, err := ss.RotateToken(ctx, a2.ID, a2.TokenHash, r)
 	require.NoError(t, err)
@@ -103,15 +105,13 @@ func TestSessionsPersist(t *testing.T) {
 		list, err := ss.ListSessions(ctx, "alice")
 		require.NoError(t, err)
 		assert.Equal(t, []store.Session{a1, a2}, list)
-		for _, h := range []store.TokenHash{a2.TokenHash, a2.PrevTokenHash} {
-			got, err := ss.SessionByTokenHash(ctx, h)
-			require.NoError(t, err)
-			assert.Equal(t, a2, got)
-		}
-		got, err := ss.SessionByTokenHash(ctx, b1.TokenHash)
+		got, err := ss.SessionByFamily(ctx, a2.Family)
+		require.NoError(t, err)
+		assert.Equal(t, a2, got)
+		got, err = ss.SessionByFamily(ctx, b1.Family)
 		require.NoError(t, err)
 		assert.Equal(t, b1, got)
-		_, err = ss.SessionByTokenHash(ctx, a3.TokenHash)
+		_, err = ss.SessionByFamily(ctx, a3.Family)
 		assert.Equal(t, store.ENOTFOUND, codeOf(err))
 		n, err := ss.CountSessions(ctx)
 		require.NoError(t, err)
@@ -253,7 +253,7 @@ func TestSessionFileBeforeDeadlines(t *testing.T) {
 	_, err := hex.Decode(h[:], []byte(hash))
 	require.NoError(t, err)
 	want := store.Session{
-		ID: "5e550000-0000-4000-8000-000000000001", TokenHash: h, UserID: "alice",
+		ID: "5e550000-0000-4000-8000-000000000001", Family: h, TokenHash: h, UserID: "alice",
 		CreatedAt: testTime, ExpiresAt: testTime.Add(24 * time.Hour), LastSeenAt: testTime.Add(10 * time.Minute),
 		IP: "203.0.113.7", UserAgent: "curl/8.8.0", RotatedAt: testTime,
 	}
@@ -266,7 +266,7 @@ func TestSessionFileBeforeDeadlines(t *testing.T) {
 			opts.SessionIdleTimeout = idle
 			opts.Now = func() time.Time { return testTime.Add(time.Minute) }
 			db := openDB(t, dir, opts)
-			got, err := db.Sessions().SessionByTokenHash(t.Context(), h)
+			got, err := db.Sessions().SessionByFamily(t.Context(), h)
 			require.NoError(t, err)
 			w := want
 			if idle > 0 {
@@ -303,7 +303,7 @@ func TestSessionFileNeverHoldsToken(t *testing.T) {
 			next := make([]byte, 32)
 			rand.Read(next)
 			tokens = append(tokens, next)
-			_, err := db.Sessions().RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{
+			_, err := db.Sessions().RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{Family: s.Family,
 				TokenHash: sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(next))), RotatedAt: testTime,
 				PrevTokenHash: s.TokenHash, PrevValidUntil: testTime.Add(time.Minute)})
 			require.NoError(t, err)
@@ -323,6 +323,7 @@ func TestSessionFileNeverHoldsToken(t *testing.T) {
 			require.NoError(t, err)
 			data = append(data, b...)
 		}
+		require.Contains(t, string(data), `"family":"`)
 		require.Contains(t, string(data), `"token_hash":"`)
 		require.Contains(t, string(data), `"prev_token_hash":"`)
 		for _, token := range tokens {
@@ -394,14 +395,14 @@ func TestOldServiceSessionsFile(t *testing.T) {
 			}
 			for _, tok := range oldTokens {
 				assert.NotContains(t, logs.String(), tok)
-				_, err := ss.SessionByTokenHash(ctx, sha256.Sum256([]byte(tok)))
+				_, err := ss.SessionByFamily(ctx, sha256.Sum256([]byte(tok)))
 				assert.Equal(t, store.ENOTFOUND, codeOf(err))
 			}
 			want := 0
 			if extra {
 				want = 2
 				for _, s := range []store.Session{kept, journaled} {
-					got, err := ss.SessionByTokenHash(ctx, s.TokenHash)
+					got, err := ss.SessionByFamily(ctx, s.Family)
 					require.NoError(t, err)
 					assert.Equal(t, s, got)
 				}
@@ -452,6 +453,7 @@ func TestBadSessionRecords(t *testing.T) {
 	require.NoError(t, err)
 	snapshots := map[string]string{
 		"short token_hash":   `{"x": {"id": "x", "user_id": "u", "token_hash": "abc"}}`,
+		"family not hex":     `{"x": {"id": "x", "user_id": "u", "token_hash": "` + strings.Repeat("ab", 32) + `", "family": "` + strings.Repeat("z", 64) + `"}}`,
 		"token_hash not hex": `{"x": {"id": "x", "user_id": "u", "token_hash": "` + strings.Repeat("z", 64) + `"}}`,
 		"no id":              `{"x": {"user_id": "u", "session_id": "raw"}}`,
 		"null":               `{"x": null}`,
@@ -512,13 +514,239 @@ func TestSessionsAfterWriteFailure(t *testing.T) {
 		clock.Add(time.Minute)
 		now := clock.Now()
 		require.NoError(t, ss.TouchSession(ctx, a.ID, now, now.Add(30*time.Minute)))
-		got, err := ss.SessionByTokenHash(ctx, a.TokenHash)
+		got, err := ss.SessionByFamily(ctx, a.Family)
 		require.NoError(t, err)
 		assert.Equal(t, now, got.LastSeenAt)
 	}
-	_, err := ss.RotateToken(ctx, a.ID, a.TokenHash, store.Rotation{TokenHash: storetest.NewTokenHash(), RotatedAt: clock.Now()})
+	_, err := ss.RotateToken(ctx, a.ID, a.TokenHash, store.Rotation{Family: a.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: clock.Now()})
 	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
 	assert.Equal(t, store.EUNAVAILABLE, codeOf(ss.DeleteSession(ctx, a.ID)))
 	_, err = ss.DeleteExpired(ctx)
 	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
+}
+
+// TestSessionFileBeforeFamilies: a sessions file in the format written
+// before families and milliseconds (a snapshot and a journal record) still
+// loads. Each session's family is its token hash, so its current token
+// still finds it; whole-second times read as they were. Written back, the
+// records gain family and read the same.
+func TestSessionFileBeforeFamilies(t *testing.T) {
+	hashA, prevA, hashB := strings.Repeat("a1", 32), strings.Repeat("b2", 32), strings.Repeat("c3", 32)
+	recA := `{"id":"5e550000-0000-4000-8000-000000000001","user_id":"alice","token_hash":"` + hashA + `",` +
+		`"created_at":"2024-05-17T12:30:45","updated_at":"2024-05-17T12:40:45","expires_at":"2024-05-18T12:30:45",` +
+		`"idle_expires_at":"2024-05-17T13:10:45","last_seen_at":"2024-05-17T12:40:45","ip":"203.0.113.7",` +
+		`"user_agent":"curl/8.8.0","rotated_at":"2024-05-17T12:35:45","prev_token_hash":"` + prevA + `",` +
+		`"prev_valid_until":"2024-05-17T12:36:45"}`
+	recB := `{"id":"5e550000-0000-4000-8000-000000000002","user_id":"bob","token_hash":"` + hashB + `",` +
+		`"created_at":"2024-05-17T12:30:45","updated_at":"2024-05-17T12:30:45","expires_at":null,` +
+		`"idle_expires_at":null,"last_seen_at":"2024-05-17T12:30:45","ip":"198.51.100.1",` +
+		`"user_agent":"Mozilla/5.0","rotated_at":"2024-05-17T12:30:45"}`
+	dir := dirWithUsers(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile),
+		[]byte(`{`+"\n"+`"5e550000-0000-4000-8000-000000000001": `+recA+"\n}\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile+".journal"),
+		appendRecord(nil, 1, "put", "5e550000-0000-4000-8000-000000000002", []byte(recB)), 0o600))
+
+	hash := func(s string) store.TokenHash {
+		var h store.TokenHash
+		require.NoError(t, decodeHash(&h, s))
+		return h
+	}
+	a := store.Session{
+		ID: "5e550000-0000-4000-8000-000000000001", Family: hash(hashA), TokenHash: hash(hashA), UserID: "alice",
+		CreatedAt: testTime, ExpiresAt: testTime.Add(24 * time.Hour), IdleExpiresAt: testTime.Add(40 * time.Minute),
+		LastSeenAt: testTime.Add(10 * time.Minute), IP: "203.0.113.7", UserAgent: "curl/8.8.0",
+		RotatedAt: testTime.Add(5 * time.Minute), PrevTokenHash: hash(prevA), PrevValidUntil: testTime.Add(6 * time.Minute),
+	}
+	b := store.Session{
+		ID: "5e550000-0000-4000-8000-000000000002", Family: hash(hashB), TokenHash: hash(hashB), UserID: "bob",
+		CreatedAt: testTime, LastSeenAt: testTime, IP: "198.51.100.1", UserAgent: "Mozilla/5.0", RotatedAt: testTime,
+	}
+	ctx := t.Context()
+	db := openSessionsDB(t, dir)
+	ss := db.Sessions()
+	for _, s := range []store.Session{a, b} {
+		got, err := ss.SessionByFamily(ctx, s.TokenHash)
+		require.NoError(t, err)
+		assert.Equal(t, s, got)
+	}
+	_, err := ss.SessionByFamily(ctx, a.PrevTokenHash)
+	assert.Equal(t, store.ENOTFOUND, codeOf(err), "a previous token is no family")
+
+	// A rotation keeps the family; a renewal moves to a new one.
+	r := store.Rotation{Family: a.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: testTime.Add(1500 * time.Millisecond)}
+	_, err = ss.RotateToken(ctx, a.ID, a.TokenHash, r)
+	require.NoError(t, err)
+	a.TokenHash, a.RotatedAt, a.PrevTokenHash, a.PrevValidUntil = r.TokenHash, r.RotatedAt, store.TokenHash{}, time.Time{}
+	r = store.Rotation{Family: storetest.NewTokenHash(), TokenHash: storetest.NewTokenHash(), RotatedAt: testTime}
+	_, err = ss.RotateToken(ctx, b.ID, b.TokenHash, r)
+	require.NoError(t, err)
+	oldB := b.Family
+	b.Family, b.TokenHash = r.Family, r.TokenHash
+	require.NoError(t, db.Close())
+
+	file, err := os.ReadFile(filepath.Join(dir, sessionsFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(file), `"family":"`+hashA+`"`)
+	assert.Contains(t, string(file), `"rotated_at":"2024-05-17T12:30:46.500Z"`)
+	ss = openSessionsDB(t, dir).Sessions()
+	for _, s := range []store.Session{a, b} {
+		got, err := ss.SessionByFamily(ctx, s.Family)
+		require.NoError(t, err)
+		assert.Equal(t, s, got)
+	}
+	_, err = ss.SessionByFamily(ctx, oldB)
+	assert.Equal(t, store.ENOTFOUND, codeOf(err), "the family a renewal left")
+}
+
+// TestSessionTimesKeepMilliseconds: session times are kept to the
+// millisecond (finer parts are dropped on the way in, so a value reads the
+// same before and after a restart), through the journal (a crash) and the
+// snapshot (a clean close), and a deadline read back from disk ends the
+// session at its millisecond.
+func TestSessionTimesKeepMilliseconds(t *testing.T) {
+	dir := t.TempDir()
+	clock := storetest.NewClock(testTime.Add(737 * time.Millisecond))
+	db := openSessionsDBAt(t, dir, clock.Now)
+	ss := db.Sessions()
+	ctx := t.Context()
+
+	a, _ := testSession(1, "alice")
+	a.CreatedAt = testTime.Add(123*time.Millisecond + 456*time.Microsecond)
+	a.LastSeenAt, a.RotatedAt = a.CreatedAt, a.CreatedAt
+	a.IdleExpiresAt = testTime.Add(30*time.Minute + 250*time.Millisecond)
+	a.ExpiresAt = testTime.Add(24*time.Hour + 999*time.Millisecond + 999*time.Microsecond)
+	require.NoError(t, ss.CreateSession(ctx, a))
+	a.CreatedAt, a.LastSeenAt, a.RotatedAt = testTime.Add(123*time.Millisecond), testTime.Add(123*time.Millisecond), testTime.Add(123*time.Millisecond)
+	a.ExpiresAt = testTime.Add(24*time.Hour + 999*time.Millisecond)
+
+	seen, idle := testTime.Add(400*time.Millisecond+time.Microsecond), testTime.Add(31*time.Minute+900*time.Millisecond)
+	require.NoError(t, ss.TouchSession(ctx, a.ID, seen, idle))
+	a.LastSeenAt, a.IdleExpiresAt = testTime.Add(400*time.Millisecond), idle
+	r := store.Rotation{Family: a.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: testTime.Add(450 * time.Millisecond),
+		PrevTokenHash: a.TokenHash, PrevValidUntil: testTime.Add(1450 * time.Millisecond)}
+	_, err := ss.RotateToken(ctx, a.ID, a.TokenHash, r)
+	require.NoError(t, err)
+	a.TokenHash, a.RotatedAt, a.PrevTokenHash, a.PrevValidUntil = r.TokenHash, r.RotatedAt, r.PrevTokenHash, r.PrevValidUntil
+
+	check := func(ss store.SessionStore, when string) {
+		t.Helper()
+		got, err := ss.SessionByFamily(ctx, a.Family)
+		require.NoError(t, err, when)
+		assert.Equal(t, a, got, when)
+	}
+	check(ss, "in memory")
+	crashed := copyDir(t, dir)
+	check(openSessionsDBAt(t, crashed, clock.Now).Sessions(), "from the journal")
+	require.NoError(t, db.Close())
+	file, err := os.ReadFile(filepath.Join(dir, sessionsFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(file), `"idle_expires_at":"2024-05-17T13:01:45.900Z"`)
+	assert.Contains(t, string(file), `"expires_at":"2024-05-18T12:30:45.999Z"`)
+
+	clock.Set(idle.Add(-time.Millisecond))
+	ss = openSessionsDBAt(t, dir, clock.Now).Sessions()
+	check(ss, "from the snapshot, a millisecond before the idle deadline")
+	clock.Set(idle)
+	_, err = ss.SessionByFamily(ctx, a.Family)
+	assert.Equal(t, store.ENOTFOUND, codeOf(err), "at the idle deadline, to the millisecond")
+}
+
+// TestSessionsFileEmptied: a sessions file truncated to 0 bytes stops the
+// start, as an empty users file does, with a message that says how to
+// start without sessions, and nothing in the directory changes; done as
+// it says, the store starts with none.
+func TestSessionsFileEmptied(t *testing.T) {
+	dir := t.TempDir()
+	db := openSessionsDB(t, dir)
+	require.NoError(t, db.Users().CreateUser(t.Context(), testUser(1)))
+	s, _ := testSession(1, testUser(1).ID)
+	require.NoError(t, db.Sessions().CreateSession(t.Context(), s))
+	require.NoError(t, db.Close())
+	path := filepath.Join(dir, sessionsFile)
+	require.NoError(t, os.Truncate(path, 0))
+
+	listing := func() map[string]int64 {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		files := map[string]int64{}
+		for _, e := range entries {
+			fi, err := e.Info()
+			require.NoError(t, err)
+			files[e.Name()] = fi.Size()
+		}
+		return files
+	}
+	before := listing()
+	opts, _ := testOptions()
+	opts.Sessions = true
+	_, err := Open(dir, opts)
+	assert.EqualError(t, err, path+": the file is empty (0 bytes): refusing to start without the sessions; "+
+		"restore .db_UserSession.json from a backup, or move it and its journals (.db_UserSession.json.journal*) "+
+		"aside to start without sessions (their users sign in again)")
+	assert.Equal(t, before, listing(), "files were changed")
+
+	aside := t.TempDir()
+	moved, err := filepath.Glob(path + "*")
+	require.NoError(t, err)
+	require.NotEmpty(t, moved)
+	for _, p := range moved {
+		require.NoError(t, os.Rename(p, filepath.Join(aside, filepath.Base(p))))
+	}
+	db = openSessionsDB(t, dir)
+	n, err := db.Sessions().CountSessions(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	_, err = db.Users().UserByID(t.Context(), testUser(1).ID)
+	assert.NoError(t, err, "the users are kept")
+}
+
+// TestSessionRecordSizeBounded: what a session costs does not grow with
+// its rotations. After 1,000 its record on disk (the snapshot, after the
+// compaction at Close) is as long as after one, and memory holds one value
+// and one index entry for it.
+func TestSessionRecordSizeBounded(t *testing.T) {
+	dir := t.TempDir()
+	clock := storetest.NewClock(storetest.Start())
+	db := openSessionsDBAt(t, dir, clock.Now)
+	s := storetest.Session(1, "alice", clock.Now())
+	require.NoError(t, db.Sessions().CreateSession(t.Context(), s))
+	s = storetest.RotateMany(t, db.Sessions(), s, 1)
+	require.NoError(t, db.Close())
+	oneRec, oneFile := sessionOnDisk(t, dir, s.ID)
+
+	db = openSessionsDBAt(t, dir, clock.Now)
+	s = storetest.RotateMany(t, db.Sessions(), s, 999)
+	db.sessions.t.mu.RLock()
+	assert.Equal(t, 1, db.sessions.t.len())
+	assert.Len(t, db.sessions.t.order, 1)
+	assert.Len(t, db.sessions.byFamily, 1)
+	assert.Len(t, db.sessions.byUser["alice"], 1)
+	db.sessions.t.mu.RUnlock()
+	require.NoError(t, db.Close())
+	manyRec, manyFile := sessionOnDisk(t, dir, s.ID)
+
+	assert.NotEqual(t, string(oneRec), string(manyRec), "the record changed")
+	assert.Equal(t, len(oneRec), len(manyRec), "record size after 1 and after 1,000 rotations")
+	assert.Equal(t, oneFile, manyFile, "sessions file size after 1 and after 1,000 rotations")
+	enc, err := encodeSession(normalizeSession(s))
+	require.NoError(t, err)
+	assert.Equal(t, string(enc), string(manyRec))
+	t.Logf("one session with a previous token: %d-byte record, %d-byte sessions file", len(manyRec), manyFile)
+}
+
+// sessionOnDisk returns the record of session id in dir's sessions
+// snapshot and the snapshot's size, checking that the journal is empty.
+func sessionOnDisk(t *testing.T, dir, id string) (json.RawMessage, int64) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, sessionsFile))
+	require.NoError(t, err)
+	var recs map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(b, &recs))
+	require.Contains(t, recs, id)
+	st, err := os.Stat(filepath.Join(dir, sessionsFile+".journal"))
+	require.NoError(t, err)
+	require.Zero(t, st.Size(), "journal after a close")
+	return recs[id], int64(len(b))
 }

@@ -362,10 +362,21 @@ func normalizeTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second)
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
-// parseTime reads a file timestamp. "" (or null) is the zero time. Besides
-// the service's own layout (which, when parsing, also accepts a fraction)
-// it takes RFC 3339, in case a file was edited by hand.
+// parseTime reads a users file timestamp, to whole seconds (see
+// parseFileTime).
 func parseTime(s string) (time.Time, error) {
+	t, err := parseFileTime(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return normalizeTime(t), nil
+}
+
+// parseFileTime reads a file timestamp as written, fraction included. ""
+// (or null) is the zero time. Besides the service's own layout (which,
+// when parsing, also accepts a fraction) it takes RFC 3339, which the
+// sessions file uses and a file edited by hand may hold.
+func parseFileTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -376,7 +387,7 @@ func parseTime(s string) (time.Time, error) {
 			return time.Time{}, err
 		}
 	}
-	return normalizeTime(t), nil
+	return t, nil
 }
 
 func notFound() error { return store.Errorf(store.ENOTFOUND, store.MsgNotFound) }
