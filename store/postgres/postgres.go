@@ -21,15 +21,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DefaultTimeout is Options.Timeout when none is set: the same deadline
+// as the Redis store's, so that a backend that stops answering costs a
+// request the same time whichever backend it is.
+const DefaultTimeout = 2 * time.Second
+
 // Options tunes Open. The zero value is ready to use.
 type Options struct {
 	// Timeout bounds every store operation, waiting for a pooled
-	// connection included. Zero means 5s.
+	// connection and dialing a new one included. Zero means
+	// DefaultTimeout.
 	Timeout time.Duration
 	// Now is the sessions' clock. Nil means time.Now.
 	Now func() time.Time
 	// Observe, when set, receives the duration of every store operation,
-	// named like "create_user" or "session_by_token_hash", whatever its
+	// named like "create_user" or "session_by_family", whatever its
 	// outcome. It is called concurrently.
 	Observe func(op string, d time.Duration)
 	// MaxConns caps the pool. Zero keeps pgx's default (or the URL's
@@ -63,7 +69,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 // schema.
 func Connect(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
-		opts.Timeout = 5 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -139,19 +145,9 @@ func (db *DB) Close() { db.pool.Close() }
 // that ends it, reporting its duration to Options.Observe.
 func (db *DB) begin(ctx context.Context, op string) (context.Context, func()) {
 	ctx, cancel := context.WithTimeout(ctx, db.opts.Timeout)
-	observed := db.observe(op)
+	start := time.Now()
 	return ctx, func() {
 		cancel()
-		observed()
-	}
-}
-
-// observe returns the function that ends an operation bounded otherwise
-// (a batched read, whose query has its own deadline), reporting its
-// duration to Options.Observe.
-func (db *DB) observe(op string) func() {
-	start := time.Now()
-	return func() {
 		if db.opts.Observe != nil {
 			db.opts.Observe(op, time.Since(start))
 		}

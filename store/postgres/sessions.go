@@ -14,12 +14,17 @@ import (
 // Sessions implements store.SessionStore. Every read has "live" (below)
 // in its WHERE with the store's clock as a parameter, so an expired
 // session is never returned, listed or counted, and DeleteExpired is one
-// DELETE on the deadline index.
+// DELETE on the deadline index. Each operation is one SQL statement, so
+// each is atomic on the server without a transaction or a retry.
+//
+// Session times keep their sub-second part (timestamptz keeps
+// microseconds): grace periods and deadlines are decided to the
+// millisecond, unlike users' times, which are cut to the second.
 type Sessions struct{ db *DB }
 
 var _ store.SessionStore = (*Sessions)(nil)
 
-const sessionColumns = `id, token_hash, user_id, created_at, expires_at, idle_expires_at, last_seen_at,
+const sessionColumns = `id, family, token_hash, user_id, created_at, expires_at, idle_expires_at, last_seen_at,
 	ip, user_agent, rotated_at, prev_token_hash, prev_valid_until`
 
 // live is true for a session that has not reached its deadline at the
@@ -32,34 +37,35 @@ func (s *Sessions) now() time.Time { return s.db.opts.Now() }
 func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
 	ctx, done := s.db.begin(ctx, "create_session")
 	defer done()
-	if v.ID == "" || v.UserID == "" {
-		return store.Errorf(store.EINVALID, "session without an id or a user")
+	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
+		return store.Errorf(store.EINVALID, "session without an id, a user or a family")
 	}
 	_, err := s.db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		v.ID, v.TokenHash[:], v.UserID, dbTime(v.CreatedAt), dbTime(v.ExpiresAt), dbTime(v.IdleExpiresAt),
-		dbTime(v.LastSeenAt), v.IP, v.UserAgent, dbTime(v.RotatedAt), hashArg(v.PrevTokenHash),
-		dbTime(v.PrevValidUntil))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		v.ID, v.Family[:], v.TokenHash[:], v.UserID, sessionTime(v.CreatedAt), sessionTime(v.ExpiresAt),
+		sessionTime(v.IdleExpiresAt), sessionTime(v.LastSeenAt), v.IP, v.UserAgent, sessionTime(v.RotatedAt),
+		hashArg(v.PrevTokenHash), sessionTime(v.PrevValidUntil))
 	switch {
 	case uniqueOn(err, "sessions_pkey"):
 		return store.Errorf(store.ECONFLICT, "session id in use")
-	case uniqueOn(err, "sessions_token_hash"):
-		return store.Errorf(store.ECONFLICT, "session token in use")
+	case uniqueOn(err, "sessions_family"):
+		return store.Errorf(store.ECONFLICT, "session family in use")
 	}
 	return dbError(err)
 }
 
-func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
-	ctx, done := s.db.begin(ctx, "session_by_token_hash")
+// sessionByFamily is the lookup of every authenticated request: one
+// probe of the unique index on family.
+const sessionByFamily = `SELECT ` + sessionColumns + ` FROM sessions WHERE family = @family AND ` + live
+
+func (s *Sessions) SessionByFamily(ctx context.Context, f store.TokenHash) (store.Session, error) {
+	ctx, done := s.db.begin(ctx, "session_by_family")
 	defer done()
-	// Two index lookups rather than one OR, which the planner might turn
-	// into a scan.
-	return scanSession(s.db.pool.QueryRow(ctx, `
-		SELECT `+sessionColumns+` FROM sessions WHERE token_hash = @h AND `+live+`
-		UNION ALL
-		SELECT `+sessionColumns+` FROM sessions WHERE prev_token_hash = @h AND `+live+`
-		LIMIT 1`,
-		pgx.NamedArgs{"h": h[:], "now": s.now()}))
+	if f == (store.TokenHash{}) { // no session has it: no need to ask
+		return store.Session{}, notFound()
+	}
+	return scanSession(s.db.pool.QueryRow(ctx, sessionByFamily,
+		pgx.NamedArgs{"family": f[:], "now": s.now()}))
 }
 
 func (s *Sessions) SessionByID(ctx context.Context, id string) (store.Session, error) {
@@ -103,7 +109,7 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 	tag, err := s.db.pool.Exec(ctx, `UPDATE sessions
 		SET last_seen_at = GREATEST(last_seen_at, @seen), idle_expires_at = GREATEST(idle_expires_at, @idle)
 		WHERE id = @id AND `+live,
-		pgx.NamedArgs{"id": id, "seen": dbTime(seen), "idle": dbTime(idleExpiresAt), "now": s.now()})
+		pgx.NamedArgs{"id": id, "seen": sessionTime(seen), "idle": sessionTime(idleExpiresAt), "now": s.now()})
 	if err != nil {
 		return dbError(err)
 	}
@@ -113,40 +119,43 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 	return nil
 }
 
-// RotateToken is one conditional UPDATE: of parallel rotations from one
-// token, the first to lock the row changes token_hash and the others no
-// longer match.
+// RotateToken is one statement. Its UPDATE changes the row only while
+// the token is still from: of parallel rotations from one token, the
+// first to lock the row wins, and the others, which re-check the row once
+// the winner has committed, no longer match. When it changed nothing, the
+// SELECT after it tells a live session whose token was already replaced
+// (a conflict) from no live session at all.
 func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
 	ctx, done := s.db.begin(ctx, "rotate_token")
 	defer done()
-	args := pgx.NamedArgs{
-		"id": id, "from": from[:], "now": s.now(),
-		"token": r.TokenHash[:], "rotated": dbTime(r.RotatedAt),
-		"prev": hashArg(r.PrevTokenHash), "until": dbTime(r.PrevValidUntil),
+	if r.Family == (store.TokenHash{}) {
+		return store.Session{}, store.Errorf(store.EINVALID, "rotation without a family")
 	}
-	v, err := scanSession(s.db.pool.QueryRow(ctx, `UPDATE sessions
-		SET token_hash = @token, rotated_at = @rotated, prev_token_hash = @prev, prev_valid_until = @until
-		WHERE id = @id AND token_hash = @from AND `+live+`
-		RETURNING `+sessionColumns, args))
+	var rotated bool
+	v, err := scanSession(s.db.pool.QueryRow(ctx, `WITH rotated AS (
+			UPDATE sessions SET family = @family, token_hash = @token, rotated_at = @rotated,
+				prev_token_hash = @prev, prev_valid_until = @until
+			WHERE id = @id AND token_hash = @from AND `+live+`
+			RETURNING `+sessionColumns+`
+		)
+		SELECT `+sessionColumns+`, true FROM rotated
+		UNION ALL
+		SELECT `+sessionColumns+`, false FROM sessions
+		WHERE id = @id AND `+live+` AND NOT EXISTS (SELECT FROM rotated)`,
+		pgx.NamedArgs{
+			"id": id, "from": from[:], "now": s.now(),
+			"family": r.Family[:], "token": r.TokenHash[:], "rotated": sessionTime(r.RotatedAt),
+			"prev": hashArg(r.PrevTokenHash), "until": sessionTime(r.PrevValidUntil),
+		}), &rotated)
 	switch {
-	case uniqueOn(err, "sessions_token_hash"):
-		return store.Session{}, store.Errorf(store.ECONFLICT, "session token in use")
-	case store.ErrorCode(err) != store.ENOTFOUND:
-		return v, err
-	}
-	// No row changed: either the token was already replaced or the
-	// session is gone.
-	var exists bool
-	err = s.db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = @id AND `+live+`)`,
-		args).Scan(&exists)
-	switch {
+	case uniqueOn(err, "sessions_family"):
+		return store.Session{}, store.Errorf(store.ECONFLICT, "session family in use")
 	case err != nil:
-		return store.Session{}, dbError(err)
-	case exists:
+		return store.Session{}, err // ENOTFOUND when no live session has that id
+	case !rotated:
 		return store.Session{}, store.Errorf(store.ECONFLICT, "session token already rotated")
-	default:
-		return store.Session{}, notFound()
 	}
+	return v, nil
 }
 
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
@@ -217,18 +226,28 @@ func hashArg(h store.TokenHash) []byte {
 	return h[:]
 }
 
-func scanSession(row pgx.Row) (store.Session, error) {
+// sessionTime is a session time as a query argument: NULL for the zero
+// time ("none"), else the time to the microsecond (what timestamptz
+// keeps), never cut to the second as users' times are (dbTime).
+func sessionTime(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// scanSession scans the columns of sessionColumns, then into more, if
+// the query returns more.
+func scanSession(row pgx.Row, more ...any) (store.Session, error) {
 	var v store.Session
-	var token, prev []byte
+	var family, token, prev []byte
 	var created, expires, idle, seen, rotated, until pgtype.Timestamptz
-	err := row.Scan(&v.ID, &token, &v.UserID, &created, &expires, &idle, &seen,
-		&v.IP, &v.UserAgent, &rotated, &prev, &until)
+	err := row.Scan(append([]any{&v.ID, &family, &token, &v.UserID, &created, &expires, &idle, &seen,
+		&v.IP, &v.UserAgent, &rotated, &prev, &until}, more...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, notFound()
 	}
 	if err != nil {
 		return store.Session{}, dbError(err)
 	}
+	copy(v.Family[:], family)
 	copy(v.TokenHash[:], token)
 	copy(v.PrevTokenHash[:], prev)
 	v.CreatedAt, v.ExpiresAt, v.IdleExpiresAt = goTime(created), goTime(expires), goTime(idle)

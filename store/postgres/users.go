@@ -61,8 +61,11 @@ func (s *Users) CreateUser(ctx context.Context, u store.User) error {
 }
 
 func (s *Users) UserByID(ctx context.Context, id string) (store.User, error) {
-	defer s.db.observe("user_by_id")()
-	u, found, err := s.byID.Load(ctx, id) // usersByID bounds the wait
+	// The deadline bounds a wait behind another batch; usersByID bounds
+	// the batch this read goes out in.
+	ctx, done := s.db.begin(ctx, "user_by_id")
+	defer done()
+	u, found, err := s.byID.Load(ctx, id)
 	switch {
 	case err != nil:
 		return store.User{}, dbError(err)
@@ -294,8 +297,9 @@ func normalizeUser(u store.User) store.User {
 	return u
 }
 
-// Times are kept as every store keeps them: UTC, whole seconds. The zero
-// time (a legacy record without one) is NULL.
+// Users' times are kept as every store keeps them: UTC, whole seconds.
+// The zero time (a legacy record without one) is NULL. Sessions keep
+// their sub-second part (see sessionTime).
 func normalizeTime(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Time{}
