@@ -3,37 +3,74 @@ package redis
 import (
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"simpleapi/store"
 )
 
-// encode lays a session out as the fields of its hash. Times are Unix
-// nanoseconds ("" for the zero time); token hashes are hex, so that the
-// scripts can build index keys from them.
-func encode(v store.Session) map[string]any {
-	return map[string]any{
-		fID:             v.ID,
-		fUser:           v.UserID,
-		fHash:           hashText(v.TokenHash),
-		fPrevHash:       hashText(v.PrevTokenHash),
-		fCreated:        timeText(v.CreatedAt),
-		fExpires:        timeText(v.ExpiresAt),
-		fIdle:           timeText(v.IdleExpiresAt),
-		fSeen:           timeText(v.LastSeenAt),
-		fIP:             v.IP,
-		fUA:             v.UserAgent,
-		fRotated:        timeText(v.RotatedAt),
-		fPrevValidUntil: timeText(v.PrevValidUntil),
-	}
-}
+// Fields of the session hash.
+const (
+	fID, fUser, fFamily, fHash, fPrevHash = "id", "user", "family", "hash", "prev"
+	fCreated, fExpires, fIdle, fSeen      = "created", "expires", "idle", "seen"
+	fIP, fUA, fRotated, fPrevValidUntil   = "ip", "ua", "rotated", "prev_until"
+)
+
+// Positions of the fields in a record.
+const (
+	iID = iota
+	iUser
+	iFamily
+	iHash
+	iPrevHash
+	iCreated
+	iExpires
+	iIdle
+	iSeen
+	iIP
+	iUA
+	iRotated
+	iPrevValidUntil
+	numFields
+)
 
 // fields lists the session hash's fields in the order of a record's
-// values: the lookup script reads them in this order.
-var fields = [...]string{fID, fUser, fHash, fPrevHash, fCreated, fExpires, fIdle, fSeen, fIP, fUA, fRotated, fPrevValidUntil}
+// values: the scripts read them in this order.
+var fields = [numFields]string{
+	iID: fID, iUser: fUser, iFamily: fFamily, iHash: fHash, iPrevHash: fPrevHash,
+	iCreated: fCreated, iExpires: fExpires, iIdle: fIdle, iSeen: fSeen,
+	iIP: fIP, iUA: fUA, iRotated: fRotated, iPrevValidUntil: fPrevValidUntil,
+}
 
 // record is the values of a session hash, in the order of fields.
-type record [len(fields)]string
+type record [numFields]string
+
+// encode lays a session out as the field-value pairs of its hash, in the
+// order of fields. Times are Unix milliseconds ("" for the zero time);
+// token hashes are hex, so that the scripts can build index keys from
+// them.
+func encode(v store.Session) []any {
+	r := record{
+		iID:             v.ID,
+		iUser:           v.UserID,
+		iFamily:         hashText(v.Family),
+		iHash:           hashText(v.TokenHash),
+		iPrevHash:       hashText(v.PrevTokenHash),
+		iCreated:        timeText(v.CreatedAt),
+		iExpires:        timeText(v.ExpiresAt),
+		iIdle:           timeText(v.IdleExpiresAt),
+		iSeen:           timeText(v.LastSeenAt),
+		iIP:             v.IP,
+		iUA:             v.UserAgent,
+		iRotated:        timeText(v.RotatedAt),
+		iPrevValidUntil: timeText(v.PrevValidUntil),
+	}
+	pairs := make([]any, 0, 2*numFields)
+	for i, f := range fields {
+		pairs = append(pairs, f, r[i])
+	}
+	return pairs
+}
 
 // decode reads a session hash; ok is false when it is missing or damaged.
 func decode(m map[string]string) (store.Session, bool) {
@@ -44,16 +81,22 @@ func decode(m map[string]string) (store.Session, bool) {
 	return r.session()
 }
 
-// session reads a record; ok is false when it is damaged.
+// session reads a record; ok is false when it is damaged. A session
+// stored before families has no family field: its token hash is its
+// family.
 func (r *record) session() (v store.Session, ok bool) {
-	if r[0] == "" || r[1] == "" {
+	if r[iID] == "" || r[iUser] == "" {
 		return store.Session{}, false
 	}
-	v = store.Session{ID: r[0], UserID: r[1], IP: r[8], UserAgent: r[9]}
-	ok = parseHash(r[2], &v.TokenHash) && parseHash(r[3], &v.PrevTokenHash) &&
-		parseTime(r[4], &v.CreatedAt) && parseTime(r[5], &v.ExpiresAt) &&
-		parseTime(r[6], &v.IdleExpiresAt) && parseTime(r[7], &v.LastSeenAt) &&
-		parseTime(r[10], &v.RotatedAt) && parseTime(r[11], &v.PrevValidUntil)
+	v = store.Session{ID: r[iID], UserID: r[iUser], IP: r[iIP], UserAgent: r[iUA]}
+	ok = parseHash(r[iFamily], &v.Family) && parseHash(r[iHash], &v.TokenHash) &&
+		parseHash(r[iPrevHash], &v.PrevTokenHash) &&
+		parseTime(r[iCreated], &v.CreatedAt) && parseTime(r[iExpires], &v.ExpiresAt) &&
+		parseTime(r[iIdle], &v.IdleExpiresAt) && parseTime(r[iSeen], &v.LastSeenAt) &&
+		parseTime(r[iRotated], &v.RotatedAt) && parseTime(r[iPrevValidUntil], &v.PrevValidUntil)
+	if v.Family == (store.TokenHash{}) {
+		v.Family = v.TokenHash
+	}
 	return v, ok
 }
 
@@ -77,8 +120,15 @@ func timeText(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return strconv.FormatInt(t.UnixNano(), 10)
+	return strconv.FormatInt(t.UnixMilli(), 10)
 }
+
+// nanoDigits tells the two time formats apart. Times were stored as Unix
+// nanoseconds before they were milliseconds: a nanosecond value has at
+// least 16 digits for any time after 1970-01-12, a millisecond value
+// fewer until the year 33658. The scripts tell them apart the same way
+// (sessionLib's ms).
+const nanoDigits = 16
 
 func parseTime(s string, t *time.Time) bool {
 	if s == "" {
@@ -89,6 +139,10 @@ func parseTime(s string, t *time.Time) bool {
 	if err != nil {
 		return false
 	}
-	*t = time.Unix(0, n).UTC()
+	if len(strings.TrimPrefix(s, "-")) >= nanoDigits {
+		// Nanoseconds, kept to the millisecond as the scripts read them.
+		n /= int64(time.Millisecond)
+	}
+	*t = time.UnixMilli(n).UTC()
 	return true
 }

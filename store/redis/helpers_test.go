@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/store"
+	"simpleapi/store/storetest"
 )
 
 // testURL is the shared Redis of the test machines; REDIS_TEST_URL
@@ -70,13 +71,13 @@ func keysUnder(t testing.TB, c *goredis.Client, prefix string) []string {
 // baseTime is the clock of the session tests: whole seconds, UTC.
 var baseTime = time.Date(2024, 5, 17, 12, 30, 45, 0, time.UTC)
 
-// session returns session i of userID with a random token hash.
+// session returns session i of userID with a random family and token
+// hash.
 func session(i int, userID string) store.Session {
-	var h store.TokenHash
-	_, _ = rand.Read(h[:])
 	return store.Session{
 		ID:         fmt.Sprintf("5e550000-0000-4000-8000-%012d", i),
-		TokenHash:  h,
+		Family:     storetest.NewTokenHash(),
+		TokenHash:  storetest.NewTokenHash(),
 		UserID:     userID,
 		CreatedAt:  baseTime.Add(time.Duration(i) * time.Minute),
 		ExpiresAt:  baseTime.Add(24*time.Hour + time.Duration(i)*time.Minute),

@@ -3,9 +3,10 @@ package redis
 import (
 	"context"
 	"encoding/hex"
-	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -16,13 +17,24 @@ import (
 
 // Sessions is a store.SessionStore in Redis. Keys, under the prefix:
 //
-//	s:<id>        hash: the session; expires at its deadline
-//	t:<hex hash>  string: the id of the session whose current or previous
-//	              token has this hash; expires with the session
-//	u:<user id>   sorted set: the user's session ids by creation time;
-//	              expires after the user's last session
-//	live          sorted set: every session id by deadline (ms), so that
-//	              counting live sessions reads no session
+//	s:<id>          hash: the session; expires at its deadline
+//	t:<hex family>  string: the id of the session of this family; expires
+//	                with the session
+//	u:<user id>     sorted set: the user's session ids by creation time;
+//	                expires after the user's last session
+//	live            sorted set: every session id by deadline (ms), so that
+//	                counting live sessions reads no session
+//
+// The family index is named "t:" because sessions were once indexed by
+// token hash there: a session stored then has its token hash for family
+// (and no family field), so its index key serves as is. Such a session
+// may also have a key for its previous token; a lookup checks the
+// family of the session it finds, so that key finds nothing, and the
+// session's next rotation or deletion removes it.
+//
+// Every write to a session is one script, which Redis runs atomically:
+// parallel requests of one client wait for each other on the server
+// instead of retrying optimistic transactions that they could exhaust.
 //
 // Key expiry runs on Redis's clock; the store's clock filters every read
 // too, so that a session is never returned past its deadline.
@@ -31,7 +43,7 @@ type Sessions struct {
 	prefix string
 	now    func() time.Time
 	opts   Options
-	// lookups gathers the token lookups of concurrent requests into one
+	// lookups gathers the family lookups of concurrent requests into one
 	// script call (see store/internal/batch).
 	lookups    *batch.Loader[store.TokenHash, record]
 	lookupArgs []any // made once: the client copies them
@@ -43,190 +55,294 @@ var _ store.SessionStore = (*Sessions)(nil)
 func NewSessions(c goredis.UniversalClient, opts Options) *Sessions {
 	opts = opts.withDefaults()
 	s := &Sessions{c: c, prefix: opts.Prefix, now: opts.Now, opts: opts}
-	s.lookups = batch.New(s.lookupTokens, lookupLanes, lookupBatch)
-	s.lookupArgs = lookupArgs(opts.Prefix)
+	s.lookups = batch.New(s.lookupFamilies, lookupLanes, lookupBatch)
+	s.lookupArgs = []any{opts.Prefix}
 	return s
 }
 
-// lookupLanes and lookupBatch bound the batched token lookups: script
-// calls on their way at once, and tokens per call.
+// lookupLanes and lookupBatch bound the batched family lookups: script
+// calls on their way at once, and families per call.
 const lookupLanes, lookupBatch = 1, 64
 
 func (s *Sessions) sessionKey(id string) string { return s.prefix + "s:" + id }
 func (s *Sessions) userKey(user string) string  { return s.prefix + "u:" + user }
 func (s *Sessions) liveKey() string             { return s.prefix + "live" }
-func (s *Sessions) tokenKey(h store.TokenHash) string {
-	return s.prefix + "t:" + hex.EncodeToString(h[:])
+func (s *Sessions) familyKey(f store.TokenHash) string {
+	return s.prefix + "t:" + hex.EncodeToString(f[:])
 }
 
-// Fields of the session hash.
-const (
-	fID, fUser, fHash, fPrevHash        = "id", "user", "hash", "prev"
-	fCreated, fExpires, fIdle, fSeen    = "created", "expires", "idle", "seen"
-	fIP, fUA, fRotated, fPrevValidUntil = "ip", "ua", "rotated", "prev_until"
-)
-
-// maxRetries bounds the optimistic transactions retried after a
-// concurrent write to the same session.
-const maxRetries = 16
-
 // ttl is how long a session with deadline d still lives at the store's
-// clock: 0 for no deadline, negative when it has passed.
-func (s *Sessions) ttl(d time.Time) time.Duration {
+// clock, in ms: 0 for no deadline, -1 when it has passed. Deadlines are
+// kept in ms, so this is exact: ttl > 0 exactly when the session is Live.
+func (s *Sessions) ttl(d time.Time) int64 {
 	if d.IsZero() {
 		return 0
 	}
-	if left := d.Sub(s.now()); left > 0 {
-		// Redis keeps milliseconds: round up so the key never ends early.
-		return left.Truncate(time.Millisecond) + time.Millisecond
+	if left := d.UnixMilli() - s.now().UnixMilli(); left > 0 {
+		return left
 	}
 	return -1
 }
 
 // deadlineScore is the score of a session in the live set.
-func deadlineScore(d time.Time) float64 {
+func deadlineScore(d time.Time) string {
 	if d.IsZero() {
-		return inf
+		return "+inf"
 	}
-	return float64(d.UnixMilli())
+	return strconv.FormatInt(d.UnixMilli(), 10)
 }
 
-const inf = 1e300 // stands for +inf as a score; Redis accepts it and sorts it last
+// luaFields is fields as the items of a Lua table.
+var luaFields = "'" + strings.Join(fields[:], "', '") + "'"
 
-// write queues every key of v with its time to live, and the removal of
-// the index of a token hash that v no longer has (stale; zero: none).
-func (s *Sessions) write(ctx context.Context, p goredis.Pipeliner, v store.Session, ttl time.Duration, stale store.TokenHash) {
-	sk := s.sessionKey(v.ID)
-	p.HSet(ctx, sk, encode(v))
-	tokens := []store.TokenHash{v.TokenHash}
-	if v.PrevTokenHash != (store.TokenHash{}) {
-		tokens = append(tokens, v.PrevTokenHash)
-	}
-	if stale != (store.TokenHash{}) && !slices.Contains(tokens, stale) {
-		p.Del(ctx, s.tokenKey(stale))
-	}
-	p.ZAdd(ctx, s.liveKey(), goredis.Z{Score: deadlineScore(v.Deadline()), Member: v.ID})
-	ms := ttl.Milliseconds()
-	p.Eval(ctx, userIndexScript, []string{s.userKey(v.UserID)}, float64(v.CreatedAt.UnixMilli()), v.ID, ms)
-	if ttl == 0 {
-		p.Persist(ctx, sk)
-	} else {
-		p.PExpire(ctx, sk, ttl)
-	}
-	for _, h := range tokens {
-		p.Set(ctx, s.tokenKey(h), v.ID, ttl) // 0: no expiry
-	}
-}
-
-// userIndexScript adds session ARGV[2] (created at ARGV[1]) to the user's
-// set KEYS[1] and lets the set live as long as its longest-lived session
-// (ARGV[3] ms; 0: no deadline, so the set stays).
-const userIndexScript = `
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-local ttl = tonumber(ARGV[3])
-if ttl == 0 then return redis.call('PERSIST', KEYS[1]) end
-if existed == 0 then return redis.call('PEXPIRE', KEYS[1], ttl) end
-return redis.call('PEXPIRE', KEYS[1], ttl, 'GT')
+// sessionLib holds what the session scripts share. In each of them
+// ARGV[1] is the key prefix and ARGV[2] the store's clock in Unix ms.
+var sessionLib = `
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+-- ms reads a time field as Unix ms, nil for none. A value of 16 digits or
+-- more is Unix ns, as times were stored before (see nanoDigits).
+local function ms(v)
+  if not v or v == '' then return nil end
+  local digits = #v
+  if string.sub(v, 1, 1) == '-' then digits = digits - 1 end
+  if digits >= 16 then return tonumber(string.sub(v, 1, -7)) end
+  return tonumber(v)
+end
+-- later reports whether time a is set and later than time b.
+local function later(a, b)
+  a, b = ms(a), ms(b)
+  return a ~= nil and (b == nil or a > b)
+end
+-- deadline is the nearer of a session's two deadlines, nil for none.
+local function deadline(expires, idle)
+  expires, idle = ms(expires), ms(idle)
+  if not expires then return idle end
+  if not idle or expires < idle then return expires end
+  return idle
+end
+-- familyOf: a session stored before families has its token hash for one.
+local function familyOf(family, hash)
+  if family and family ~= '' then return family end
+  return hash
+end
+-- owner returns the id of the session of family f, nil for none. The
+-- index key may be a token's from before families: the session it names
+-- must have the family.
+local function owner(f)
+  local id = redis.call('GET', prefix .. 't:' .. f)
+  if not id then return nil end
+  local v = redis.call('HMGET', prefix .. 's:' .. id, 'family', 'hash')
+  if familyOf(v[1], v[2]) == f then return id end
+  return nil
+end
+-- unindex deletes the index key of hash h if it names session id.
+local function unindex(h, id)
+  if not h or h == '' then return end
+  local k = prefix .. 't:' .. h
+  if redis.call('GET', k) == id then redis.call('DEL', k) end
+end
+-- remove deletes session id, its index keys and its entries in the user's
+-- and the live set. It returns 1 when the session was live, else 0.
+local function remove(id)
+  local sk = prefix .. 's:' .. id
+  local v = redis.call('HMGET', sk, 'user', 'family', 'hash', 'prev', 'expires', 'idle')
+  redis.call('ZREM', prefix .. 'live', id)
+  if not v[1] then return 0 end
+  redis.call('DEL', sk)
+  redis.call('ZREM', prefix .. 'u:' .. v[1], id)
+  unindex(familyOf(v[2], v[3]), id)
+  unindex(v[4], id)
+  local d = deadline(v[5], v[6])
+  if d and d <= now then return 0 end
+  return 1
+end
 `
 
+// createScript stores a session. KEYS[1] is its key; ARGV[3..8] are its
+// id, family, user id, time to live in ms (0: none, negative: over
+// already), creation time and live-set score; then the hash's field-value
+// pairs. It returns 0, or 1 when the id is in use, 2 when the family is.
+var createScript = goredis.NewScript(sessionLib + `
+local id, family, user, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if owner(family) then return 2 end
+if ttl < 0 then return 0 end
+local fk, uk = prefix .. 't:' .. family, prefix .. 'u:' .. user
+local existed = redis.call('EXISTS', uk)
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('SET', fk, id)
+redis.call('ZADD', uk, ARGV[7], id)
+redis.call('ZADD', prefix .. 'live', ARGV[8], id)
+if ttl == 0 then
+  redis.call('PERSIST', uk)
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', fk, ttl)
+-- The user's set lives as long as its longest-lived session.
+if existed == 0 then
+  redis.call('PEXPIRE', uk, ttl)
+else
+  redis.call('PEXPIRE', uk, ttl, 'GT')
+end
+return 0
+`)
+
+// touchScript records a use of session ARGV[3] (key KEYS[1]): last seen
+// ARGV[4] and idle deadline ARGV[5] (ms, "" for none), each only if
+// later than the kept one. A later deadline moves the keys' expiry. It
+// returns 1, or 0 when the session is not live.
+var touchScript = goredis.NewScript(sessionLib + `
+local id = ARGV[3]
+local v = redis.call('HMGET', KEYS[1], 'user', 'family', 'hash', 'expires', 'idle', 'seen')
+if not v[1] then return 0 end
+local d = deadline(v[4], v[5])
+if d and d <= now then return 0 end
+local nd, idle = d, later(ARGV[5], v[5])
+if idle then nd = deadline(v[4], ARGV[5]) end
+if nd and nd <= now then return 0 end
+if later(ARGV[4], v[6]) then redis.call('HSET', KEYS[1], 'seen', ARGV[4]) end
+if idle then
+  redis.call('HSET', KEYS[1], 'idle', ARGV[5])
+  if nd ~= d then
+    local ttl = nd - now
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', prefix .. 't:' .. familyOf(v[2], v[3]), ttl)
+    redis.call('PEXPIRE', prefix .. 'u:' .. v[1], ttl, 'GT')
+    redis.call('ZADD', prefix .. 'live', nd, id)
+  end
+end
+return 1
+`)
+
+// rotateScript replaces the token of session ARGV[3] (key KEYS[1]) if it
+// is still ARGV[4], and moves it to family ARGV[5]; ARGV[6..] are the
+// field-value pairs to set. It returns the session's values in the order
+// of fields, or 0 when the session is not live, 1 when its token was
+// replaced already, 2 when the family is another session's.
+var rotateScript = goredis.NewScript(sessionLib + `
+local id, from, family = ARGV[3], ARGV[4], ARGV[5]
+local v = redis.call('HMGET', KEYS[1], 'user', 'family', 'hash', 'expires', 'idle', 'prev')
+if not v[1] then return 0 end
+local d = deadline(v[4], v[5])
+if d and d <= now then return 0 end
+if v[3] ~= from then return 1 end
+local old = familyOf(v[2], v[3])
+if family ~= old then
+  if owner(family) then return 2 end
+  unindex(old, id)
+  local fk = prefix .. 't:' .. family
+  redis.call('SET', fk, id)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', fk, ttl) end
+end
+-- A session stored before families may have its previous token indexed:
+-- nothing finds the session by that key any more.
+if v[6] ~= family then unindex(v[6], id) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+return redis.call('HMGET', KEYS[1], ` + luaFields + `)
+`)
+
+// deleteScript removes session ARGV[3] and returns 1 when it was live.
+var deleteScript = goredis.NewScript(sessionLib + `
+return remove(ARGV[3])
+`)
+
+// deleteUserScript removes every session in the user's set KEYS[1] but
+// ARGV[3] and returns how many of them were live.
+var deleteUserScript = goredis.NewScript(sessionLib + `
+local n = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if id ~= ARGV[3] then
+    n = n + remove(id)
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return n
+`)
+
 func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
-	if v.ID == "" || v.UserID == "" {
-		return store.Errorf(store.EINVALID, "session needs an id and a user id")
+	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
+		return store.Errorf(store.EINVALID, "session needs an id, a user id and a family")
 	}
 	ctx, done := s.opts.begin(ctx, "create_session")
 	defer done()
-	ttl := s.ttl(v.Deadline())
-	sk, tk := s.sessionKey(v.ID), s.tokenKey(v.TokenHash)
-	return s.retry(ctx, func(tx *goredis.Tx) error {
-		n, err := tx.Exists(ctx, sk, tk).Result()
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return store.Errorf(store.ECONFLICT, "session already exists")
-		}
-		if ttl < 0 {
-			return nil // already over: nothing to keep
-		}
-		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			s.write(ctx, p, v, ttl, store.TokenHash{})
-			return nil
-		})
-		return err
-	}, sk, tk)
-}
-
-// retry runs fn in an optimistic transaction watching keys, again while
-// another client changed them first.
-func (s *Sessions) retry(ctx context.Context, fn func(*goredis.Tx) error, keys ...string) error {
-	for range maxRetries {
-		err := s.c.Watch(ctx, fn, keys...)
-		if !errors.Is(err, goredis.TxFailedErr) {
-			return mapErr(err)
-		}
+	n, err := s.create(ctx, s.c, v).Int()
+	switch {
+	case err != nil:
+		return mapErr(err)
+	case n == 1:
+		return store.Errorf(store.ECONFLICT, "session already exists")
+	case n == 2:
+		return store.Errorf(store.ECONFLICT, "session family in use")
 	}
-	return store.Errorf(store.EUNAVAILABLE, "session too busy")
+	return nil
 }
 
-// lookupScript reads the sessions that index keys KEYS[i] name, in one
-// round trip: entry i is the values of the session's fields ARGV[2..], or
-// false. ARGV[1] is the session key prefix. (Values only, in a fixed
-// order: half the reply of HGETALL, and nothing for the script to build.)
+// create runs createScript for v through c (the client, or a pipeline).
+func (s *Sessions) create(ctx context.Context, c goredis.Scripter, v store.Session) *goredis.Cmd {
+	d := v.Deadline()
+	args := append([]any{s.prefix, s.now().UnixMilli(), v.ID, hashText(v.Family), v.UserID,
+		s.ttl(d), v.CreatedAt.UnixMilli(), deadlineScore(d)}, encode(v)...)
+	return createScript.Run(ctx, c, []string{s.sessionKey(v.ID)}, args...)
+}
+
+// lookupScript reads the sessions that family index keys KEYS[i] name, in
+// one round trip: entry i is the values of the session's fields, in the
+// order of fields, or false. ARGV[1] is the key prefix. (Values only, in
+// a fixed order: half the reply of HGETALL, and nothing for the script to
+// build.)
 var lookupScript = goredis.NewScript(`
-local names = {unpack(ARGV, 2)}
 local ids = redis.call('MGET', unpack(KEYS))
 local out = {}
 for i = 1, #KEYS do
   out[i] = false
   if ids[i] then
-    local values = redis.call('HMGET', ARGV[1] .. ids[i], unpack(names))
+    local values = redis.call('HMGET', ARGV[1] .. 's:' .. ids[i], ` + luaFields + `)
     if values[1] then out[i] = values end
   end
 end
 return out
 `)
 
-// lookupArgs are the lookup script's arguments: the session key prefix,
-// then the field names.
-func lookupArgs(prefix string) []any {
-	args := []any{prefix + "s:"}
-	for _, f := range fields {
-		args = append(args, f)
-	}
-	return args
-}
-
-// lookupTokens is the batch.Fetch of token lookups: the record of the
-// session each token hash indexes.
-func (s *Sessions) lookupTokens(ctx context.Context, hashes []store.TokenHash) ([]batch.Result[record], error) {
+// lookupFamilies is the batch.Fetch of family lookups: the record of the
+// session each family indexes.
+func (s *Sessions) lookupFamilies(ctx context.Context, families []store.TokenHash) ([]batch.Result[record], error) {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
 	defer cancel()
-	keys := make([]string, len(hashes))
-	for i, h := range hashes {
-		keys[i] = s.tokenKey(h)
+	keys := make([]string, len(families))
+	for i, f := range families {
+		keys[i] = s.familyKey(f)
 	}
 	res, err := lookupScript.Run(ctx, s.c, keys, s.lookupArgs...).Slice()
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	found := make([]batch.Result[record], len(hashes))
+	found := make([]batch.Result[record], len(families))
 	for i, r := range res {
-		values, ok := r.([]any)
-		if !ok || i >= len(hashes) || len(values) != len(fields) {
-			continue
+		if i < len(found) {
+			found[i].Value, found[i].Found = toRecord(r)
 		}
-		for j, v := range values {
-			found[i].Value[j], _ = v.(string) // nil: a field missing
-		}
-		found[i].Found = true
 	}
 	return found, nil
 }
 
-func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (store.Session, error) {
-	defer s.opts.observe("session_by_token_hash")()
-	r, found, err := s.lookups.Load(ctx, h) // lookupTokens bounds the wait
+// toRecord reads a script's reply of a session's values; ok is false when
+// it is not one (no session).
+func toRecord(reply any) (r record, ok bool) {
+	values, ok := reply.([]any)
+	if !ok || len(values) != len(r) {
+		return r, false
+	}
+	for i, v := range values {
+		r[i], _ = v.(string) // nil: a field missing
+	}
+	return r, true
+}
+
+func (s *Sessions) SessionByFamily(ctx context.Context, f store.TokenHash) (store.Session, error) {
+	defer s.opts.observe("session_by_family")()
+	r, found, err := s.lookups.Load(ctx, f) // lookupFamilies bounds the wait
 	if err != nil {
 		return store.Session{}, mapErr(err)
 	}
@@ -234,8 +350,9 @@ func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (s
 		return store.Session{}, notFound()
 	}
 	v, ok := r.session()
-	// The index may outlive a rotation by a moment: trust only the session.
-	if !ok || (v.TokenHash != h && v.PrevTokenHash != h) || !v.Live(s.now()) {
+	// The key may be a previous token's from before families: trust only
+	// the session.
+	if !ok || v.Family != f || !v.Live(s.now()) {
 		return store.Session{}, notFound()
 	}
 	return v, nil
@@ -244,12 +361,7 @@ func (s *Sessions) SessionByTokenHash(ctx context.Context, h store.TokenHash) (s
 func (s *Sessions) SessionByID(ctx context.Context, id string) (store.Session, error) {
 	ctx, done := s.opts.begin(ctx, "session_by_id")
 	defer done()
-	return s.get(ctx, s.c, id)
-}
-
-// get reads one live session through c (the client or a transaction).
-func (s *Sessions) get(ctx context.Context, c goredis.Cmdable, id string) (store.Session, error) {
-	m, err := c.HGetAll(ctx, s.sessionKey(id)).Result()
+	m, err := s.c.HGetAll(ctx, s.sessionKey(id)).Result()
 	if err != nil {
 		return store.Session{}, mapErr(err)
 	}
@@ -303,109 +415,58 @@ func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Ses
 func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error {
 	ctx, done := s.opts.begin(ctx, "touch_session")
 	defer done()
-	sk := s.sessionKey(id)
-	return s.retry(ctx, func(tx *goredis.Tx) error {
-		v, err := s.get(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if seen.After(v.LastSeenAt) {
-			v.LastSeenAt = seen
-		}
-		if idleExpiresAt.After(v.IdleExpiresAt) {
-			v.IdleExpiresAt = idleExpiresAt
-		}
-		ttl := s.ttl(v.Deadline())
-		if ttl < 0 {
-			return notFound() // ended while being touched
-		}
-		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			s.write(ctx, p, v, ttl, store.TokenHash{})
-			return nil
-		})
-		return err
-	}, sk)
-}
-
-func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
-	ctx, done := s.opts.begin(ctx, "rotate_token")
-	defer done()
-	sk := s.sessionKey(id)
-	var out store.Session
-	err := s.retry(ctx, func(tx *goredis.Tx) error {
-		v, err := s.get(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if v.TokenHash != from {
-			return store.Errorf(store.ECONFLICT, "token already replaced")
-		}
-		stale := v.PrevTokenHash
-		v.TokenHash, v.RotatedAt = r.TokenHash, r.RotatedAt
-		v.PrevTokenHash, v.PrevValidUntil = r.PrevTokenHash, r.PrevValidUntil
-		ttl := s.ttl(v.Deadline())
-		if ttl < 0 {
-			return notFound()
-		}
-		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			if from != r.PrevTokenHash && from != r.TokenHash {
-				p.Del(ctx, s.tokenKey(from))
-			}
-			s.write(ctx, p, v, ttl, stale)
-			return nil
-		})
-		out = v
-		return err
-	}, sk)
-	if err != nil {
-		return store.Session{}, err
-	}
-	return out, nil
-}
-
-// deleteScript removes the sessions ARGV[3..] of the user whose set is
-// KEYS[1], with their token indexes. ARGV[1] is the prefix, ARGV[2] the
-// store's clock in ms. It returns how many of them were live at that
-// clock (their deadline in the live set still ahead).
-var deleteScript = goredis.NewScript(`
-local n = 0
-local live = ARGV[1] .. 'live'
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  local sk = ARGV[1] .. 's:' .. id
-  local h = redis.call('HMGET', sk, 'hash', 'prev')
-  if redis.call('DEL', sk) == 1 then
-    local d = tonumber(redis.call('ZSCORE', live, id))
-    if d and d > tonumber(ARGV[2]) then n = n + 1 end
-    for _, th in ipairs(h) do
-      if th and th ~= '' then
-        local tk = ARGV[1] .. 't:' .. th
-        if redis.call('GET', tk) == id then redis.call('DEL', tk) end
-      end
-    end
-  end
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', live, id)
-end
-return n
-`)
-
-func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
-	ctx, done := s.opts.begin(ctx, "delete_session")
-	defer done()
-	user, err := s.c.HGet(ctx, s.sessionKey(id), fUser).Result()
-	if errors.Is(err, goredis.Nil) {
-		return notFound()
-	}
-	if err != nil {
-		return mapErr(err)
-	}
-	n, err := deleteScript.Run(ctx, s.c, []string{s.userKey(user)}, s.prefix, s.now().UnixMilli(), id).Int()
+	n, err := touchScript.Run(ctx, s.c, []string{s.sessionKey(id)},
+		s.prefix, s.now().UnixMilli(), id, timeText(seen), timeText(idleExpiresAt)).Int()
 	if err != nil {
 		return mapErr(err)
 	}
 	if n == 0 {
-		return notFound() // removed meanwhile, or ended already
+		return notFound()
+	}
+	return nil
+}
+
+func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
+	if r.Family == (store.TokenHash{}) {
+		return store.Session{}, store.Errorf(store.EINVALID, "rotation needs a family")
+	}
+	ctx, done := s.opts.begin(ctx, "rotate_token")
+	defer done()
+	reply, err := rotateScript.Run(ctx, s.c, []string{s.sessionKey(id)},
+		s.prefix, s.now().UnixMilli(), id, hashText(from), hashText(r.Family),
+		fFamily, hashText(r.Family), fHash, hashText(r.TokenHash), fRotated, timeText(r.RotatedAt),
+		fPrevHash, hashText(r.PrevTokenHash), fPrevValidUntil, timeText(r.PrevValidUntil)).Result()
+	if err != nil {
+		return store.Session{}, mapErr(err)
+	}
+	switch reply {
+	case int64(0):
+		return store.Session{}, notFound()
+	case int64(1):
+		return store.Session{}, store.Errorf(store.ECONFLICT, "token already replaced")
+	case int64(2):
+		return store.Session{}, store.Errorf(store.ECONFLICT, "session family in use")
+	}
+	rec, ok := toRecord(reply)
+	if !ok {
+		return store.Session{}, fmt.Errorf("redis: rotation script replied %v", reply)
+	}
+	v, ok := rec.session()
+	if !ok {
+		return store.Session{}, fmt.Errorf("redis: session %s is damaged", id)
+	}
+	return v, nil
+}
+
+func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
+	ctx, done := s.opts.begin(ctx, "delete_session")
+	defer done()
+	n, err := deleteScript.Run(ctx, s.c, nil, s.prefix, s.now().UnixMilli(), id).Int()
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return notFound() // absent, or ended already
 	}
 	return nil
 }
@@ -413,21 +474,8 @@ func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
 	ctx, done := s.opts.begin(ctx, "delete_user_sessions")
 	defer done()
-	uk := s.userKey(userID)
-	ids, err := s.c.ZRange(ctx, uk, 0, -1).Result()
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	args := []any{s.prefix, s.now().UnixMilli()}
-	for _, id := range ids {
-		if id != exceptID {
-			args = append(args, id)
-		}
-	}
-	if len(args) == 2 {
-		return 0, nil
-	}
-	n, err := deleteScript.Run(ctx, s.c, []string{uk}, args...).Int()
+	n, err := deleteUserScript.Run(ctx, s.c, []string{s.userKey(userID)},
+		s.prefix, s.now().UnixMilli(), exceptID).Int()
 	return n, mapErr(err)
 }
 

@@ -36,11 +36,11 @@ func TestSessionsContract(t *testing.T) {
 	}
 	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, session(1, "carol"))), "same id")
 	dup := session(9, "carol")
-	dup.TokenHash = a1.TokenHash
-	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, dup)), "same token hash")
-	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x"})))
+	dup.Family = a1.Family
+	assert.Equal(t, store.ECONFLICT, store.ErrorCode(ss.CreateSession(ctx, dup)), "same family")
+	assert.Equal(t, store.EINVALID, store.ErrorCode(ss.CreateSession(ctx, store.Session{ID: "x", UserID: "y"})), "no family")
 
-	got, err := ss.SessionByTokenHash(ctx, a1.TokenHash)
+	got, err := ss.SessionByFamily(ctx, a1.Family)
 	require.NoError(t, err)
 	assert.Equal(t, a1, got)
 	got, err = ss.SessionByID(ctx, a2.ID)
@@ -49,7 +49,7 @@ func TestSessionsContract(t *testing.T) {
 	got, err = ss.SessionByID(ctx, b1.ID)
 	require.NoError(t, err)
 	assert.Equal(t, b1, got)
-	_, err = ss.SessionByTokenHash(ctx, store.TokenHash{})
+	_, err = ss.SessionByFamily(ctx, store.TokenHash{})
 	assert.Equal(t, store.Errorf(store.ENOTFOUND, store.MsgNotFound), err)
 	_, err = ss.SessionByID(ctx, "nope")
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
@@ -76,9 +76,9 @@ func TestSessionsContract(t *testing.T) {
 
 	require.NoError(t, ss.DeleteSession(ctx, a3.ID))
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.DeleteSession(ctx, a3.ID)))
-	_, err = ss.SessionByTokenHash(ctx, a3.TokenHash)
+	_, err = ss.SessionByFamily(ctx, a3.Family)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-	assert.NotContains(t, keysUnder(t, ss.c.(*goredis.Client), ss.prefix), ss.tokenKey(a3.TokenHash), "index removed")
+	assert.NotContains(t, keysUnder(t, ss.c.(*goredis.Client), ss.prefix), ss.familyKey(a3.Family), "index removed")
 
 	n, err = ss.DeleteUserSessions(ctx, "alice", a1.ID)
 	require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestSessionsExpireByClockAndTTL(t *testing.T) {
 	require.NoError(t, ss.CreateSession(ctx, s))
 
 	// The keys expire at the nearer deadline, on Redis's clock.
-	for _, k := range []string{ss.sessionKey(s.ID), ss.tokenKey(s.TokenHash), ss.userKey("alice")} {
+	for _, k := range []string{ss.sessionKey(s.ID), ss.familyKey(s.Family), ss.userKey("alice")} {
 		ttl, err := c.PTTL(ctx, k).Result()
 		require.NoError(t, err)
 		assert.InDelta(t, 30*time.Minute, ttl, float64(5*time.Second), k)
@@ -135,7 +135,7 @@ func TestSessionsExpireByClockAndTTL(t *testing.T) {
 	clk.Add(20 * time.Minute)
 	_, err = ss.SessionByID(ctx, s.ID)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-	_, err = ss.SessionByTokenHash(ctx, s.TokenHash)
+	_, err = ss.SessionByFamily(ctx, s.Family)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
 	list, err := ss.ListSessions(ctx, "alice")
 	require.NoError(t, err)
@@ -174,37 +174,46 @@ func TestSessionsListPrunesExpiredMembers(t *testing.T) {
 func TestSessionsRotateToken(t *testing.T) {
 	ss, _ := newSessions(t)
 	ctx := t.Context()
+	c := ss.c.(*goredis.Client)
 	s := session(1, "alice")
 	require.NoError(t, ss.CreateSession(ctx, s))
 
-	r1 := store.Rotation{TokenHash: sha256.Sum256([]byte("t1")), RotatedAt: baseTime.Add(time.Minute),
+	r1 := store.Rotation{Family: s.Family, TokenHash: sha256.Sum256([]byte("t1")), RotatedAt: baseTime.Add(time.Minute),
 		PrevTokenHash: s.TokenHash, PrevValidUntil: baseTime.Add(2 * time.Minute)}
 	got, err := ss.RotateToken(ctx, s.ID, s.TokenHash, r1)
 	require.NoError(t, err)
+	assert.Equal(t, s.Family, got.Family)
 	assert.Equal(t, r1.TokenHash, got.TokenHash)
 	assert.Equal(t, s.TokenHash, got.PrevTokenHash)
-	for _, h := range []store.TokenHash{s.TokenHash, r1.TokenHash} {
-		byHash, err := ss.SessionByTokenHash(ctx, h)
-		require.NoError(t, err)
-		assert.Equal(t, got, byHash)
-	}
+	byFamily, err := ss.SessionByFamily(ctx, s.Family)
+	require.NoError(t, err)
+	assert.Equal(t, got, byFamily)
+	// Token hashes are fields of the session, not keys.
+	assert.ElementsMatch(t, []string{ss.sessionKey(s.ID), ss.familyKey(s.Family), ss.userKey("alice"), ss.liveKey()},
+		keysUnder(t, c, ss.prefix))
+
 	_, err = ss.RotateToken(ctx, s.ID, s.TokenHash, r1)
 	assert.Equal(t, store.ECONFLICT, store.ErrorCode(err), "already replaced")
 	_, err = ss.RotateToken(ctx, "nope", s.TokenHash, r1)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
+	_, err = ss.RotateToken(ctx, s.ID, r1.TokenHash, store.Rotation{TokenHash: sha256.Sum256([]byte("t2"))})
+	assert.Equal(t, store.EINVALID, store.ErrorCode(err), "no family")
 
-	// The second rotation drops the first token's index; one without a
-	// grace period drops the replaced token at once.
-	r2 := store.Rotation{TokenHash: sha256.Sum256([]byte("t2")), RotatedAt: baseTime.Add(3 * time.Minute)}
-	_, err = ss.RotateToken(ctx, s.ID, r1.TokenHash, r2)
+	// A renewal moves the session to a new family, whose index lives as
+	// long as the session; the old family's index goes.
+	r2 := store.Rotation{Family: storetest.NewTokenHash(), TokenHash: sha256.Sum256([]byte("t2")), RotatedAt: baseTime.Add(3 * time.Minute)}
+	got, err = ss.RotateToken(ctx, s.ID, r1.TokenHash, r2)
 	require.NoError(t, err)
-	for _, h := range []store.TokenHash{s.TokenHash, r1.TokenHash} {
-		_, err = ss.SessionByTokenHash(ctx, h)
-		assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-		n, err := ss.c.Exists(ctx, ss.tokenKey(h)).Result()
-		require.NoError(t, err)
-		assert.Zero(t, n, "index of a dead token removed")
-	}
+	assert.Equal(t, r2.Family, got.Family)
+	assert.ElementsMatch(t, []string{ss.sessionKey(s.ID), ss.familyKey(r2.Family), ss.userKey("alice"), ss.liveKey()},
+		keysUnder(t, c, ss.prefix))
+	sessionTTL, err := c.PTTL(ctx, ss.sessionKey(s.ID)).Result()
+	require.NoError(t, err)
+	familyTTL, err := c.PTTL(ctx, ss.familyKey(r2.Family)).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, sessionTTL, familyTTL, float64(time.Second))
+	_, err = ss.SessionByFamily(ctx, s.Family)
+	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err), "the family it left")
 
 	// Of parallel rotations of one token, exactly one wins, also across
 	// two stores (two instances) sharing the Redis.
@@ -217,7 +226,7 @@ func TestSessionsRotateToken(t *testing.T) {
 			if i%2 == 1 {
 				st = other
 			}
-			r := store.Rotation{TokenHash: sha256.Sum256([]byte{byte(i), 3}), RotatedAt: baseTime.Add(4 * time.Minute)}
+			r := store.Rotation{Family: r2.Family, TokenHash: sha256.Sum256([]byte{byte(i), 3}), RotatedAt: baseTime.Add(4 * time.Minute)}
 			_, err := st.RotateToken(ctx, s.ID, r2.TokenHash, r)
 			switch store.ErrorCode(err) {
 			case "":
@@ -245,11 +254,11 @@ func TestSessionsSharedAcrossInstances(t *testing.T) {
 	ctx := t.Context()
 	s := session(1, "alice")
 	require.NoError(t, a.CreateSession(ctx, s))
-	got, err := b.SessionByTokenHash(ctx, s.TokenHash)
+	got, err := b.SessionByFamily(ctx, s.Family)
 	require.NoError(t, err)
 	assert.Equal(t, s, got)
 	require.NoError(t, b.DeleteSession(ctx, s.ID))
-	_, err = a.SessionByTokenHash(ctx, s.TokenHash)
+	_, err = a.SessionByFamily(ctx, s.Family)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
 	n, err := a.CountSessions(ctx)
 	require.NoError(t, err)
@@ -292,25 +301,25 @@ func TestOpenURL(t *testing.T) {
 	}
 }
 
-// One script call looks up several tokens: each finds its own session, an
-// unknown token finds none.
-func TestLookupTokensInOneCall(t *testing.T) {
+// One script call looks up several families: each finds its own session,
+// an unknown family finds none.
+func TestLookupFamiliesInOneCall(t *testing.T) {
 	ss, _ := newSessions(t)
 	ctx := t.Context()
-	var hashes []store.TokenHash
+	var families []store.TokenHash
 	want := map[store.TokenHash]store.Session{}
 	for i := range 5 {
 		s := session(i, fmt.Sprint("user", i%2))
 		require.NoError(t, ss.CreateSession(ctx, s))
-		hashes = append(hashes, s.TokenHash)
-		want[s.TokenHash] = s
+		families = append(families, s.Family)
+		want[s.Family] = s
 	}
-	unknown := session(9, "nobody").TokenHash
-	found, err := ss.lookupTokens(ctx, append(hashes, unknown))
+	unknown := session(9, "nobody").Family
+	found, err := ss.lookupFamilies(ctx, append(families, unknown))
 	require.NoError(t, err)
 	require.Len(t, found, 6)
-	assert.False(t, found[5].Found, "unknown token")
-	for i, h := range hashes {
+	assert.False(t, found[5].Found, "unknown family")
+	for i, h := range families {
 		require.True(t, found[i].Found)
 		got, ok := found[i].Value.session()
 		require.True(t, ok)
@@ -335,7 +344,7 @@ func TestParallelLookupsEachGetTheirSession(t *testing.T) {
 	for g := range 64 {
 		wg.Go(func() {
 			s := all[g%len(all)]
-			got, err := ss.SessionByTokenHash(ctx, s.TokenHash)
+			got, err := ss.SessionByFamily(ctx, s.Family)
 			if s.ID == gone.ID {
 				assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
 				return
@@ -346,4 +355,101 @@ func TestParallelLookupsEachGetTheirSession(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Parallel requests with one cookie touch and rotate one session at once.
+// Each operation is one script that Redis runs whole, so none fails for
+// being outrun by the others (a 503 without an outage); of each round's
+// rotations from the same token exactly one wins.
+func TestParallelTouchAndRotate(t *testing.T) {
+	ss, clk := newSessions(t)
+	ctx := t.Context()
+	s := session(1, "alice")
+	s.LastSeenAt = baseTime
+	require.NoError(t, ss.CreateSession(ctx, s))
+
+	const rounds, workers = 20, 64
+	for round := range rounds {
+		now := clk.Now()
+		from := s.TokenHash
+		var (
+			start, wg sync.WaitGroup
+			mu        sync.Mutex
+			winners   []store.Session
+		)
+		start.Add(1)
+		for g := range workers {
+			wg.Go(func() {
+				start.Wait()
+				if g%2 == 0 {
+					err := ss.TouchSession(ctx, s.ID, now.Add(time.Duration(g)*time.Millisecond), now.Add(time.Hour))
+					assert.NoError(t, err, "round %d: touch", round)
+					return
+				}
+				r := store.Rotation{Family: s.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: now,
+					PrevTokenHash: from, PrevValidUntil: now.Add(time.Minute)}
+				got, err := ss.RotateToken(ctx, s.ID, from, r)
+				switch store.ErrorCode(err) {
+				case "":
+					mu.Lock()
+					winners = append(winners, got)
+					mu.Unlock()
+				case store.ECONFLICT:
+				default:
+					t.Errorf("round %d: rotate: %v", round, err)
+				}
+			})
+		}
+		start.Done()
+		wg.Wait()
+		require.Len(t, winners, 1, "round %d: rotations that won", round)
+		s = winners[0]
+		clk.Add(time.Second)
+	}
+
+	got, err := ss.SessionByFamily(ctx, s.Family)
+	require.NoError(t, err)
+	assert.Equal(t, s.TokenHash, got.TokenHash, "the last winner's token")
+	assert.Equal(t, baseTime.Add((rounds-1)*time.Second+(workers-2)*time.Millisecond), got.LastSeenAt, "the latest touch")
+	assert.Equal(t, baseTime.Add((rounds-1)*time.Second+time.Hour), got.IdleExpiresAt)
+}
+
+// A session's keys take the same memory after 1 rotation and after 1,000:
+// token hashes are fields of the session, overwritten in place, and its
+// family keeps one index key.
+func TestFootprintBoundedByRotations(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	c := ss.c.(*goredis.Client)
+	s := session(1, "alice")
+	require.NoError(t, ss.CreateSession(ctx, s))
+
+	// The session is the only one under the test's prefix: every key
+	// there is its own (its hash, its family's index, and the user and
+	// live sets that hold only it).
+	footprint := func() map[string]int64 {
+		t.Helper()
+		usage := map[string]int64{}
+		for _, k := range keysUnder(t, c, ss.prefix) {
+			n, err := c.MemoryUsage(ctx, k, 0).Result() // SAMPLES 0: every field
+			require.NoError(t, err)
+			usage[k] = n
+		}
+		return usage
+	}
+	total := func(usage map[string]int64) (n int64) {
+		for _, b := range usage {
+			n += b
+		}
+		return n
+	}
+
+	s = storetest.RotateMany(t, ss, s, 1)
+	after1 := footprint()
+	s = storetest.RotateMany(t, ss, s, 999)
+	after1000 := footprint()
+	assert.Equal(t, after1, after1000, "bytes per key after 1 and after 1,000 rotations")
+	t.Logf("per-session footprint: %d bytes after 1 rotation, %d after 1,000: session hash %d, family index %d, user set %d, live set %d",
+		total(after1), total(after1000), after1000[ss.sessionKey(s.ID)], after1000[ss.familyKey(s.Family)],
+		after1000[ss.userKey("alice")], after1000[ss.liveKey()])
 }
