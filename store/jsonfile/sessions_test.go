@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/auth/sessiontest"
 	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
@@ -68,6 +69,14 @@ func TestSessionsNotOpenedByDefault(t *testing.T) {
 
 func TestSessionStoreContract(t *testing.T) {
 	storetest.SessionStore(t, func(t *testing.T, now func() time.Time) store.SessionStore {
+		return openSessionsDBAt(t, t.TempDir(), now).Sessions()
+	})
+}
+
+// TestSessionManagerContract runs the session manager's rotation promises
+// over this store.
+func TestSessionManagerContract(t *testing.T) {
+	sessiontest.Manager(t, func(t *testing.T, now func() time.Time) store.SessionStore {
 		return openSessionsDBAt(t, t.TempDir(), now).Sessions()
 	})
 }

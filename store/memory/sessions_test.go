@@ -13,12 +13,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/auth/sessiontest"
 	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
 
 func TestSessions(t *testing.T) {
 	storetest.SessionStore(t, func(t *testing.T, now func() time.Time) store.SessionStore { return NewSessions(now) })
+}
+
+// TestSessionManagerContract runs the session manager's rotation promises
+// over this store.
+func TestSessionManagerContract(t *testing.T) {
+	sessiontest.Manager(t, func(t *testing.T, now func() time.Time) store.SessionStore { return NewSessions(now) })
 }
 
 // TestTimesKeptToTheMillisecond: times keep their milliseconds, lose what
