@@ -79,7 +79,7 @@ type Options struct {
 	// Now is the stores' clock; nil means time.Now.
 	Now func() time.Time
 	// Observe, when set, receives the duration of every operation, named
-	// like "session_by_token_hash" or "login_allow", whatever its outcome.
+	// like "session_by_family" or "login_allow", whatever its outcome.
 	// It is called concurrently.
 	Observe func(op string, d time.Duration)
 }
