@@ -20,8 +20,9 @@ func burstStores(t *testing.T) map[string][]string {
 	return map[string][]string{
 		"memory":   {"AUTH_TYPE", "session_auth"},
 		"jsonfile": {"AUTH_TYPE", "session_db_auth"},
-		"postgres": {"AUTH_TYPE", "session_db_auth", "SESSION_STORE", "postgres", "DATABASE_URL", pgtest.Schema(t)},
-		"redis": {"AUTH_TYPE", "session_db_auth", "SESSION_STORE", "redis",
+		"postgres": {"AUTH_TYPE", "session_db_auth", "SESSION_STORE", "postgres", "DATABASE_URL", pgtest.Schema(t),
+			"SESSION_SECRET", sharedSecret},
+		"redis": {"AUTH_TYPE", "session_db_auth", "SESSION_STORE", "redis", "SESSION_SECRET", sharedSecret,
 			"REDIS_URL", "redis://127.0.0.1:6379/0?key_prefix=" + url.QueryEscape(redisPrefix(t))},
 	}
 }
