@@ -208,6 +208,9 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.Login.IPPerMinute, err = atLeast(v, 1); return err }},
 	{name: "LOGIN_IP_BURST", def: "10", arg: "N", help: "login attempts per client address in a burst",
 		set: func(c *Config, v string) (err error) { c.Login.IPBurst, err = atLeast(v, 1); return err }},
+	{name: "LOGIN_IPV6_PREFIX", def: "64", arg: "BITS",
+		help: "IPv6 clients are limited per prefix of this many bits (an IPv4-mapped address as its IPv4 address), 1..128",
+		set:  func(c *Config, v string) (err error) { c.Login.IPv6PrefixBits, err = intIn(v, 1, 128); return err }},
 
 	{name: "ADMIN_EMAIL", arg: "EMAIL", help: "create this user as admin at start-up (with ADMIN_PASSWORD)",
 		set: func(c *Config, v string) error { c.AdminEmail = v; return nil }},

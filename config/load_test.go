@@ -53,6 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 			MaxFailuresPerHour: 100,
 			IPPerMinute:        30,
 			IPBurst:            10,
+			IPv6PrefixBits:     64,
 		},
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -92,6 +93,7 @@ func TestLoadEnv(t *testing.T) {
 		"LOGIN_MAX_FAILURES_PER_HOUR": "20",
 		"LOGIN_IP_PER_MINUTE":         "5",
 		"LOGIN_IP_BURST":              "3",
+		"LOGIN_IPV6_PREFIX":           "56",
 		"ADMIN_EMAIL":                 "admin@example.com",
 		"ADMIN_PASSWORD":              "correct horse battery staple",
 		"LOG_LEVEL":                   "debug",
@@ -130,6 +132,7 @@ func TestLoadEnv(t *testing.T) {
 		MaxFailuresPerHour: 20,
 		IPPerMinute:        5,
 		IPBurst:            3,
+		IPv6PrefixBits:     56,
 	}, c.Login)
 	assert.Equal(t, "admin@example.com", c.AdminEmail)
 	assert.Equal(t, "correct horse battery staple", c.AdminPassword)
@@ -254,6 +257,10 @@ func TestLoadBadValues(t *testing.T) {
 		{"login per hour zero", map[string]string{"LOGIN_MAX_FAILURES_PER_HOUR": "0"}, nil, "LOGIN_MAX_FAILURES_PER_HOUR"},
 		{"login ip per minute zero", map[string]string{"LOGIN_IP_PER_MINUTE": "0"}, nil, "LOGIN_IP_PER_MINUTE"},
 		{"login burst text", map[string]string{"LOGIN_IP_BURST": "ten"}, nil, "LOGIN_IP_BURST"},
+		{"login IPv6 prefix zero", map[string]string{"LOGIN_IPV6_PREFIX": "0"}, nil, "LOGIN_IPV6_PREFIX"},
+		{"login IPv6 prefix too long", map[string]string{"LOGIN_IPV6_PREFIX": "129"}, nil, "LOGIN_IPV6_PREFIX"},
+		{"login IPv6 prefix as CIDR", map[string]string{"LOGIN_IPV6_PREFIX": "/64"}, nil, "LOGIN_IPV6_PREFIX"},
+		{"login IPv6 prefix flag", nil, []string{"--login-ipv6-prefix=-1"}, "LOGIN_IPV6_PREFIX"},
 		{"newline in value", map[string]string{"LOG_LEVEL": "info\nerror"}, nil, "LOG_LEVEL"},
 		{"host out of range", map[string]string{"API_HOST": "256.1.1.1"}, nil, "API_HOST"},
 		{"host short dotted", map[string]string{"API_HOST": "10.1"}, nil, "API_HOST"},
@@ -356,6 +363,20 @@ func TestLoadRotationGrace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 120*time.Second, c.SessionRotate)
 	assert.Equal(t, 30*time.Second, c.SessionRotateGrace)
+}
+
+func TestLoadLoginIPv6Prefix(t *testing.T) {
+	for v, want := range map[string]int{"1": 1, "48": 48, "128": 128, "": 64} {
+		c, err := Load(nil, env(map[string]string{"LOGIN_IPV6_PREFIX": v}))
+		require.NoError(t, err, v)
+		assert.Equal(t, want, c.Login.IPv6PrefixBits, v)
+	}
+	c, err := Load([]string{"--login-ipv6-prefix=48"}, env(map[string]string{"LOGIN_IPV6_PREFIX": "0"}))
+	require.NoError(t, err)
+	assert.Equal(t, 48, c.Login.IPv6PrefixBits, "the flag wins")
+
+	_, err = Load(nil, env(map[string]string{"LOGIN_IPV6_PREFIX": "129"}))
+	assert.EqualError(t, err, `LOGIN_IPV6_PREFIX="129" is not allowed: want an integer from 1 to 128`)
 }
 
 func TestErrorMessage(t *testing.T) {

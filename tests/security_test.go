@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -272,6 +273,53 @@ func TestLoginThrottlingPerAddress(t *testing.T) {
 		assert.Equal(t, 404, attempt(30+i, peer, header("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", 50+i))))
 	}
 	assert.Equal(t, 429, attempt(40, peer, header("X-Forwarded-For", "198.51.100.99")))
+}
+
+// An IPv6 client is limited per /64 (LOGIN_IPV6_PREFIX): thirty addresses
+// of one /64 share one address's budget, another /64 has its own, and an
+// IPv4-mapped address is its IPv4 address. The audit log names each
+// attempt's real address.
+func TestLoginThrottlingPerIPv6Prefix(t *testing.T) {
+	s := newSessionServer(t, "LOGIN_IP_BURST", "3", "LOGIN_IP_PER_MINUTE", "3", "TRUSTED_PROXIES", "10.0.0.0/8")
+	resetLogs(s.logs)
+	attempt := func(i int, opts ...option) int {
+		return s.login(fmt.Sprintf("u%d@example.com", i), "whatever", opts...).Code
+	}
+	var codes []int
+	for i := range 30 {
+		codes = append(codes, attempt(i, remoteAddr(fmt.Sprintf("[2001:db8:1:2:%x::%x]:4000", i*11+1, i+1))))
+	}
+	assert.Equal(t, []int{404, 404, 404}, codes[:3])
+	assert.Equal(t, slices.Repeat([]int{429}, 27), codes[3:], "one budget for the whole /64")
+	assert.Equal(t, 404, attempt(30, remoteAddr("[2001:db8:1:3::1]:4000")), "the next /64 is another client")
+	assert.Equal(t, 404, attempt(31, remoteAddr("[2001:db8:1:3::2]:4000")))
+
+	var ips []any
+	for _, e := range s.auditEvents("login_failed") {
+		ips = append(ips, e["client_ip"])
+	}
+	require.Len(t, ips, 32)
+	assert.Equal(t, "2001:db8:1:2:1::1", ips[0], "audit logs show the address, not the prefix")
+	assert.Equal(t, "2001:db8:1:2:140::1e", ips[29])
+	assert.Equal(t, "2001:db8:1:3::2", ips[31])
+	assert.NotContains(t, s.logs.String(), "/64")
+
+	// Through a trusted proxy, an IPv4-mapped address is its IPv4 address.
+	proxy := remoteAddr("10.0.0.1:4000")
+	assert.Equal(t, 404, attempt(40, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 404, attempt(41, proxy, header("X-Forwarded-For", "::ffff:198.51.100.7")))
+	assert.Equal(t, 404, attempt(42, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 429, attempt(43, proxy, header("X-Forwarded-For", "::ffff:198.51.100.7")))
+	assert.Equal(t, 429, attempt(44, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 404, attempt(45, proxy, header("X-Forwarded-For", "::ffff:198.51.100.8")), "another IPv4 client")
+
+	// LOGIN_IPV6_PREFIX=128: every IPv6 address is a client of its own.
+	each := newSessionServer(t, "LOGIN_IP_BURST", "3", "LOGIN_IP_PER_MINUTE", "3", "LOGIN_IPV6_PREFIX", "128")
+	for i := range 30 {
+		code := each.login(fmt.Sprintf("u%d@example.com", i), "whatever",
+			remoteAddr(fmt.Sprintf("[2001:db8:1:2::%x]:4000", i+1))).Code
+		assert.Equal(t, 404, code, i)
+	}
 }
 
 func TestEnumerationResistance(t *testing.T) {
