@@ -371,6 +371,56 @@ func TestCrossSiteRequests(t *testing.T) {
 	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
 }
 
+// An Origin naming the service's host under the other scheme is another
+// origin: without Sec-Fetch-Site, a create and a password change from it
+// are refused like any cross-site request. The service's scheme is what it
+// answered on: TLS, or a trusted proxy's X-Forwarded-Proto.
+func TestCrossSiteRequestsFromTheOtherScheme(t *testing.T) {
+	s := newSessionServer(t, "TRUSTED_PROXIES", "10.0.0.0/8")
+	admin := s.adminCookie()
+	create := func(n int, opts ...option) int {
+		body := fmt.Sprintf(`{"email":"x%d@example.com","password":"%s"}`, n, userPassword)
+		return s.do("POST", "/api/v1/users", body, append([]option{withCookie(admin)}, opts...)...).Code
+	}
+	// httptest requests are to http://example.com.
+	const httpsOrigin, httpOrigin = "https://example.com", "http://example.com"
+	proxied := []option{remoteAddr("10.0.0.1:4000"), header("X-Forwarded-Proto", "https")}
+	assert.Equal(t, 403, create(1, header("Origin", httpsOrigin)), "https origin, http service")
+	assert.Equal(t, 201, create(2, header("Origin", httpOrigin)), "same origin")
+	assert.Equal(t, 403, create(3, overTLS(), header("Origin", httpOrigin)), "http origin, https service")
+	assert.Equal(t, 201, create(4, overTLS(), header("Origin", httpsOrigin)), "same origin over TLS")
+	assert.Equal(t, 201, create(5, append(proxied, header("Origin", httpsOrigin))...), "same origin behind a TLS proxy")
+	assert.Equal(t, 403, create(6, append(proxied, header("Origin", httpOrigin))...))
+	assert.Equal(t, 403, create(7, remoteAddr("203.0.113.5:4000"), header("X-Forwarded-Proto", "https"),
+		header("Origin", httpsOrigin)), "X-Forwarded-Proto from an untrusted peer is not believed")
+	assert.Equal(t, 201, create(8, header("Sec-Fetch-Site", "same-origin"), header("Origin", httpOrigin)))
+	assert.Equal(t, 201, create(9), "no browser headers")
+
+	s.createUserAsCookieAdmin("bob@example.com")
+	bob := s.sessionCookie("bob@example.com", userPassword)
+	change := func(c *http.Cookie, current, next string, opts ...option) *httptest.ResponseRecorder {
+		body := fmt.Sprintf(`{"current_password":%q,"new_password":%q}`, current, next)
+		return s.do("PUT", "/api/v1/users/me/password", body, append([]option{withCookie(c)}, opts...)...)
+	}
+	assertError(t, change(bob, userPassword, "new-password-1", header("Origin", httpsOrigin)), 403, "Forbidden")
+	assertError(t, change(bob, userPassword, "new-password-1", overTLS(), header("Origin", httpOrigin)), 403, "Forbidden")
+	assertError(t, change(bob, userPassword, "new-password-1", append(proxied, header("Origin", httpOrigin))...),
+		403, "Forbidden")
+
+	// The current password is still the first: the refused changes changed nothing.
+	rec := change(bob, userPassword, "new-password-1", header("Origin", httpOrigin))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	bob = cookieOf(t, rec)
+	require.NotNil(t, bob)
+	rec = change(bob, "new-password-1", "new-password-2", overTLS(), header("Origin", httpsOrigin))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	bob = cookieOf(t, rec)
+	require.NotNil(t, bob)
+	rec = change(bob, "new-password-2", "new-password-3", append(proxied, header("Origin", httpsOrigin))...)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	assert.True(t, canSignIn(s, "bob@example.com", "new-password-3"))
+}
+
 func TestHeadersOnServerErrors(t *testing.T) {
 	s := newSessionServer(t)
 	admin := s.adminCookie()
