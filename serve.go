@@ -176,6 +176,20 @@ func warnIfNoAdmin(ctx context.Context, svc *app.App, log *slog.Logger) {
 		"or stop the server and run `simpleapi user create --email you@example.com --role admin`")
 }
 
+// maxRequestHead is the largest request head (request line and headers,
+// through the blank line that ends them) accepted, as the README says:
+// 64 KiB. A larger head is answered 431.
+const maxRequestHead = 64 << 10
+
+// netHTTPHeaderSlack is what net/http reads beyond MaxHeaderBytes before
+// it answers 431: it lets a request head of up to MaxHeaderBytes + 4096
+// bytes in (http.Server.initialReadLimitSize, "bufio slop"). MaxHeaderBytes
+// is set this much below maxRequestHead so that the head accepted is
+// 64 KiB, not 68 KiB. (HTTP/2, over TLS, limits the header list instead,
+// to MaxHeaderBytes + 320 bytes counted as RFC 7541 does: names and values
+// plus 32 bytes a field.)
+const netHTTPHeaderSlack = 4096
+
 // newHTTPServer is an http.Server with limits that keep slow or oversized
 // clients from holding connections and memory.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -185,7 +199,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxRequestHead - netHTTPHeaderSlack, // net/http adds the slack back
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

@@ -104,13 +104,13 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	if err := a.metrics.RegisterHashRefusals(a.hasher.Refused); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	crossOrigin, err := middleware.NewCrossOrigin(cfg.CORSOrigins)
-	if err != nil {
-		return fmt.Errorf("CORS_ORIGINS: %w", err)
-	}
 	trusted, err := parsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		return err
+	}
+	crossOrigin, err := middleware.NewCrossOrigin(cfg.CORSOrigins, trusted)
+	if err != nil {
+		return fmt.Errorf("CORS_ORIGINS: %w", err)
 	}
 
 	var (
@@ -137,7 +137,8 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	if !cfg.SessionMode() {
 		remembered = auth.NewCredentialCache(basicCacheTTL, basicCacheEntries, now)
 	}
-	login := auth.NewLogin(accounts, a.stores.limiter, remembered, a.metrics.LoginAttempt)
+	login := auth.NewLogin(accounts, a.stores.limiter, remembered, a.metrics.LoginAttempt,
+		auth.LoginOptions{IPv6PrefixBits: cfg.Login.IPv6PrefixBits})
 	var authn middleware.Authenticator
 	if cfg.SessionMode() {
 		authn = middleware.SessionAuth{Cookies: cookies, Sessions: sessions, Users: users}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"simpleapi/config"
 	"simpleapi/metrics"
@@ -18,12 +19,19 @@ import (
 	storeredis "simpleapi/store/redis"
 )
 
+// backendTimeout bounds every operation on PostgreSQL and on Redis, and
+// /readyz as a whole: a backend that has not answered by then is an outage
+// (503), never a hang. It is the Redis store's own bound, which that
+// package applies to each of its operations; PostgreSQL is given the same.
+const backendTimeout = storeredis.OpTimeout
+
 // stores are the open stores of one configuration.
 type stores struct {
 	users    store.UserStore
 	sessions store.SessionStore // nil in basic_auth
 	limiter  store.LoginLimiter
-	// ready reports whether every backend answers (/readyz).
+	// ready reports whether every backend answers (/readyz), within
+	// backendTimeout.
 	ready func(context.Context) error
 	// closers release every store opened, the JSON files last.
 	closers []func() error
@@ -64,7 +72,8 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 	}
 	var pg *postgres.DB
 	if cfg.UserStore == config.StorePostgres || cfg.SessionStore == config.StorePostgres {
-		pg, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Now: now, Observe: m.StoreObserver("postgres")})
+		pg, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Timeout: backendTimeout, Now: now,
+			Observe: m.StoreObserver("postgres")})
 		if err != nil {
 			return nil, err
 		}
@@ -124,17 +133,24 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 	} else {
 		s.limiter = memory.NewLimiter(cfg.Login, now)
 	}
-	users := s.users
-	s.ready = func(ctx context.Context) error {
-		if err := users.Ping(ctx); err != nil {
-			return err
-		}
-		for _, ping := range pings {
-			if err := ping(ctx); err != nil {
-				return err
-			}
-		}
-		return nil
+	if cfg.UserStore != config.StorePostgres {
+		pings = append(pings, s.users.Ping) // PostgreSQL's users are pinged as PostgreSQL
 	}
+	s.ready = readiness(pings)
 	return s, nil
+}
+
+// readiness asks every backend at once and answers within backendTimeout,
+// however many are frozen: the first that fails answers for all, and the
+// others are called off.
+func readiness(pings []func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, backendTimeout)
+		defer cancel()
+		g, ctx := errgroup.WithContext(ctx)
+		for _, ping := range pings {
+			g.Go(func() error { return ping(ctx) })
+		}
+		return g.Wait()
+	}
 }

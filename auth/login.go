@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -25,6 +26,7 @@ type Login struct {
 	limiter    store.LoginLimiter
 	remembered *CredentialCache
 	observe    func(outcome string)
+	ipv6Bits   int // leading bits of an IPv6 address that name one client
 
 	// Concurrent checks of identical credentials share one attempt: one
 	// argon2id run and one unit of the address budget. Keys are an HMAC
@@ -34,15 +36,59 @@ type Login struct {
 	flightKey [32]byte
 }
 
+// LoginOptions are the settings of the login path.
+type LoginOptions struct {
+	// IPv6PrefixBits is how many leading bits of an IPv6 client address
+	// name one client for the per-address budget (LOGIN_IPV6_PREFIX),
+	// 1..128 (128: each address is a client); 0 means
+	// DefaultIPv6PrefixBits.
+	IPv6PrefixBits int
+}
+
+// DefaultIPv6PrefixBits is the IPv6 prefix one client is taken to hold: a
+// /64 is the smallest network an ISP gives a customer, and every address
+// in it is the customer's to use.
+const DefaultIPv6PrefixBits = 64
+
 // NewLogin returns the login path over accounts and limiter.
 // remembered, when not nil, answers credentials that verified recently
 // without a new argon2id run (basic_auth mode, where every request
 // carries the password). observe, when not nil, is told the outcome of
 // every attempt, one of the metrics.Login* values.
-func NewLogin(accounts *Accounts, limiter store.LoginLimiter, remembered *CredentialCache, observe func(outcome string)) *Login {
-	l := &Login{accounts: accounts, limiter: limiter, remembered: remembered, observe: observe}
+func NewLogin(accounts *Accounts, limiter store.LoginLimiter, remembered *CredentialCache, observe func(outcome string),
+	opts LoginOptions) *Login {
+	bits := opts.IPv6PrefixBits
+	if bits == 0 {
+		bits = DefaultIPv6PrefixBits
+	}
+	l := &Login{accounts: accounts, limiter: limiter, remembered: remembered, observe: observe, ipv6Bits: bits}
 	_, _ = rand.Read(l.flightKey[:])
 	return l
+}
+
+// ThrottleKey is the client a login attempt from addr is counted against
+// in the per-address budget: an IPv4 address as it is (an IPv4-mapped IPv6
+// address, ::ffff:192.0.2.1, as its IPv4 address), an IPv6 address as its
+// prefix of bits leading bits (2001:db8:1:2::/64), since whoever holds one
+// IPv6 address usually holds the whole prefix and could otherwise try from
+// a fresh address every time. With bits of 128 or more (or a value
+// Prefix refuses) the key is the address itself. Anything that is not an
+// IP address is its own key. Only the budget uses this key; audit logs
+// show the client's address.
+func ThrottleKey(addr string, bits int) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() || bits >= 128 {
+		return ip.String()
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return ip.String()
+	}
+	return p.String()
 }
 
 // ThrottledError is the error of an attempt the limiter refused: code
@@ -80,7 +126,8 @@ type verdict struct {
 }
 
 // Check authenticates email and password for a client at addr ("" for
-// none). Errors: ENOTFOUND "no user found for this email",
+// none); the attempt is counted against addr's ThrottleKey. Errors:
+// ENOTFOUND "no user found for this email",
 // EUNAUTHORIZED "wrong password", a *ThrottledError, or a store error.
 // The user returned carries the password hash the password matched, so a
 // caller can make a later write conditional on it.
@@ -89,11 +136,12 @@ func (l *Login) Check(ctx context.Context, email, password, addr string) (store.
 	if u, ok := l.recall(ctx, account, email, password); ok {
 		return u, nil
 	}
-	key := l.flight(account, password, addr)
+	client := ThrottleKey(addr, l.ipv6Bits)
+	key := l.flight(account, password, client)
 	v, _, _ := l.flights.Do(key, func() (any, error) {
 		// The attempt is shared: one caller going away must not end it
 		// for the others.
-		return l.attempt(context.WithoutCancel(ctx), account, email, password, addr), nil
+		return l.attempt(context.WithoutCancel(ctx), account, email, password, client), nil
 	})
 	res := v.(verdict)
 	l.report(ctx, res)
@@ -101,10 +149,11 @@ func (l *Login) Check(ctx context.Context, email, password, addr string) (store.
 }
 
 // flight is the key under which identical attempts are shared. The
-// address is part of it: each client address pays for its own attempts.
-func (l *Login) flight(account, password, addr string) string {
+// client (ThrottleKey of its address) is part of it: each client pays for
+// its own attempts.
+func (l *Login) flight(account, password, client string) string {
 	mac := hmac.New(sha256.New, l.flightKey[:])
-	for _, s := range []string{account, password, addr} {
+	for _, s := range []string{account, password, client} {
 		mac.Write([]byte(s))
 		mac.Write([]byte{0})
 	}
@@ -134,9 +183,10 @@ func (l *Login) recall(ctx context.Context, account, email, password string) (st
 	return u, true
 }
 
-// attempt is throttle, verify (with rehash) and the limiter's outcome.
-func (l *Login) attempt(ctx context.Context, account, email, password, addr string) verdict {
-	wait, ok, err := l.limiter.Allow(ctx, account, addr)
+// attempt is throttle, verify (with rehash) and the limiter's outcome;
+// client is the ThrottleKey of the client's address.
+func (l *Login) attempt(ctx context.Context, account, email, password, client string) verdict {
+	wait, ok, err := l.limiter.Allow(ctx, account, client)
 	if err != nil {
 		return verdict{err: err}
 	}
@@ -146,7 +196,7 @@ func (l *Login) attempt(ctx context.Context, account, email, password, addr stri
 	u, err := l.verify(ctx, email, password)
 	switch store.ErrorCode(err) {
 	case "":
-		if err := l.limiter.Success(ctx, account, addr); err != nil {
+		if err := l.limiter.Success(ctx, account, client); err != nil {
 			return verdict{err: err}
 		}
 		if l.remembered != nil {

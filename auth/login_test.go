@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,11 @@ type loginFixture struct {
 
 func newLoginFixture(t *testing.T, limits config.LoginLimits) *loginFixture {
 	t.Helper()
+	return newLoginFixtureWith(t, limits, auth.LoginOptions{})
+}
+
+func newLoginFixtureWith(t *testing.T, limits config.LoginLimits, opts auth.LoginOptions) *loginFixture {
+	t.Helper()
 	db, err := jsonfile.Open(t.TempDir(), jsonfile.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
@@ -42,7 +48,7 @@ func newLoginFixture(t *testing.T, limits config.LoginLimits) *loginFixture {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.outcomes = append(f.outcomes, o)
-	})
+	}, opts)
 	return f
 }
 
@@ -136,4 +142,122 @@ func TestChangePasswordReplacesOnlyTheVerifiedHash(t *testing.T) {
 	require.NoError(t, f.users.DeleteUser(t.Context(), bob.ID))
 	err = f.login.ChangePassword(t.Context(), bob, fmt.Sprintf("new-password-%d", winner), "other-password-1", "")
 	assert.Equal(t, store.EFORBIDDEN, store.ErrorCode(err), "the account is gone")
+}
+
+func TestThrottleKey(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		bits int
+		want string
+	}{
+		{"192.0.2.1", 64, "192.0.2.1"},
+		{"::ffff:192.0.2.1", 64, "192.0.2.1"},
+		{"::ffff:192.0.2.1", 128, "192.0.2.1"},
+		{"::ffff:c000:201", 48, "192.0.2.1"},
+		{"2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"},
+		{"2001:DB8:1:2::ff", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2ff:3:4:5:6", 56, "2001:db8:1:200::/56"},
+		{"2001:db8:1:2:3:4:5:6", 1, "::/1"},
+		{"2001:db8:1:2:3:4:5:6", 127, "2001:db8:1:2:3:4:5:6/127"},
+		{"2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6"},
+		{"2001:db8::0001", 128, "2001:db8::1"},
+		{"fe80::1:2:3:4%eth0", 64, "fe80::/64"},
+		{"::1", 64, "::/64"},
+		{"", 64, ""},
+		{"not an address", 64, "not an address"},
+	} {
+		assert.Equal(t, tc.want, auth.ThrottleKey(tc.addr, tc.bits), "%q /%d", tc.addr, tc.bits)
+	}
+}
+
+// wrongPasswords tries a wrong password (or an unknown email) once from
+// each address, and reports for each attempt whether it was throttled.
+func (f *loginFixture) wrongPasswords(t *testing.T, email string, addrs ...string) []bool {
+	t.Helper()
+	throttled := make([]bool, len(addrs))
+	for i, addr := range addrs {
+		_, err := f.login.Check(t.Context(), email, "wrong-password-1", addr)
+		_, throttled[i] = auth.RetryAfter(err)
+		if !throttled[i] {
+			require.Contains(t, []string{store.EUNAUTHORIZED, store.ENOTFOUND}, store.ErrorCode(err), "%s: %v", addr, err)
+		}
+	}
+	return throttled
+}
+
+// IPv6 clients are limited per /64 (LOGIN_IPV6_PREFIX): thirty addresses
+// of one /64 get the budget of one address; another /64 has its own; an
+// IPv4-mapped address shares its IPv4 address's budget.
+func TestLoginThrottlesIPv6ByPrefix(t *testing.T) {
+	limits := defaultLimits
+	limits.MaxFailures = 1000 // only the address budget throttles here
+	limits.MaxFailuresPerHour = 1000
+	const burst = 10 // defaultLimits.IPBurst; the clock stands still, so nothing refills
+
+	spread := make([]string, 30)
+	for i := range spread {
+		spread[i] = fmt.Sprintf("2001:db8:1:2:%x:%x::%x", i+1, i*7+3, i*13+1)
+	}
+	one := slices.Repeat([]string{"2001:db8:1:2::1"}, 30)
+	want := make([]bool, 30)
+	for i := burst; i < len(want); i++ {
+		want[i] = true
+	}
+
+	lone := newLoginFixtureWith(t, limits, auth.LoginOptions{IPv6PrefixBits: 64})
+	hash, err := lone.hasher.Hash("right-password-1")
+	require.NoError(t, err)
+	lone.addUser(t, "bob@example.com", hash)
+	assert.Equal(t, want, lone.wrongPasswords(t, "bob@example.com", one...), "one address")
+
+	f := newLoginFixtureWith(t, limits, auth.LoginOptions{IPv6PrefixBits: 64})
+	f.addUser(t, "bob@example.com", hash)
+	assert.Equal(t, want, f.wrongPasswords(t, "bob@example.com", spread...), "thirty addresses of one /64, alike")
+	assert.Equal(t, []bool{true}, f.wrongPasswords(t, "bob@example.com", "2001:db8:1:2:ffff:ffff:ffff:ffff"),
+		"the last address of the /64")
+	_, err = f.login.Check(t.Context(), "bob@example.com", "right-password-1", "2001:db8:1:2::abcd")
+	_, throttled := auth.RetryAfter(err)
+	assert.True(t, throttled, "the right password too, from that /64: %v", err)
+
+	// The next /64, and one in another /48, each have a budget of their own.
+	for _, other := range []string{"2001:db8:1:3::1", "2001:db8:2:2::1"} {
+		assert.Equal(t, []bool{false}, f.wrongPasswords(t, "bob@example.com", other), other)
+		_, err = f.login.Check(t.Context(), "bob@example.com", "right-password-1", other)
+		assert.NoError(t, err, other)
+	}
+
+	// IPv4: each address is a client, and its IPv4-mapped form is the same one.
+	v4 := append(slices.Repeat([]string{"192.0.2.1"}, burst/2), slices.Repeat([]string{"::ffff:192.0.2.1"}, burst/2)...)
+	assert.Equal(t, make([]bool, burst), f.wrongPasswords(t, "bob@example.com", v4...))
+	assert.Equal(t, []bool{true, true}, f.wrongPasswords(t, "bob@example.com", "192.0.2.1", "::ffff:192.0.2.1"),
+		"one budget for both spellings")
+	assert.Equal(t, []bool{false}, f.wrongPasswords(t, "bob@example.com", "192.0.2.2"), "the next IPv4 address")
+}
+
+// With LOGIN_IPV6_PREFIX=128 each IPv6 address is a client of its own;
+// the option's zero value is the /64 default.
+func TestLoginIPv6PrefixOption(t *testing.T) {
+	limits := defaultLimits
+	limits.MaxFailures = 1000
+	limits.MaxFailuresPerHour = 1000
+	addrs := make([]string, 30)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("2001:db8:1:2::%x", i+1)
+	}
+
+	f := newLoginFixtureWith(t, limits, auth.LoginOptions{IPv6PrefixBits: 128})
+	assert.Equal(t, make([]bool, 30), f.wrongPasswords(t, "bob@example.com", addrs...))
+
+	f = newLoginFixtureWith(t, limits, auth.LoginOptions{})
+	got := f.wrongPasswords(t, "bob@example.com", addrs...)
+	assert.Equal(t, 10, slices.Index(got, true), "the eleventh attempt from the /64 is throttled: %v", got)
+
+	f = newLoginFixtureWith(t, limits, auth.LoginOptions{IPv6PrefixBits: 48})
+	got = f.wrongPasswords(t, "bob@example.com", "2001:db8:1:2::1", "2001:db8:1:ffff::1", "2001:db8:2::1")
+	assert.Equal(t, []bool{false, false, false}, got)
+	for range 8 {
+		f.wrongPasswords(t, "bob@example.com", "2001:db8:1:abcd::1")
+	}
+	assert.Equal(t, []bool{true, false}, f.wrongPasswords(t, "bob@example.com", "2001:db8:1:1234::1", "2001:db8:2::1"),
+		"a /48 is one client")
 }

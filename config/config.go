@@ -74,6 +74,7 @@ type LoginLimits struct {
 	MaxFailuresPerHour int           // LOGIN_MAX_FAILURES_PER_HOUR, default 100
 	IPPerMinute        int           // LOGIN_IP_PER_MINUTE, default 30
 	IPBurst            int           // LOGIN_IP_BURST, default 10
+	IPv6PrefixBits     int           // LOGIN_IPV6_PREFIX, default 64, 1..128: an IPv6 client address counts as its prefix of this length
 }
 
 // Stores (USER_STORE, SESSION_STORE).

@@ -126,8 +126,9 @@ var settings = []setting{
 		help: "replace a session's token once it is this old, 0 = never",
 		set:  func(c *Config, v string) (err error) { c.SessionRotate, err = seconds(v); return err }},
 	{name: "SESSION_ROTATE_GRACE", def: "60", arg: "SECONDS",
-		help: "how long a replaced session token still works, for requests already in flight",
-		set:  func(c *Config, v string) (err error) { c.SessionRotateGrace, err = seconds(v); return err }},
+		help: "how long a replaced session token still works, for requests already in flight; " +
+			"at least 1 and less than SESSION_ROTATE_INTERVAL (unless that is 0)",
+		set: func(c *Config, v string) (err error) { c.SessionRotateGrace, err = seconds(v); return err }},
 	{name: "COOKIE_SECURE", def: "auto", arg: "WHEN",
 		help: "Secure cookie attribute: true, false or auto (when the request came over https)",
 		set: func(c *Config, v string) error {
@@ -207,6 +208,9 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.Login.IPPerMinute, err = atLeast(v, 1); return err }},
 	{name: "LOGIN_IP_BURST", def: "10", arg: "N", help: "login attempts per client address in a burst",
 		set: func(c *Config, v string) (err error) { c.Login.IPBurst, err = atLeast(v, 1); return err }},
+	{name: "LOGIN_IPV6_PREFIX", def: "64", arg: "BITS",
+		help: "IPv6 clients are limited per prefix of this many bits (an IPv4-mapped address as its IPv4 address), 1..128",
+		set:  func(c *Config, v string) (err error) { c.Login.IPv6PrefixBits, err = intIn(v, 1, 128); return err }},
 
 	{name: "ADMIN_EMAIL", arg: "EMAIL", help: "create this user as admin at start-up (with ADMIN_PASSWORD)",
 		set: func(c *Config, v string) error { c.AdminEmail = v; return nil }},
@@ -366,6 +370,13 @@ func (c *Config) check() error {
 		// Browsers drop SameSite=None cookies that are not Secure.
 		return &Error{Var: "COOKIE_SAMESITE", Value: c.CookieSameSite,
 			Allowed: "want lax or strict unless COOKIE_SECURE=true (browsers reject SameSite=None without Secure)"}
+	case c.SessionRotate != 0 && (c.SessionRotateGrace < time.Second || c.SessionRotateGrace >= c.SessionRotate):
+		// A grace of 0 would fail requests already in flight with the
+		// replaced token; one as long as the interval would keep a copied
+		// token working as long as the current one.
+		return &Error{Var: "SESSION_ROTATE_GRACE", Value: strconv.FormatInt(int64(c.SessionRotateGrace/time.Second), 10),
+			Allowed: fmt.Sprintf("want at least 1 second, and less than SESSION_ROTATE_INTERVAL (%d)",
+				int64(c.SessionRotate/time.Second))}
 	case c.Argon2.MemoryKiB < 8*uint32(c.Argon2.Parallelism):
 		return &Error{Var: "ARGON2_MEMORY_KIB", Value: strconv.FormatUint(uint64(c.Argon2.MemoryKiB), 10),
 			Allowed: fmt.Sprintf("want at least 8 × ARGON2_PARALLELISM (%d)", 8*uint32(c.Argon2.Parallelism))}

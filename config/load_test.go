@@ -53,6 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 			MaxFailuresPerHour: 100,
 			IPPerMinute:        30,
 			IPBurst:            10,
+			IPv6PrefixBits:     64,
 		},
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -92,6 +93,7 @@ func TestLoadEnv(t *testing.T) {
 		"LOGIN_MAX_FAILURES_PER_HOUR": "20",
 		"LOGIN_IP_PER_MINUTE":         "5",
 		"LOGIN_IP_BURST":              "3",
+		"LOGIN_IPV6_PREFIX":           "56",
 		"ADMIN_EMAIL":                 "admin@example.com",
 		"ADMIN_PASSWORD":              "correct horse battery staple",
 		"LOG_LEVEL":                   "debug",
@@ -130,6 +132,7 @@ func TestLoadEnv(t *testing.T) {
 		MaxFailuresPerHour: 20,
 		IPPerMinute:        5,
 		IPBurst:            3,
+		IPv6PrefixBits:     56,
 	}, c.Login)
 	assert.Equal(t, "admin@example.com", c.AdminEmail)
 	assert.Equal(t, "correct horse battery staple", c.AdminPassword)
@@ -196,6 +199,10 @@ func TestLoadBadValues(t *testing.T) {
 		{"HSTS under a year", map[string]string{"HSTS_MAX_AGE": "31535999"}, nil, "HSTS_MAX_AGE"},
 		{"rotation interval negative", map[string]string{"SESSION_ROTATE_INTERVAL": "-1"}, nil, "SESSION_ROTATE_INTERVAL"},
 		{"rotation grace not a number", map[string]string{"SESSION_ROTATE_GRACE": "1m"}, nil, "SESSION_ROTATE_GRACE"},
+		{"rotation grace zero", map[string]string{"SESSION_ROTATE_GRACE": "0"}, nil, "SESSION_ROTATE_GRACE"},
+		{"rotation grace as long as interval", map[string]string{"SESSION_ROTATE_INTERVAL": "60"}, nil, "SESSION_ROTATE_GRACE"},
+		{"rotation grace longer than interval", map[string]string{"SESSION_ROTATE_INTERVAL": "30", "SESSION_ROTATE_GRACE": "31"}, nil, "SESSION_ROTATE_GRACE"},
+		{"rotation grace flag", nil, []string{"--session-rotate-grace=900"}, "SESSION_ROTATE_GRACE"},
 		{"HSTS negative", map[string]string{"HSTS_MAX_AGE": "-1"}, nil, "HSTS_MAX_AGE"},
 		{"overflowing duration", map[string]string{"LOGIN_MAX_DELAY": "9223372036854775807"}, nil, "LOGIN_MAX_DELAY"},
 		{"negative base delay", map[string]string{"LOGIN_BASE_DELAY": "-5"}, nil, "LOGIN_BASE_DELAY"},
@@ -250,6 +257,10 @@ func TestLoadBadValues(t *testing.T) {
 		{"login per hour zero", map[string]string{"LOGIN_MAX_FAILURES_PER_HOUR": "0"}, nil, "LOGIN_MAX_FAILURES_PER_HOUR"},
 		{"login ip per minute zero", map[string]string{"LOGIN_IP_PER_MINUTE": "0"}, nil, "LOGIN_IP_PER_MINUTE"},
 		{"login burst text", map[string]string{"LOGIN_IP_BURST": "ten"}, nil, "LOGIN_IP_BURST"},
+		{"login IPv6 prefix zero", map[string]string{"LOGIN_IPV6_PREFIX": "0"}, nil, "LOGIN_IPV6_PREFIX"},
+		{"login IPv6 prefix too long", map[string]string{"LOGIN_IPV6_PREFIX": "129"}, nil, "LOGIN_IPV6_PREFIX"},
+		{"login IPv6 prefix as CIDR", map[string]string{"LOGIN_IPV6_PREFIX": "/64"}, nil, "LOGIN_IPV6_PREFIX"},
+		{"login IPv6 prefix flag", nil, []string{"--login-ipv6-prefix=-1"}, "LOGIN_IPV6_PREFIX"},
 		{"newline in value", map[string]string{"LOG_LEVEL": "info\nerror"}, nil, "LOG_LEVEL"},
 		{"host out of range", map[string]string{"API_HOST": "256.1.1.1"}, nil, "API_HOST"},
 		{"host short dotted", map[string]string{"API_HOST": "10.1"}, nil, "API_HOST"},
@@ -306,6 +317,66 @@ func TestLoadDataDir(t *testing.T) {
 	file := tempFile(t)
 	_, err = Load(nil, env(map[string]string{"DATA_DIR": file}))
 	assert.EqualError(t, err, `DATA_DIR="`+file+`" is not allowed: want a directory, and `+file+` is not one`)
+}
+
+// SESSION_ROTATE_GRACE is at least a second and shorter than
+// SESSION_ROTATE_INTERVAL while rotation is on; with rotation off it is not
+// checked.
+func TestLoadRotationGrace(t *testing.T) {
+	for _, tc := range []struct {
+		interval, grace string
+		want            time.Duration
+	}{
+		{"900", "1", time.Second},
+		{"900", "899", 899 * time.Second},
+		{"2", "1", time.Second},
+		{"", "", 60 * time.Second},
+		{"0", "0", 0},
+		{"0", "900", 900 * time.Second},
+		{"0", "100000", 100000 * time.Second},
+	} {
+		c, err := Load(nil, env(map[string]string{"SESSION_ROTATE_INTERVAL": tc.interval, "SESSION_ROTATE_GRACE": tc.grace}))
+		require.NoError(t, err, "interval %q grace %q", tc.interval, tc.grace)
+		assert.Equal(t, tc.want, c.SessionRotateGrace, "interval %q grace %q", tc.interval, tc.grace)
+	}
+
+	for _, tc := range []struct {
+		interval, grace string
+		msg             string
+	}{
+		{"", "0", `SESSION_ROTATE_GRACE="0" is not allowed: want at least 1 second, and less than SESSION_ROTATE_INTERVAL (900)`},
+		{"", "900", `SESSION_ROTATE_GRACE="900" is not allowed: want at least 1 second, and less than SESSION_ROTATE_INTERVAL (900)`},
+		{"", "3600", `SESSION_ROTATE_GRACE="3600" is not allowed: want at least 1 second, and less than SESSION_ROTATE_INTERVAL (900)`},
+		{"1", "", `SESSION_ROTATE_GRACE="60" is not allowed: want at least 1 second, and less than SESSION_ROTATE_INTERVAL (1)`},
+		{"60", "60", `SESSION_ROTATE_GRACE="60" is not allowed: want at least 1 second, and less than SESSION_ROTATE_INTERVAL (60)`},
+	} {
+		_, err := Load(nil, env(map[string]string{"SESSION_ROTATE_INTERVAL": tc.interval, "SESSION_ROTATE_GRACE": tc.grace}))
+		var ce *Error
+		require.ErrorAs(t, err, &ce, "interval %q grace %q", tc.interval, tc.grace)
+		assert.Equal(t, "SESSION_ROTATE_GRACE", ce.Var)
+		assert.EqualError(t, err, tc.msg)
+	}
+
+	// Flags win over the environment for both settings before they are compared.
+	c, err := Load([]string{"--session-rotate-interval=120", "--session-rotate-grace=30"},
+		env(map[string]string{"SESSION_ROTATE_INTERVAL": "10", "SESSION_ROTATE_GRACE": "0"}))
+	require.NoError(t, err)
+	assert.Equal(t, 120*time.Second, c.SessionRotate)
+	assert.Equal(t, 30*time.Second, c.SessionRotateGrace)
+}
+
+func TestLoadLoginIPv6Prefix(t *testing.T) {
+	for v, want := range map[string]int{"1": 1, "48": 48, "128": 128, "": 64} {
+		c, err := Load(nil, env(map[string]string{"LOGIN_IPV6_PREFIX": v}))
+		require.NoError(t, err, v)
+		assert.Equal(t, want, c.Login.IPv6PrefixBits, v)
+	}
+	c, err := Load([]string{"--login-ipv6-prefix=48"}, env(map[string]string{"LOGIN_IPV6_PREFIX": "0"}))
+	require.NoError(t, err)
+	assert.Equal(t, 48, c.Login.IPv6PrefixBits, "the flag wins")
+
+	_, err = Load(nil, env(map[string]string{"LOGIN_IPV6_PREFIX": "129"}))
+	assert.EqualError(t, err, `LOGIN_IPV6_PREFIX="129" is not allowed: want an integer from 1 to 128`)
 }
 
 func TestErrorMessage(t *testing.T) {

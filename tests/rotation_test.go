@@ -94,7 +94,8 @@ func TestSessionTokenRotationOff(t *testing.T) {
 func TestSessionTokenRotationParallel(t *testing.T) {
 	for _, mode := range []string{"session_auth", "session_exp_auth", "session_db_auth"} {
 		t.Run(mode, func(t *testing.T) {
-			s := newSessionServer(t, "AUTH_TYPE", mode, "SESSION_ROTATE_INTERVAL", "60")
+			s := newSessionServer(t, "AUTH_TYPE", mode, "SESSION_ROTATE_INTERVAL", "60",
+				"SESSION_ROTATE_GRACE", "10")
 			c := s.adminCookie()
 			s.clock.Advance(60)
 			const requests = 32

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -274,6 +275,53 @@ func TestLoginThrottlingPerAddress(t *testing.T) {
 	assert.Equal(t, 429, attempt(40, peer, header("X-Forwarded-For", "198.51.100.99")))
 }
 
+// An IPv6 client is limited per /64 (LOGIN_IPV6_PREFIX): thirty addresses
+// of one /64 share one address's budget, another /64 has its own, and an
+// IPv4-mapped address is its IPv4 address. The audit log names each
+// attempt's real address.
+func TestLoginThrottlingPerIPv6Prefix(t *testing.T) {
+	s := newSessionServer(t, "LOGIN_IP_BURST", "3", "LOGIN_IP_PER_MINUTE", "3", "TRUSTED_PROXIES", "10.0.0.0/8")
+	resetLogs(s.logs)
+	attempt := func(i int, opts ...option) int {
+		return s.login(fmt.Sprintf("u%d@example.com", i), "whatever", opts...).Code
+	}
+	var codes []int
+	for i := range 30 {
+		codes = append(codes, attempt(i, remoteAddr(fmt.Sprintf("[2001:db8:1:2:%x::%x]:4000", i*11+1, i+1))))
+	}
+	assert.Equal(t, []int{404, 404, 404}, codes[:3])
+	assert.Equal(t, slices.Repeat([]int{429}, 27), codes[3:], "one budget for the whole /64")
+	assert.Equal(t, 404, attempt(30, remoteAddr("[2001:db8:1:3::1]:4000")), "the next /64 is another client")
+	assert.Equal(t, 404, attempt(31, remoteAddr("[2001:db8:1:3::2]:4000")))
+
+	var ips []any
+	for _, e := range s.auditEvents("login_failed") {
+		ips = append(ips, e["client_ip"])
+	}
+	require.Len(t, ips, 32)
+	assert.Equal(t, "2001:db8:1:2:1::1", ips[0], "audit logs show the address, not the prefix")
+	assert.Equal(t, "2001:db8:1:2:140::1e", ips[29])
+	assert.Equal(t, "2001:db8:1:3::2", ips[31])
+	assert.NotContains(t, s.logs.String(), "/64")
+
+	// Through a trusted proxy, an IPv4-mapped address is its IPv4 address.
+	proxy := remoteAddr("10.0.0.1:4000")
+	assert.Equal(t, 404, attempt(40, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 404, attempt(41, proxy, header("X-Forwarded-For", "::ffff:198.51.100.7")))
+	assert.Equal(t, 404, attempt(42, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 429, attempt(43, proxy, header("X-Forwarded-For", "::ffff:198.51.100.7")))
+	assert.Equal(t, 429, attempt(44, proxy, header("X-Forwarded-For", "198.51.100.7")))
+	assert.Equal(t, 404, attempt(45, proxy, header("X-Forwarded-For", "::ffff:198.51.100.8")), "another IPv4 client")
+
+	// LOGIN_IPV6_PREFIX=128: every IPv6 address is a client of its own.
+	each := newSessionServer(t, "LOGIN_IP_BURST", "3", "LOGIN_IP_PER_MINUTE", "3", "LOGIN_IPV6_PREFIX", "128")
+	for i := range 30 {
+		code := each.login(fmt.Sprintf("u%d@example.com", i), "whatever",
+			remoteAddr(fmt.Sprintf("[2001:db8:1:2::%x]:4000", i+1))).Code
+		assert.Equal(t, 404, code, i)
+	}
+}
+
 func TestEnumerationResistance(t *testing.T) {
 	s := newSessionServer(t)
 	s.createUserAsCookieAdmin("bob@example.com")
@@ -321,6 +369,56 @@ func TestCrossSiteRequests(t *testing.T) {
 	assert.Contains(t, rec.Header().Get("Access-Control-Allow-Methods"), "POST")
 	assert.Contains(t, strings.ToLower(rec.Header().Get("Access-Control-Allow-Headers")), "content-type")
 	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+}
+
+// An Origin naming the service's host under the other scheme is another
+// origin: without Sec-Fetch-Site, a create and a password change from it
+// are refused like any cross-site request. The service's scheme is what it
+// answered on: TLS, or a trusted proxy's X-Forwarded-Proto.
+func TestCrossSiteRequestsFromTheOtherScheme(t *testing.T) {
+	s := newSessionServer(t, "TRUSTED_PROXIES", "10.0.0.0/8")
+	admin := s.adminCookie()
+	create := func(n int, opts ...option) int {
+		body := fmt.Sprintf(`{"email":"x%d@example.com","password":"%s"}`, n, userPassword)
+		return s.do("POST", "/api/v1/users", body, append([]option{withCookie(admin)}, opts...)...).Code
+	}
+	// httptest requests are to http://example.com.
+	const httpsOrigin, httpOrigin = "https://example.com", "http://example.com"
+	proxied := []option{remoteAddr("10.0.0.1:4000"), header("X-Forwarded-Proto", "https")}
+	assert.Equal(t, 403, create(1, header("Origin", httpsOrigin)), "https origin, http service")
+	assert.Equal(t, 201, create(2, header("Origin", httpOrigin)), "same origin")
+	assert.Equal(t, 403, create(3, overTLS(), header("Origin", httpOrigin)), "http origin, https service")
+	assert.Equal(t, 201, create(4, overTLS(), header("Origin", httpsOrigin)), "same origin over TLS")
+	assert.Equal(t, 201, create(5, append(proxied, header("Origin", httpsOrigin))...), "same origin behind a TLS proxy")
+	assert.Equal(t, 403, create(6, append(proxied, header("Origin", httpOrigin))...))
+	assert.Equal(t, 403, create(7, remoteAddr("203.0.113.5:4000"), header("X-Forwarded-Proto", "https"),
+		header("Origin", httpsOrigin)), "X-Forwarded-Proto from an untrusted peer is not believed")
+	assert.Equal(t, 201, create(8, header("Sec-Fetch-Site", "same-origin"), header("Origin", httpOrigin)))
+	assert.Equal(t, 201, create(9), "no browser headers")
+
+	s.createUserAsCookieAdmin("bob@example.com")
+	bob := s.sessionCookie("bob@example.com", userPassword)
+	change := func(c *http.Cookie, current, next string, opts ...option) *httptest.ResponseRecorder {
+		body := fmt.Sprintf(`{"current_password":%q,"new_password":%q}`, current, next)
+		return s.do("PUT", "/api/v1/users/me/password", body, append([]option{withCookie(c)}, opts...)...)
+	}
+	assertError(t, change(bob, userPassword, "new-password-1", header("Origin", httpsOrigin)), 403, "Forbidden")
+	assertError(t, change(bob, userPassword, "new-password-1", overTLS(), header("Origin", httpOrigin)), 403, "Forbidden")
+	assertError(t, change(bob, userPassword, "new-password-1", append(proxied, header("Origin", httpOrigin))...),
+		403, "Forbidden")
+
+	// The current password is still the first: the refused changes changed nothing.
+	rec := change(bob, userPassword, "new-password-1", header("Origin", httpOrigin))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	bob = cookieOf(t, rec)
+	require.NotNil(t, bob)
+	rec = change(bob, "new-password-1", "new-password-2", overTLS(), header("Origin", httpsOrigin))
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	bob = cookieOf(t, rec)
+	require.NotNil(t, bob)
+	rec = change(bob, "new-password-2", "new-password-3", append(proxied, header("Origin", httpsOrigin))...)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	assert.True(t, canSignIn(s, "bob@example.com", "new-password-3"))
 }
 
 func TestHeadersOnServerErrors(t *testing.T) {

@@ -104,6 +104,20 @@ func TestMalformedRequestsAnswerJSON(t *testing.T) {
 		assert.Equal(t, `{"error":"`+tc.msg+`"}`, string(body), "%.40q", tc.raw)
 		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	}
+	// Request heads of up to 64 KiB (request line, headers and the blank
+	// line), as the README says, and not a byte more.
+	const start = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Big: "
+	for size, status := range map[int]int{64 << 10: 200, 64<<10 + 1: 431, 66_000: 431} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		go io.WriteString(conn, start+strings.Repeat("a", size-len(start)-len("\r\n\r\n"))+"\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+		conn.Close()
+		assert.Equal(t, status, resp.StatusCode, "a head of %d bytes", size)
+	}
+
 	// Ordinary requests are untouched.
 	resp, err := http.Get(p.url("/api/v1/status"))
 	require.NoError(t, err)
