@@ -132,10 +132,8 @@ func benchServe(b *testing.B, h http.Handler, path, cookie string) {
 
 	ln := &benchListener{conns: make(chan net.Conn)}
 	srv := newHTTPServer(h, slog.New(slog.DiscardHandler))
-	deadlines := startDeadlineSweeper(time.Second) // as serve runs it
-	defer deadlines.stop()
 	served := make(chan struct{})
-	go func() { srv.Serve(deadlines.listener(ln)); close(served) }()
+	go func() { srv.Serve(ln); close(served) }()
 	defer func() { srv.Close(); <-served }()
 
 	// One request first: it must succeed, and the connection's set-up is

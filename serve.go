@@ -85,18 +85,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer svc.Close()
 	warnIfNoAdmin(ctx, svc, log)
 
-	// The servers' timeouts are enforced to within a second by one sweeper
-	// rather than by a timer moved five times a request (deadlines.go). It
-	// stops after the servers have shut down.
-	deadlines := startDeadlineSweeper(time.Second)
-	defer deadlines.stop()
-
 	addr := net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("API_HOST and API_PORT: %w", err)
 	}
-	ln = deadlines.listener(ln)
 	if cfg.TLSCertFile == "" {
 		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
 	}
@@ -112,7 +105,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ln.Close()
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
-		metricsLn = deadlines.listener(metricsLn)
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", svc.Metrics())
 		metricsSrv = newHTTPServer(mux, log)
@@ -177,7 +169,9 @@ func warnIfNoAdmin(ctx context.Context, svc *app.App, log *slog.Logger) {
 }
 
 // newHTTPServer is an http.Server with limits that keep slow or oversized
-// clients from holding connections and memory.
+// clients from holding connections and memory: net/http's own timeouts
+// (headers 10 s, whole request 30 s, writing the answer 60 s, an idle
+// keep-alive connection 120 s).
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
