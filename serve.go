@@ -19,7 +19,6 @@ import (
 	"simpleapi/config"
 	"simpleapi/metrics"
 	"simpleapi/middleware"
-	"simpleapi/respond"
 )
 
 // loadConfig reads the configuration of serve and healthcheck; -h prints
@@ -89,9 +88,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("API_HOST and API_PORT: %w", err)
-	}
-	if cfg.TLSCertFile == "" {
-		ln = respond.JSONErrors(ln) // errors net/http answers itself go out as JSON too
 	}
 	srv := newHTTPServer(svc.Handler(), log)
 	srv.TLSConfig = tlsConfig
