@@ -18,7 +18,6 @@ import (
 	"simpleapi/app"
 	"simpleapi/config"
 	"simpleapi/metrics"
-	"simpleapi/middleware"
 )
 
 // loadConfig reads the configuration of serve and healthcheck; -h prints
@@ -37,11 +36,18 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 	return cfg, err
 }
 
-// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
+// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT:
+// slog's JSON or text handler writing to w. Each line is one Write, done
+// before the call that logs it returns, so with w unbuffered (serve's is
+// stderr) an audit line is out before the answer it records is sent.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
-	return slog.New(middleware.NewLogHandler(w, cfg.LogFormat == "json", level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // serve runs the server until ctx ends, then lets in-flight requests
@@ -54,9 +60,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	logOut := newBufferedLog(stderr)
-	defer logOut.Close() // every buffered line is written before serve returns
-	log := newLogger(cfg, logOut)
+	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
 	defer startGCFloor(getenv)()
 
