@@ -42,7 +42,7 @@ func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 		if info := auth.RequestInfoFrom(ctx); info != nil {
 			requestID, clientIP, userID = info.RequestID, info.ClientIP, info.UserID
 		} else {
-			clientIP = requestClientIP(c)
+			clientIP = c.ClientIP()
 		}
 		attrs := []slog.Attr{
 			slog.String("method", method),

@@ -29,13 +29,13 @@ func RequestID() gin.HandlerFunc {
 		} else {
 			id = newRequestID()
 		}
-		rc := &requestContext{Context: c.Request.Context(), unresolved: c}
+		rc := &requestContext{Context: c.Request.Context()}
 		rc.info.RequestID = id
+		rc.info.ClientIP = c.ClientIP() // TRUSTED_PROXIES: see newEngine
 		rc.idHeader[0] = id
 		c.Writer.Header()[requestIDHeader] = rc.idHeader[:]
 		c.Request = c.Request.WithContext(rc)
 		c.Next()
-		rc.unresolved = nil // gin reuses c for another request
 	}
 }
 
@@ -80,19 +80,13 @@ func saneRequestID(id string) bool {
 // requestContext is the context of every request: it carries the
 // request's audit details and, once the pipeline has authenticated it,
 // its caller, in one allocation (context.WithValue and gin's Context.Set
-// would cost several per request).
-//
-// The client address in info is worked out when the info is first asked
-// for (most requests, such as reads by session at LOG_LEVEL=warn, never
-// ask): unresolved is the request's gin context until then. The info is
-// asked for only while the request is being served; a context kept past
-// that names no client address it had not named by then.
+// would cost several per request). Only the request's own handlers write
+// to it (RequestID, then Pipeline), before anything reads what they wrote.
 type requestContext struct {
 	context.Context
-	info       auth.RequestInfo
-	unresolved *gin.Context
-	caller     *Caller
-	idHeader   [1]string // the X-Request-Id header's value, saving it an allocation
+	info     auth.RequestInfo
+	caller   *Caller
+	idHeader [1]string // the X-Request-Id header's value, saving it an allocation
 }
 
 type requestContextKey struct{}
@@ -100,10 +94,6 @@ type requestContextKey struct{}
 func (rc *requestContext) Value(key any) any {
 	switch key {
 	case auth.RequestInfoKey:
-		if c := rc.unresolved; c != nil {
-			rc.unresolved = nil
-			rc.info.ClientIP = requestClientIP(c)
-		}
 		return &rc.info
 	case requestContextKey{}:
 		return rc
