@@ -76,10 +76,16 @@ func TestSharedHeaderValuesSurviveHandlersThatChangeThem(t *testing.T) {
 }
 
 // Generated request ids are UUIDv4 and differ from one request to the next.
-func TestNewRequestIDIsARandomUUIDv4(t *testing.T) {
+func TestRequestIDIsARandomUUIDv4(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.Use(RequestID())
+	r.GET("/x", func(c *gin.Context) { c.Status(204) })
 	seen := map[string]bool{}
 	for range 1000 {
-		id := newRequestID()
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+		id := rec.Header().Get("X-Request-ID")
 		assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id)
 		assert.False(t, seen[id], "repeated %s", id)
 		seen[id] = true

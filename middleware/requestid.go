@@ -2,11 +2,9 @@ package middleware
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"math/rand/v2"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"simpleapi/auth"
 )
@@ -27,7 +25,7 @@ func RequestID() gin.HandlerFunc {
 		if v := c.Request.Header[requestIDHeader]; len(v) > 0 && saneRequestID(v[0]) {
 			id = v[0]
 		} else {
-			id = newRequestID()
+			id = uuid.NewString() // a random UUIDv4
 		}
 		rc := &requestContext{Context: c.Request.Context()}
 		rc.info.RequestID = id
@@ -37,28 +35,6 @@ func RequestID() gin.HandlerFunc {
 		c.Request = c.Request.WithContext(rc)
 		c.Next()
 	}
-}
-
-// newRequestID returns a random UUIDv4. A request id only has to be
-// unique, not secret: math/rand/v2's generator (ChaCha8, seeded from the
-// operating system) is enough and far cheaper than crypto/rand.
-func newRequestID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }
 
 func saneRequestID(id string) bool {
