@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -80,4 +81,29 @@ func TestServerTimeouts(t *testing.T) {
 				took, got, srv.IdleTimeout)
 		}
 	})
+}
+
+func TestDefaultGOGC(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+
+	restore := useDefaultGOGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(defaultGOGC); got != defaultGOGC {
+		t.Errorf("GOGC unset: %d, want %d", got, defaultGOGC)
+	}
+	restore()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("after restore: %d, want 100", got)
+	}
+
+	restore = useDefaultGOGC(func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set by the operator: changed to %d", got)
+	}
+	restore()
 }
