@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -44,12 +45,14 @@ func toUserJSON(u store.User) userJSON {
 	return out
 }
 
-// formatTime is t in timeFormat, or nil (null) for the zero time.
+// formatTime is t in timeFormat, or nil (null) for the zero time: RFC 3339
+// in UTC without its "Z", since Format writes RFC 3339 without parsing a
+// layout (a few hundred instructions instead of about two thousand).
 func formatTime(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(timeFormat)
+	s := strings.TrimSuffix(t.UTC().Format(time.RFC3339), "Z")
 	return &s
 }
 

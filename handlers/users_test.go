@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -50,5 +51,29 @@ func TestUserWireFormat(t *testing.T) {
 		if string(list) != "["+tc.want+"]" {
 			t.Errorf("list: got %s", list)
 		}
+	}
+}
+
+// formatTime writes timeFormat in UTC for any instant and year.
+func TestFormatTimeIsTimeFormatInUTC(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("E", 5*3600+45*60), time.FixedZone("W", -11*3600)}
+	times := []time.Time{
+		time.Now(), time.Date(2026, 1, 2, 3, 4, 5, 999_999_999, time.UTC), time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), time.Unix(0, 0), time.Unix(-1, 0),
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 10_000 {
+		times = append(times, time.Unix(rng.Int64N(800_000_000_000)-400_000_000_000, rng.Int64N(1e9)))
+	}
+	for i, tm := range times {
+		tm = tm.In(zones[i%len(zones)])
+		if got, want := *formatTime(tm), tm.UTC().Format(timeFormat); got != want {
+			t.Errorf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+	if formatTime(time.Time{}) != nil {
+		t.Error("the zero time is not null")
 	}
 }
