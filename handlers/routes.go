@@ -18,9 +18,9 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	r := gin.New()
 	// c.ClientIP() is the client address of the access and audit logs,
 	// the login throttling and the sessions: the peer's address, or what
-	// X-Forwarded-For (else X-Real-IP) says when the peer is one of
-	// TRUSTED_PROXIES (none by default), so it cannot be spoofed.
-	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
+	// X-Forwarded-For says when the peer is one of TRUSTED_PROXIES (none
+	// by default), so it cannot be spoofed.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		return nil, err
 	}
