@@ -56,8 +56,8 @@ func saneRequestID(id string) bool {
 // requestContext is the context of every request: it carries the
 // request's audit details and, once the pipeline has authenticated it,
 // its caller, in one allocation (context.WithValue and gin's Context.Set
-// would cost several per request). Only the request's own handlers write
-// to it (RequestID, then Pipeline), before anything reads what they wrote.
+// would cost several per request). Only RequestID and Pipeline write to
+// it, on the goroutine serving the request; Value only reads.
 type requestContext struct {
 	context.Context
 	info     auth.RequestInfo
