@@ -26,8 +26,8 @@ import (
 // BenchmarkPipeline serves the requests of bench/http.sh's throughput
 // rounds in process, through the whole server: net/http's connection
 // handling (parsing, response headers), the router and every middleware,
-// with the logger serve builds (LOG_FORMAT=text into the buffered log
-// writer, here over a file) and a metrics registry. Only the socket is
+// with the logger serve builds (LOG_FORMAT=text, here into a file) and a
+// metrics registry. Only the socket is
 // replaced, by a connection that hands out the same keep-alive request
 // b.N times and throws the answers away, so the figures leave out the
 // system calls that a bare handler pays too. "bare" is bench/baregin's
@@ -60,16 +60,12 @@ func BenchmarkPipeline(b *testing.B) {
 type benchService struct {
 	handler http.Handler
 	cookie  string // "name=value" of a signed-in admin's session
-	logOut  *bufferedLog
 	logFile string
 }
 
 // logSize is the size of the log written so far. (Reading the log to
 // count its lines would add to the instructions counted per request.)
 func (s benchService) logSize(b *testing.B) int64 {
-	if err := s.logOut.flush(); err != nil {
-		b.Fatal(err)
-	}
 	fi, err := os.Stat(s.logFile)
 	if err != nil {
 		b.Fatal(err)
@@ -100,9 +96,8 @@ func newBenchService(b *testing.B, logLevel string) benchService {
 	if err != nil {
 		b.Fatal(err)
 	}
-	logOut := newBufferedLog(f)
-	b.Cleanup(func() { logOut.Close(); f.Close() })
-	svc, err := app.New(context.Background(), cfg, app.Options{Logger: newLogger(cfg, logOut), Metrics: metrics.New()})
+	b.Cleanup(func() { f.Close() })
+	svc, err := app.New(context.Background(), cfg, app.Options{Logger: newLogger(cfg, f), Metrics: metrics.New()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,7 +113,7 @@ func newBenchService(b *testing.B, logLevel string) benchService {
 		b.Fatalf("login: %d %s", rec.Code, rec.Body)
 	}
 	return benchService{handler: svc.Handler(), cookie: cookies[0].Name + "=" + cookies[0].Value,
-		logOut: logOut, logFile: f.Name()}
+		logFile: f.Name()}
 }
 
 // benchServe answers b.N keep-alive requests for path (with cookie, when
@@ -132,10 +127,8 @@ func benchServe(b *testing.B, h http.Handler, path, cookie string) {
 
 	ln := &benchListener{conns: make(chan net.Conn)}
 	srv := newHTTPServer(h, slog.New(slog.DiscardHandler))
-	deadlines := startDeadlineSweeper(time.Second) // as serve runs it
-	defer deadlines.stop()
 	served := make(chan struct{})
-	go func() { srv.Serve(deadlines.listener(ln)); close(served) }()
+	go func() { srv.Serve(ln); close(served) }()
 	defer func() { srv.Close(); <-served }()
 
 	// One request first: it must succeed, and the connection's set-up is

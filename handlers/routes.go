@@ -16,10 +16,11 @@ import (
 // that access.
 func newEngine(d Deps) (*gin.Engine, error) {
 	r := gin.New()
-	// X-Forwarded-For is believed only from TRUSTED_PROXIES (none by
-	// default), so c.ClientIP() cannot be spoofed. The middleware's
-	// shortcut for it (middleware/clientip.go) relies on gin's other
-	// defaults: X-Forwarded-For and X-Real-IP, no trusted platform.
+	// c.ClientIP() is the client address of the access and audit logs,
+	// the login throttling and the sessions: the peer's address, or what
+	// X-Forwarded-For says when the peer is one of TRUSTED_PROXIES (none
+	// by default), so it cannot be spoofed.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		return nil, err
 	}

@@ -8,13 +8,10 @@ package metrics
 
 import (
 	"context"
-	"maps"
 	"math"
 	"net/http"
 	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,23 +45,6 @@ type Metrics struct {
 	passwordHash prometheus.Histogram
 	storeWrite   prometheus.Histogram
 	storeOps     *prometheus.HistogramVec // backend, operation
-
-	// The children of requests and duration already used, by their
-	// labels: a map read without a lock and replaced whole when a series
-	// is added. Finding a child in its vector hashes and checks every
-	// label value under a lock, for every request.
-	series   atomic.Pointer[map[seriesKey]requestSeries]
-	seriesMu sync.Mutex // serialises additions
-}
-
-type seriesKey struct {
-	route, method string
-	status        int
-}
-
-type requestSeries struct {
-	count    prometheus.Counter
-	duration prometheus.Observer
 }
 
 // New builds a registry holding the service's collectors and the Go
@@ -134,43 +114,16 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // ObserveRequest counts one answered request. route is the route template
-// (never the raw path) or Unmatched; method is bounded by Method.
+// (never the raw path) or Unmatched; method is bounded by Method. The
+// series are bounded like the labels' values: route templates, Method's
+// methods and status codes.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	s := m.requestSeries(seriesKey{route, Method(method), status})
-	s.count.Inc()
-	s.duration.Observe(d.Seconds())
-}
-
-// requestSeries returns the children of requests and duration for k.
-// Their number is bounded like the labels' values: route templates,
-// Method's methods and status codes.
-func (m *Metrics) requestSeries(k seriesKey) requestSeries {
-	if known := m.series.Load(); known != nil {
-		if s, ok := (*known)[k]; ok {
-			return s
-		}
-	}
-	m.seriesMu.Lock()
-	defer m.seriesMu.Unlock()
-	var known map[seriesKey]requestSeries
-	if p := m.series.Load(); p != nil {
-		known = *p
-	}
-	if s, ok := known[k]; ok {
-		return s
-	}
-	s := requestSeries{
-		count:    m.requests.WithLabelValues(k.route, k.method, statusLabel(k.status)),
-		duration: m.duration.WithLabelValues(k.route, k.method),
-	}
-	next := make(map[seriesKey]requestSeries, len(known)+1)
-	maps.Copy(next, known)
-	next[k] = s
-	m.series.Store(&next)
-	return s
+	method = Method(method)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }
 
 // LoginAttempt counts one login attempt with outcome, one of the Login*
@@ -296,25 +249,4 @@ func Method(method string) string {
 		return method
 	}
 	return "other"
-}
-
-// statusLabel avoids strconv's allocation for the common codes.
-func statusLabel(status int) string {
-	switch status {
-	case 200:
-		return "200"
-	case 201:
-		return "201"
-	case 204:
-		return "204"
-	case 400:
-		return "400"
-	case 401:
-		return "401"
-	case 403:
-		return "403"
-	case 404:
-		return "404"
-	}
-	return strconv.Itoa(status)
 }

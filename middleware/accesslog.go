@@ -15,10 +15,9 @@ const maxLoggedMethod = 32
 
 // AccessLog writes one INFO line "request" per request once it has been
 // answered: method, route (see routeLabel; never the raw path, which may
-// carry ids or secrets), status, duration_ms, bytes
-// (body bytes written), client_ip, request_id and, for an authenticated
-// caller, user_id. Headers, cookies, query strings and bodies are never
-// logged.
+// carry ids or secrets), status, duration_ms, bytes (body bytes written),
+// client_ip, request_id and, for an authenticated caller, user_id.
+// Headers, cookies, query strings and bodies are never logged.
 //
 // It runs after RequestID, whose auth.RequestInfo supplies the request id,
 // the client address and (filled in by Pipeline) the caller.
@@ -26,7 +25,6 @@ func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 	if log == nil {
 		log = slog.Default()
 	}
-	lines, _ := log.Handler().(*LogHandler) // writes the line itself
 	return func(c *gin.Context) {
 		if !log.Enabled(c.Request.Context(), slog.LevelInfo) {
 			c.Next()
@@ -34,31 +32,30 @@ func AccessLog(log *slog.Logger, routes func() gin.RoutesInfo) gin.HandlerFunc {
 		}
 		start := time.Now()
 		c.Next()
-		end := time.Now()
 		ctx := c.Request.Context()
 
-		a := accessRecord{
-			time:       end,
-			method:     c.Request.Method,
-			route:      routeLabel(c, routes),
-			status:     c.Writer.Status(),
-			durationMS: float64(end.Sub(start)) / float64(time.Millisecond),
-			bytes:      max(c.Writer.Size(), 0), // -1: nothing written
+		method := c.Request.Method
+		if len(method) > maxLoggedMethod {
+			method = method[:maxLoggedMethod]
 		}
-		if len(a.method) > maxLoggedMethod {
-			a.method = a.method[:maxLoggedMethod]
-		}
+		var requestID, clientIP, userID string
 		if info := auth.RequestInfoFrom(ctx); info != nil {
-			a.requestID, a.clientIP, a.userID = info.RequestID, info.ClientIP, info.UserID
+			requestID, clientIP, userID = info.RequestID, info.ClientIP, info.UserID
 		} else {
-			a.clientIP = requestClientIP(c)
+			clientIP = c.ClientIP()
 		}
-		if lines != nil && lines.writeAccess(&a) {
-			return
+		attrs := []slog.Attr{
+			slog.String("method", method),
+			slog.String("route", routeLabel(c, routes)),
+			slog.Int("status", c.Writer.Status()),
+			slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
+			slog.Int("bytes", max(c.Writer.Size(), 0)), // -1: nothing written
+			slog.String("client_ip", clientIP),
+			slog.String("request_id", requestID),
 		}
-		// The record is made here rather than by log.LogAttrs, which
-		// looks up its caller's source line (runtime.Callers) for every
-		// line; the source of an access-log line says nothing.
-		_ = log.Handler().Handle(ctx, a.record())
+		if userID != "" {
+			attrs = append(attrs, slog.String("user_id", userID))
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	}
 }

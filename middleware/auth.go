@@ -143,13 +143,13 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	return &Caller{User: user}, nil
 }
 
-// clientIP is the request's client address from its audit details, which
-// work it out once per request however often it is read.
+// clientIP is the request's client address from its audit details (see
+// RequestID), else gin's.
 func clientIP(c *gin.Context) string {
 	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
 		return info.ClientIP
 	}
-	return requestClientIP(c)
+	return c.ClientIP()
 }
 
 // basicRefusal is the pipeline's error for credentials that did not pass:

@@ -2,11 +2,9 @@ package middleware
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"math/rand/v2"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"simpleapi/auth"
 )
@@ -27,38 +25,16 @@ func RequestID() gin.HandlerFunc {
 		if v := c.Request.Header[requestIDHeader]; len(v) > 0 && saneRequestID(v[0]) {
 			id = v[0]
 		} else {
-			id = newRequestID()
+			id = uuid.NewString() // a random UUIDv4
 		}
-		rc := &requestContext{Context: c.Request.Context(), unresolved: c}
+		rc := &requestContext{Context: c.Request.Context()}
 		rc.info.RequestID = id
+		rc.info.ClientIP = c.ClientIP() // TRUSTED_PROXIES: see newEngine
 		rc.idHeader[0] = id
 		c.Writer.Header()[requestIDHeader] = rc.idHeader[:]
 		c.Request = c.Request.WithContext(rc)
 		c.Next()
-		rc.unresolved = nil // gin reuses c for another request
 	}
-}
-
-// newRequestID returns a random UUIDv4. A request id only has to be
-// unique, not secret: math/rand/v2's generator (ChaCha8, seeded from the
-// operating system) is enough and far cheaper than crypto/rand.
-func newRequestID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }
 
 func saneRequestID(id string) bool {
@@ -80,19 +56,13 @@ func saneRequestID(id string) bool {
 // requestContext is the context of every request: it carries the
 // request's audit details and, once the pipeline has authenticated it,
 // its caller, in one allocation (context.WithValue and gin's Context.Set
-// would cost several per request).
-//
-// The client address in info is worked out when the info is first asked
-// for (most requests, such as reads by session at LOG_LEVEL=warn, never
-// ask): unresolved is the request's gin context until then. The info is
-// asked for only while the request is being served; a context kept past
-// that names no client address it had not named by then.
+// would cost several per request). Only RequestID and Pipeline write to
+// it, on the goroutine serving the request; Value only reads.
 type requestContext struct {
 	context.Context
-	info       auth.RequestInfo
-	unresolved *gin.Context
-	caller     *Caller
-	idHeader   [1]string // the X-Request-Id header's value, saving it an allocation
+	info     auth.RequestInfo
+	caller   *Caller
+	idHeader [1]string // the X-Request-Id header's value, saving it an allocation
 }
 
 type requestContextKey struct{}
@@ -100,10 +70,6 @@ type requestContextKey struct{}
 func (rc *requestContext) Value(key any) any {
 	switch key {
 	case auth.RequestInfoKey:
-		if c := rc.unresolved; c != nil {
-			rc.unresolved = nil
-			rc.info.ClientIP = requestClientIP(c)
-		}
 		return &rc.info
 	case requestContextKey{}:
 		return rc

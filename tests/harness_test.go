@@ -23,7 +23,6 @@ import (
 
 	"simpleapi/app"
 	"simpleapi/config"
-	"simpleapi/middleware"
 	"simpleapi/store"
 )
 
@@ -147,9 +146,8 @@ func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	require.NoError(t, err)
 	logs := &syncBuffer{}
-	// The handler serve builds for LOG_FORMAT=json, which writes the
-	// access log's lines itself.
-	logger := slog.New(middleware.NewLogHandler(logs, true, slog.LevelDebug))
+	// The handler serve builds for LOG_FORMAT=json.
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	counting := &countingSessions{}
 	svc, err := app.New(context.Background(), cfg, app.Options{
 		Now:    clk.Now,
