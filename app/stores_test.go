@@ -1,22 +1,18 @@
 package app
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 	"simpleapi/store/postgres/pgtest"
 	storeredis "simpleapi/store/redis"
@@ -26,22 +22,7 @@ const testSecret = "stores-test-secret-0123456789abcdef"
 
 // redisURL is the shared Redis under a key prefix of the test's own,
 // emptied at the end.
-func redisURL(t *testing.T) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "simpleapi-app-test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		c, _, err := storeredis.Open("redis://127.0.0.1:6379/0")
-		require.NoError(t, err)
-		defer c.Close()
-		keys, err := c.Keys(context.Background(), prefix+"*").Result()
-		require.NoError(t, err)
-		if len(keys) > 0 {
-			require.NoError(t, c.Del(context.Background(), keys...).Err())
-		}
-	})
-	return "redis://127.0.0.1:6379/0?key_prefix=" + prefix
-}
+func redisURL(t *testing.T) string { return testkit.RedisPrefixURL(t, "simpleapi-app-test") }
 
 // Users in PostgreSQL and sessions in Redis: nothing is kept in DATA_DIR,
 // the session store is Redis's, and readiness asks every backend.
@@ -87,78 +68,6 @@ func TestUnreachableRedisRefusedAtStart(t *testing.T) {
 	assert.NotContains(t, err.Error(), "hunter2")
 }
 
-// freezer forwards a port of its own to target. Frozen, it still accepts
-// connections and keeps every one open, but forwards nothing either way:
-// a backend that hangs.
-type freezer struct {
-	ln     net.Listener
-	target string
-	frozen atomic.Bool
-
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startFreezer(t *testing.T, target string) *freezer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	f := &freezer{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.forward(c)
-		}
-	}()
-	t.Cleanup(func() {
-		f.frozen.Store(false)
-		ln.Close()
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, c := range f.conns {
-			c.Close()
-		}
-	})
-	return f
-}
-
-func (f *freezer) addr() string { return f.ln.Addr().String() }
-
-func (f *freezer) forward(c net.Conn) {
-	up, err := net.Dial("tcp", f.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	f.mu.Lock()
-	f.conns = append(f.conns, c, up)
-	f.mu.Unlock()
-	go f.pipe(up, c)
-	f.pipe(c, up)
-}
-
-// pipe copies src to dst, holding what it reads while frozen.
-func (f *freezer) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		for n > 0 && f.frozen.Load() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // One deadline bounds PostgreSQL and Redis alike, the Redis store's own
 // (2 s). With backends frozen (connections open, no answer), a PostgreSQL
 // operation gives up after it rather than after the store's default, and
@@ -170,12 +79,12 @@ func TestFrozenBackendsAnswerWithinTheDeadline(t *testing.T) {
 
 	pgURL, err := url.Parse(pgtest.Schema(t))
 	require.NoError(t, err)
-	pg := startFreezer(t, pgURL.Host)
-	pgURL.Host = pg.addr()
+	pg := testkit.NewProxy(t, pgURL.Host)
+	pgURL.Host = pg.Addr()
 	redisU, err := url.Parse(redisURL(t))
 	require.NoError(t, err)
-	rd := startFreezer(t, redisU.Host)
-	redisU.Host = rd.addr()
+	rd := testkit.NewProxy(t, redisU.Host)
+	redisU.Host = rd.Addr()
 
 	cfg := load(t, t.TempDir(), "USER_STORE", "postgres", "DATABASE_URL", pgURL.String(),
 		"SESSION_STORE", "redis", "REDIS_URL", redisU.String(), "SESSION_SECRET", testSecret)
@@ -192,32 +101,32 @@ func TestFrozenBackendsAnswerWithinTheDeadline(t *testing.T) {
 	require.True(t, ready())
 	const slack = 500 * time.Millisecond
 
-	pg.frozen.Store(true)
+	pg.Set(testkit.Freeze)
 	start := time.Now()
 	_, err = a.stores.users.UserByEmail(t.Context(), "nobody@example.com")
 	took := time.Since(start)
 	assert.Equal(t, store.EUNAVAILABLE, store.ErrorCode(err), "%v", err)
 	assert.Less(t, took, backendTimeout+slack, "a PostgreSQL operation gives up at the deadline")
 	assert.GreaterOrEqual(t, took, backendTimeout-slack, "it waited for a frozen database")
-	pg.frozen.Store(false)
+	pg.Set(testkit.Forward)
 	require.Eventually(t, ready, 10*time.Second, 50*time.Millisecond)
 
 	for _, frozen := range []struct {
 		name     string
-		backends []*freezer
+		backends []*testkit.Proxy
 	}{
-		{"PostgreSQL", []*freezer{pg}},
-		{"Redis", []*freezer{rd}},
-		{"both", []*freezer{pg, rd}},
+		{"PostgreSQL", []*testkit.Proxy{pg}},
+		{"Redis", []*testkit.Proxy{rd}},
+		{"both", []*testkit.Proxy{pg, rd}},
 	} {
 		for _, f := range frozen.backends {
-			f.frozen.Store(true)
+			f.Set(testkit.Freeze)
 		}
 		code, took := readyz()
 		assert.Equal(t, 503, code, frozen.name)
 		assert.Less(t, took, backendTimeout+slack, "%s frozen: /readyz answers within the deadline", frozen.name)
 		for _, f := range frozen.backends {
-			f.frozen.Store(false)
+			f.Set(testkit.Forward)
 		}
 		require.Eventually(t, ready, 10*time.Second, 50*time.Millisecond, "%s back", frozen.name)
 	}

@@ -14,7 +14,7 @@ import (
 func BenchmarkAuthOverhead(b *testing.B) {
 	s := newSessionServer(b)
 	cookie := s.adminCookie()
-	s.logs.discard = true // lines are still formatted, as in production
+	s.logs.Discard() // lines are still formatted, as in production
 	status := httptest.NewRequest("GET", "/api/v1/status", nil)
 	me := httptest.NewRequest("GET", "/api/v1/users/me", nil)
 	me.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
@@ -67,7 +67,7 @@ func (w *benchWriter) reset() {
 //	go test -run '^$' -bench BasicAuth -benchmem ./tests
 func BenchmarkBasicAuth(b *testing.B) {
 	s := newServer(b)
-	s.logs.discard = true
+	s.logs.Discard()
 	me := httptest.NewRequest("GET", "/api/v1/users/me", nil)
 	me.SetBasicAuth(adminEmail, adminPassword)
 	b.ReportAllocs()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"simpleapi/internal/testkit"
 )
 
 // binary is the simpleapi command built once for the tests that run it as
@@ -66,14 +67,6 @@ func envList(env map[string]string) []string {
 	return out
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // process is a server running as a child process.
 type process struct {
 	cmd    *exec.Cmd
@@ -84,7 +77,7 @@ type process struct {
 
 func startProcess(t testing.TB, env map[string]string) *process {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	env["API_HOST"] = "127.0.0.1"
 	env["API_PORT"] = strconv.Itoa(port)
 	env["LOG_LEVEL"] = "info"
@@ -197,7 +190,7 @@ func TestServerProcess(t *testing.T) {
 
 	// A second server on the same DATA_DIR is refused with a clear message.
 	env2 := testEnv(dir)
-	env2["API_PORT"] = strconv.Itoa(freePort(t))
+	env2["API_PORT"] = strconv.Itoa(testkit.FreePort(t))
 	code, _, stderr = command(t, env2, "", "serve")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "in use by another simpleapi process")

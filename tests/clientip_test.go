@@ -12,7 +12,7 @@ import (
 // not believed, even from a trusted proxy.
 func TestLogsNameTheClientBehindTrustedProxies(t *testing.T) {
 	s := newSessionServer(t, "TRUSTED_PROXIES", "10.0.0.0/8")
-	resetLogs(s.logs)
+	s.logs.Reset()
 	for _, tc := range []struct {
 		id   string
 		opts []option

@@ -15,17 +15,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"simpleapi/internal/testkit"
 )
 
 // serveUntilListening runs "simpleapi serve args..." with env (JSON logs
 // at INFO) and waits for its start line, which it returns decoded.
-func serveUntilListening(t *testing.T, bin string, env map[string]string, args ...string) (*process, *syncBuffer, map[string]any) {
+func serveUntilListening(t *testing.T, bin string, env map[string]string, args ...string) (*process, *testkit.LockedBuffer, map[string]any) {
 	t.Helper()
 	env["LOG_LEVEL"] = "info"
 	env["LOG_FORMAT"] = "json"
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Env = envList(env)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	cmd.Stderr = logs
 	p := &process{cmd: cmd, done: make(chan error, 1)}
 	require.NoError(t, cmd.Start())
@@ -87,8 +89,8 @@ func TestVersion(t *testing.T) {
 
 	// The start line and simpleapi_build_info carry the same version.
 	env := testEnv(t.TempDir())
-	env["API_HOST"], env["API_PORT"] = "127.0.0.1", strconv.Itoa(freePort(t))
-	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	env["API_HOST"], env["API_PORT"] = "127.0.0.1", strconv.Itoa(testkit.FreePort(t))
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 	env["METRICS_ADDR"] = metricsAddr
 	p, _, start := serveUntilListening(t, stamped, env)
 	assert.Equal(t, v, start["version"])
@@ -221,7 +223,7 @@ func TestFirstRun(t *testing.T) {
 	env := testEnv(dir)
 	delete(env, "ADMIN_EMAIL")
 	delete(env, "ADMIN_PASSWORD")
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	env["API_HOST"], env["API_PORT"] = "0.0.0.0", strconv.Itoa(port)
 	p, logs, start := serveUntilListening(t, binary, env)
 	assert.Equal(t, fmt.Sprintf("http://localhost:%d", port), start["url"], "a URL one can open")
@@ -235,7 +237,7 @@ func TestFirstRun(t *testing.T) {
 	// The admin created at the next start ends the warning; its password
 	// is set only then.
 	env = testEnv(dir)
-	env["API_HOST"], env["API_PORT"] = "127.0.0.1", strconv.Itoa(freePort(t))
+	env["API_HOST"], env["API_PORT"] = "127.0.0.1", strconv.Itoa(testkit.FreePort(t))
 	p, logs, _ = serveUntilListening(t, binary, env)
 	assert.Empty(t, warnings(t, logs.String()))
 	stopProcess(t, p)
@@ -262,7 +264,7 @@ func TestFirstRun(t *testing.T) {
 func TestHealthcheckFollowsTheServer(t *testing.T) {
 	dir := t.TempDir()
 	env := testEnv(dir)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	p, _, start := serveUntilListening(t, binary, env, "--api-host", "127.0.0.1", "--api-port", strconv.Itoa(port))
 	assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d", port), start["url"])
 	code, stdout, stderr := command(t, testEnv(dir), "", "healthcheck")
@@ -280,7 +282,7 @@ func TestBadHostAndDataDirRefusedBeforeListening(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	for name, value := range map[string]string{"API_HOST": "256.1.1.1", "DATA_DIR": file} {
 		env := testEnv(t.TempDir())
-		env["API_PORT"] = strconv.Itoa(freePort(t))
+		env["API_PORT"] = strconv.Itoa(testkit.FreePort(t))
 		env[name] = value
 		code, _, stderr := command(t, env, "", "serve")
 		assert.Equal(t, 2, code, stderr)
@@ -298,7 +300,7 @@ func TestUnwritableDataDirSaysHowToFix(t *testing.T) {
 	require.NoError(t, os.Mkdir(dir, 0o755))
 	cmd := exec.Command(binary, "serve")
 	env := testEnv(dir)
-	env["API_PORT"] = strconv.Itoa(freePort(t))
+	env["API_PORT"] = strconv.Itoa(testkit.FreePort(t))
 	cmd.Env = envList(env)
 	uid := os.Getuid()
 	if uid == 0 {

@@ -4,7 +4,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 
 	"simpleapi/app"
 	"simpleapi/config"
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 )
 
@@ -86,30 +86,7 @@ type server struct {
 	// sessions counts the lookups that reach the session store.
 	sessions *countingSessions
 	// logs holds every line the service logged, as JSON.
-	logs *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers. With discard
-// set it keeps nothing (benchmarks, where the log would grow unbounded).
-type syncBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	discard bool
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.discard {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *testkit.LockedBuffer
 }
 
 // countingSessions counts session lookups by token family.
@@ -145,7 +122,7 @@ func startServerWithClock(t testing.TB, dataDir string, clk *clock, kv ...string
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	// The handler serve builds for LOG_FORMAT=json.
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	counting := &countingSessions{}

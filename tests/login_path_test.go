@@ -109,7 +109,7 @@ func TestFailedBasicAttemptsAreAuditedAndCounted(t *testing.T) {
 	s := newServer(t)
 	bob := s.createUser("bob@example.com")
 	before := scrape(t, s.app.Metrics())
-	resetLogs(s.logs)
+	s.logs.Reset()
 
 	assertError(t, s.do("GET", "/api/v1/users/me", "", basicAuth("bob@example.com", "wrong-secret-1")), 403, "Forbidden")
 	assertError(t, s.do("GET", "/api/v1/users/me", "", basicAuth("ghost@example.com", "wrong-secret-2")), 403, "Forbidden")
@@ -142,7 +142,7 @@ func TestFailedBasicAttemptsAreAuditedAndCounted(t *testing.T) {
 func TestFailedLoginNamesTheAccount(t *testing.T) {
 	s := newSessionServer(t)
 	bob := s.createUserAsCookieAdmin("bob@example.com")
-	resetLogs(s.logs)
+	s.logs.Reset()
 	assertError(t, s.loginForm("bob@example.com", "wrong-1"), 401, "wrong password")
 	for _, e := range logEntries(t, s.logs.String()) {
 		if e["event"] == "login_failed" {

@@ -3,9 +3,9 @@ package tests
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store/postgres/pgtest"
 )
 
@@ -15,7 +15,7 @@ func sharedStores(b testing.TB) []string {
 	return []string{
 		"USER_STORE", "postgres", "DATABASE_URL", pgtest.Schema(b),
 		"SESSION_STORE", "redis",
-		"REDIS_URL", "redis://127.0.0.1:6379/0?key_prefix=" + url.QueryEscape(redisPrefix(b)),
+		"REDIS_URL", testkit.RedisPrefixURL(b, "simpleapi-e2e"),
 		"SESSION_SECRET", sharedSecret,
 	}
 }
@@ -35,7 +35,7 @@ func BenchmarkUsersMeStores(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := newSessionServer(b, c.kv(b)...)
-			s.logs.discard = true
+			s.logs.Discard()
 			cookie := s.adminCookie()
 			me := httptest.NewRequest("GET", "/api/v1/users/me", nil)
 			me.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})

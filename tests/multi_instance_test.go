@@ -1,14 +1,10 @@
 package tests
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,31 +15,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store/postgres/pgtest"
-	storeredis "simpleapi/store/redis"
 )
 
 const sharedSecret = "multi-instance-secret-0123456789abcdef"
-
-// redisPrefix returns a key prefix of this test's own in the shared Redis,
-// emptied when the test ends.
-func redisPrefix(t testing.TB) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "simpleapi-e2e:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		c, _, err := storeredis.Open("redis://127.0.0.1:6379/0")
-		require.NoError(t, err)
-		defer c.Close()
-		ctx := context.Background()
-		keys, err := c.Keys(ctx, prefix+"*").Result()
-		require.NoError(t, err)
-		if len(keys) > 0 {
-			require.NoError(t, c.Del(ctx, keys...).Err())
-		}
-	})
-	return prefix
-}
 
 // sharedEnv is the environment of one instance of a deployment whose
 // users are in PostgreSQL (databaseURL) and sessions and login limits in
@@ -64,7 +40,7 @@ func sharedEnv(t *testing.T, databaseURL, redisURL string) map[string]string {
 // startPair starts instances A and B of one deployment.
 func startPair(t *testing.T) (a, b *process) {
 	databaseURL := pgtest.Schema(t)
-	redisURL := "redis://127.0.0.1:6379/0?key_prefix=" + url.QueryEscape(redisPrefix(t))
+	redisURL := testkit.RedisPrefixURL(t, "simpleapi-e2e")
 	// Started together: migrations and the admin bootstrap run at once.
 	var wg sync.WaitGroup
 	envA, envB := sharedEnv(t, databaseURL, redisURL), sharedEnv(t, databaseURL, redisURL)

@@ -31,6 +31,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"simpleapi/internal/testkit"
 )
 
 // ---- access log ----
@@ -84,7 +86,7 @@ func TestAccessLog(t *testing.T) {
 		return rec
 	}
 	// Only the requests below are counted.
-	resetLogs(s.logs)
+	s.logs.Reset()
 
 	cookie := s.sessionCookie(adminEmail, adminPassword)
 	reqs = append(reqs, sent{name: "login", method: "POST", route: "/api/v1/auth_session/login"})
@@ -176,13 +178,6 @@ func TestAccessLog(t *testing.T) {
 	assert.NotContains(t, logs, "/users/me", "the route template is logged, never the path")
 }
 
-// resetLogs forgets the lines logged so far.
-func resetLogs(b *syncBuffer) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
-}
-
 // userByEmailAsCookieAdmin finds a user through the API with an admin
 // session.
 func (s *server) userByEmailAsCookieAdmin(t *testing.T, email string) userJSON {
@@ -203,7 +198,7 @@ func (s *server) userByEmailAsCookieAdmin(t *testing.T, email string) userJSON {
 func TestAccessLogBasicAuth(t *testing.T) {
 	s := newServer(t)
 	admin := s.userByEmail(adminEmail)
-	resetLogs(s.logs)
+	s.logs.Reset()
 	rec := s.do("GET", "/api/v1/users/"+admin.ID, "", asAdmin(), header("X-Request-ID", "basic-1"))
 	require.Equal(t, 200, rec.Code)
 	rec = s.do("GET", "/api/v1/stats", "", basicAuth(adminEmail, "not-the-password-12"), header("X-Request-ID", "basic-2"))
@@ -458,16 +453,16 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *
 // startServe runs "simpleapi serve" with env (JSON logs at INFO) on a
 // free port and waits until /healthz answers through client. It returns
 // the process, its stderr and the API's base URL.
-func startServe(t *testing.T, env map[string]string, scheme string, client *http.Client) (*process, *syncBuffer, string) {
+func startServe(t *testing.T, env map[string]string, scheme string, client *http.Client) (*process, *testkit.LockedBuffer, string) {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	env["API_HOST"] = "127.0.0.1"
 	env["API_PORT"] = strconv.Itoa(port)
 	env["LOG_LEVEL"] = "info"
 	env["LOG_FORMAT"] = "json"
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = envList(env)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	cmd.Stderr = logs
 	p := &process{cmd: cmd, port: port, done: make(chan error, 1)}
 	require.NoError(t, cmd.Start())
@@ -597,7 +592,7 @@ func TestTLSRoundTrip(t *testing.T) {
 func TestTLSBadCertificateStopsStart(t *testing.T) {
 	dir := t.TempDir()
 	env := testEnv(dir)
-	env["API_PORT"] = strconv.Itoa(freePort(t))
+	env["API_PORT"] = strconv.Itoa(testkit.FreePort(t))
 	env["TLS_CERT_FILE"] = filepath.Join(dir, "missing-cert.pem")
 	env["TLS_KEY_FILE"] = filepath.Join(dir, "missing-key.pem")
 	code, _, stderr := command(t, env, "", "serve")
@@ -611,7 +606,7 @@ func TestTLSBadCertificateStopsStart(t *testing.T) {
 func TestMetricsListener(t *testing.T) {
 	env := testEnv(t.TempDir())
 	env["AUTH_TYPE"] = "session_db_auth"
-	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 	env["METRICS_ADDR"] = metricsAddr
 	client := &http.Client{Timeout: 10 * time.Second}
 	p, _, base := startServe(t, env, "http", client)

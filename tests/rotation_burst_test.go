@@ -3,7 +3,6 @@ package tests
 import (
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store/postgres/pgtest"
 )
 
@@ -23,7 +23,7 @@ func burstStores(t *testing.T) map[string][]string {
 		"postgres": {"AUTH_TYPE", "session_db_auth", "SESSION_STORE", "postgres", "DATABASE_URL", pgtest.Schema(t),
 			"SESSION_SECRET", sharedSecret},
 		"redis": {"AUTH_TYPE", "session_db_auth", "SESSION_STORE", "redis", "SESSION_SECRET", sharedSecret,
-			"REDIS_URL", "redis://127.0.0.1:6379/0?key_prefix=" + url.QueryEscape(redisPrefix(t))},
+			"REDIS_URL", testkit.RedisPrefixURL(t, "simpleapi-e2e")},
 	}
 }
 
@@ -94,7 +94,7 @@ func TestRotationBursts(t *testing.T) {
 // PostgreSQL and Redis, on the real clock, each burst spread over both.
 func TestRotationBurstsTwoInstances(t *testing.T) {
 	databaseURL := pgtest.Schema(t)
-	redisURL := "redis://127.0.0.1:6379/0?key_prefix=" + url.QueryEscape(redisPrefix(t))
+	redisURL := testkit.RedisPrefixURL(t, "simpleapi-e2e")
 	var a, b *process
 	var wg sync.WaitGroup
 	for _, p := range []**process{&a, &b} {

@@ -281,7 +281,7 @@ func TestLoginThrottlingPerAddress(t *testing.T) {
 // attempt's real address.
 func TestLoginThrottlingPerIPv6Prefix(t *testing.T) {
 	s := newSessionServer(t, "LOGIN_IP_BURST", "3", "LOGIN_IP_PER_MINUTE", "3", "TRUSTED_PROXIES", "10.0.0.0/8")
-	resetLogs(s.logs)
+	s.logs.Reset()
 	attempt := func(i int, opts ...option) int {
 		return s.login(fmt.Sprintf("u%d@example.com", i), "whatever", opts...).Code
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store/jsonfile"
 )
 
@@ -492,7 +493,7 @@ func TestConcurrentSessions(t *testing.T) {
 
 func TestJunkCookieOnLoginLogsNoError(t *testing.T) {
 	// gin-contrib/sessions logs through the default logger.
-	var global syncBuffer
+	var global testkit.LockedBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(&global, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/auth"
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
@@ -36,12 +37,12 @@ func Manager(t *testing.T, open storetest.OpenSessionStore) {
 
 // setUp returns a manager rotating every interval with grace, over a
 // fresh store, on a clock the test moves, logging into logs.
-func setUp(t *testing.T, open storetest.OpenSessionStore, interval, grace time.Duration) (*auth.SessionManager, *storetest.Clock, *bytes.Buffer) {
+func setUp(t *testing.T, open storetest.OpenSessionStore, interval, grace time.Duration) (*auth.SessionManager, *storetest.Clock, *testkit.LockedBuffer) {
 	clk := storetest.NewClock(storetest.Start())
-	var logs bytes.Buffer
+	var logs testkit.LockedBuffer
 	m := auth.NewSessionManager(auth.SessionConfig{Store: open(t, clk.Now), Absolute: 24 * time.Hour,
 		IdleTimeout: time.Hour, RotateInterval: interval, RotateGrace: grace, Now: clk.Now,
-		Log: slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs}, nil))})
+		Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	return m, clk, &logs
 }
 
@@ -58,7 +59,7 @@ func forbidden(t *testing.T, err error, msgAndArgs ...any) {
 }
 
 // reuseEvents returns the session_token_reused events logged.
-func reuseEvents(t *testing.T, logs *bytes.Buffer) []map[string]any {
+func reuseEvents(t *testing.T, logs *testkit.LockedBuffer) []map[string]any {
 	t.Helper()
 	var events []map[string]any
 	for _, line := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
@@ -189,16 +190,4 @@ func testRenew(t *testing.T, open storetest.OpenSessionStore) {
 	_, _, err = use(t, m, fresh)
 	require.NoError(t, err, "the session lives on")
 	assert.Empty(t, reuseEvents(t, logs))
-}
-
-// lockedWriter serialises writes from parallel requests' log lines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -1,43 +1,24 @@
 package jsonfile
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 )
 
-// logBuffer collects log output from concurrent goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testOptions returns options whose log output is captured.
-func testOptions() (Options, *logBuffer) {
-	logs := &logBuffer{}
+func testOptions() (Options, *testkit.LockedBuffer) {
+	logs := &testkit.LockedBuffer{}
 	return Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, logs
 }
 

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"runtime"
 	"strings"
@@ -14,139 +13,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 	"simpleapi/store/postgres/pgtest"
 	"simpleapi/store/storetest"
 )
 
-// proxy is a TCP proxy in front of the database that a test can cut
-// (every connection closed, new ones closed at once), stall (new
-// connections accepted and never answered), freeze (as stall, and the
-// open connections stay open but pass nothing: a server that stopped) and
-// restore.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu       sync.Mutex
-	thaw     *sync.Cond            // on mu: broadcast when the mode changes
-	mode     string                // "forward", "cut", "stall" or "freeze"
-	conns    map[net.Conn]struct{} // forwarded, both ends
-	stalled  map[net.Conn]struct{}
-	serving  sync.WaitGroup
-	forwards sync.WaitGroup
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &proxy{ln: ln, target: target, mode: "forward",
-		conns: map[net.Conn]struct{}{}, stalled: map[net.Conn]struct{}{}}
-	p.thaw = sync.NewCond(&p.mu)
-	p.serving.Go(p.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		p.serving.Wait()
-		p.set("cut")
-		p.forwards.Wait()
-	})
-	return p
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		switch p.mode {
-		case "cut":
-			c.Close()
-		case "stall", "freeze":
-			p.stalled[c] = struct{}{} // never answered, closed at the next switch
-		default:
-			p.conns[c] = struct{}{}
-			p.forwards.Go(func() { p.forward(c) })
-		}
-		p.mu.Unlock()
-	}
-}
-
-func (p *proxy) forward(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.mode == "cut" {
-		p.mu.Unlock()
-		c.Close()
-		up.Close()
-		return
-	}
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { p.pipe(up, c); done <- struct{}{} }()
-	go func() { p.pipe(c, up); done <- struct{}{} }()
-	<-done
-	c.Close()
-	up.Close()
-	<-done
-}
-
-// pipe copies src to dst, holding what it reads while the proxy is
-// frozen.
-func (p *proxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			for p.mode == "freeze" {
-				p.thaw.Wait()
-			}
-			p.mu.Unlock()
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// set switches the mode. Stalled connections are closed (as a network
-// coming back resets them); "cut" and "stall" also close every forwarded
-// connection, while "freeze" leaves them open and silent until the next
-// switch.
-func (p *proxy) set(mode string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mode = mode
-	p.thaw.Broadcast()
-	for c := range p.stalled {
-		c.Close()
-		delete(p.stalled, c)
-	}
-	if mode == "forward" || mode == "freeze" {
-		return
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// viaProxy returns dbURL with its host replaced by the proxy's address.
-func viaProxy(t *testing.T, dbURL string) (*proxy, string) {
+// viaProxy returns dbURL with its host replaced by the address of a proxy
+// in front of the database.
+func viaProxy(t *testing.T, dbURL string) (*testkit.Proxy, string) {
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)
-	p := newProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	p := testkit.NewProxy(t, u.Host)
+	u.Host = p.Addr()
 	return p, u.String()
 }
 
@@ -199,8 +78,8 @@ func TestOutageIsUnavailableAndRecovers(t *testing.T) {
 		"delete_expired":       func() error { _, err := sessions.DeleteExpired(ctx); return err },
 		"count_sessions":       func() error { _, err := sessions.CountSessions(ctx); return err },
 	}
-	for _, mode := range []string{"cut", "stall", "freeze"} {
-		p.set(mode)
+	for _, mode := range []testkit.Mode{testkit.Cut, testkit.Stall, testkit.Freeze} {
+		p.Set(mode)
 		// All at once, as requests would come: waiting for a pooled
 		// connection or behind another read counts against the deadline.
 		var wg sync.WaitGroup
@@ -221,7 +100,7 @@ func TestOutageIsUnavailableAndRecovers(t *testing.T) {
 		}
 		wg.Wait()
 		t.Logf("%s: the slowest operation took %v", mode, slowest.Round(time.Millisecond))
-		p.set("forward")
+		p.Set(testkit.Forward)
 		// Service resumes by itself: the pool drops the broken
 		// connections and dials new ones.
 		var err error
@@ -239,8 +118,7 @@ func TestOutageIsUnavailableAndRecovers(t *testing.T) {
 	// Nothing the outages started is left running once the store and the
 	// proxy's connections are closed.
 	db.Close()
-	p.set("cut")
-	p.forwards.Wait()
+	p.Close()
 	// Goroutines told to stop may still be finishing a network call;
 	// they get a bounded time to return.
 	assert.Eventually(t, func() bool { return pgxGoroutines() == "" }, bound, 10*time.Millisecond,
@@ -296,7 +174,7 @@ func TestLockWaitIsBounded(t *testing.T) {
 // A database that cannot be reached at start fails Open in bounded time.
 func TestOpenUnreachable(t *testing.T) {
 	p, dbURL := viaProxy(t, pgtest.BaseURL())
-	p.set("stall")
+	p.Set(testkit.Stall)
 	start := time.Now()
 	_, err := Open(t.Context(), dbURL, Options{})
 	require.Error(t, err)

@@ -1,64 +1,27 @@
 package redis
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
-
-// testURL is the shared Redis of the test machines; REDIS_TEST_URL
-// overrides it.
-func testURL() string {
-	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
 
 // testClient returns a client of the shared Redis and a key prefix of this
 // test alone; every key under it is deleted when the test ends.
 func testClient(t testing.TB) (*goredis.Client, string) {
 	t.Helper()
-	c, _, err := Open(testURL())
+	c, _, err := Open(testkit.RedisTestURL())
 	require.NoError(t, err)
-	require.NoError(t, Ping(t.Context(), c), "Redis must run at %s", testURL())
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "simpleapi-test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		deletePrefix(t, c, prefix)
-		_ = c.Close()
-	})
-	return c, prefix
-}
-
-// deletePrefix removes every key under prefix (a test's own keys only).
-func deletePrefix(t testing.TB, c *goredis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			require.NoError(t, c.Unlink(ctx, batch...).Err())
-			batch = batch[:0]
-		}
-	}
-	require.NoError(t, iter.Err())
-	if len(batch) > 0 {
-		require.NoError(t, c.Unlink(ctx, batch...).Err())
-	}
+	require.NoError(t, Ping(t.Context(), c), "Redis must run at %s", testkit.RedisTestURL())
+	t.Cleanup(func() { _ = c.Close() })
+	return c, testkit.RedisPrefix(t, "simpleapi-test")
 }
 
 // keysUnder lists the keys under prefix.

@@ -1,74 +1,24 @@
 package redis
 
 import (
-	"fmt"
-	"net"
-	"os/exec"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 )
-
-// privateRedis runs a redis-server of the test's own on a free port; stop
-// ends it and start starts it again on the same port.
-type privateRedis struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func startPrivateRedis(t *testing.T) *privateRedis {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	r := &privateRedis{t: t, port: port}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *privateRedis) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-func (r *privateRedis) start() {
-	r.cmd = exec.Command("redis-server", "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
-	require.NoError(r.t, r.cmd.Start(), "redis-server must be installed")
-	// Wait for it to listen (the process start, not a clock, is awaited).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port))
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		require.True(r.t, time.Now().Before(deadline), "redis-server did not start")
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *privateRedis) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
 
 // Down, stalled and back: every operation answers EUNAVAILABLE within a
 // bounded time while Redis is away, works again once it is back, and
 // leaves no goroutine behind.
 func TestOutage(t *testing.T) {
 	before := runtime.NumGoroutine()
-	r := startPrivateRedis(t)
-	c, _, err := Open(r.url())
+	r := testkit.StartRedis(t)
+	c, _, err := Open(r.URL())
 	require.NoError(t, err)
 	ss := NewSessions(c, Options{Prefix: "outage:"})
 	lim := NewLimiter(c, testLimits, Options{Prefix: "outage:"})
@@ -100,10 +50,10 @@ func TestOutage(t *testing.T) {
 		}
 	}
 
-	r.stop()
+	r.Stop()
 	expectUnavailable("down")
 
-	r.start()
+	r.Start()
 	_, err = ss.SessionByID(ctx, s.ID)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err), "back (empty: it kept nothing)")
 	require.NoError(t, ss.CreateSession(ctx, s))
@@ -111,14 +61,14 @@ func TestOutage(t *testing.T) {
 	require.NoError(t, err)
 
 	// Stalled: the server accepts nothing more but keeps its sockets open.
-	require.NoError(t, r.cmd.Process.Signal(syscall.SIGSTOP))
+	r.Pause()
 	expectUnavailable("stalled")
-	require.NoError(t, r.cmd.Process.Signal(syscall.SIGCONT))
+	r.Resume()
 	_, err = ss.SessionByFamily(ctx, s.Family)
 	require.NoError(t, err, "recovered after the stall")
 
 	require.NoError(t, c.Close())
-	r.stop()
+	r.Stop()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"simpleapi/internal/testkit"
 	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
@@ -247,7 +248,7 @@ func TestSessionsRotateToken(t *testing.T) {
 // is cached in the process.
 func TestSessionsSharedAcrossInstances(t *testing.T) {
 	a, _ := newSessions(t)
-	c2, _, err := Open(testURL())
+	c2, _, err := Open(testkit.RedisTestURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
 	b := NewSessions(c2, a.opts)
