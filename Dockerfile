@@ -13,7 +13,7 @@ COPY . .
 # simpleapi_build_info): docker build --build-arg VERSION="$(git describe --tags --always --dirty)" .
 ARG VERSION
 # CI runs this same line outside Docker (see .ci/run): keep it one line.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION:-}" -o /out/simpleapi .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X simpleapi/app.version=${VERSION:-}" -o /out/simpleapi .
 RUN mkdir -p /out/data
 
 # gcr.io/distroless/static-debian12:nonroot

@@ -1,92 +1,19 @@
-// Command simpleapi is the Simple API authentication service.
+// Command simpleapi is the Simple API authentication service. Everything
+// it does is in package app; main only supplies the process.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"simpleapi/config"
+	"simpleapi/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	code := app.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
-}
-
-// usageError is a mistake in the command line: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// exitCode prints err and maps it to the exit status: 0 for none, 2 for
-// usage and configuration errors, 1 for anything else.
-func exitCode(err error, stderr io.Writer) int {
-	var cfgErr *config.Error
-	var usage usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &cfgErr), errors.As(err, &usage):
-		fmt.Fprintln(stderr, "simpleapi:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "simpleapi:", err)
-		return 1
-	}
-}
-
-const mainUsage = `simpleapi — the Simple API authentication service
-
-Usage:
-  simpleapi [serve] [flags]     run the server (the default)
-  simpleapi user <command>      manage users in DATA_DIR (changes need the server stopped)
-  simpleapi migrate <command>   PostgreSQL schema (status, up) and import-json
-  simpleapi healthcheck [flags] exit 0 when the server running on DATA_DIR (else the one at
-                                API_HOST:API_PORT) is ready: /readyz answers 200
-  simpleapi version             print the version (also -v, --version)
-
-Run "simpleapi <command> -h" for the flags of a command.
-`
-
-// run is the whole program; main only supplies the process's environment.
-func run(ctx context.Context, args []string, getenv func(string) string,
-	stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && (args[0] == "" || args[0][0] != '-') {
-		cmd, args = args[0], args[1:]
-	} else if len(args) > 0 && (args[0] == "-v" || args[0] == "--version" || args[0] == "-version") {
-		cmd, args = "version", args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, getenv, stdout, stderr)
-	case "user":
-		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
-	case "migrate":
-		return migrateCommand(ctx, args, getenv, stdout)
-	case "healthcheck":
-		return healthcheck(ctx, args, getenv, stdout)
-	case "version":
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(stdout, mainUsage)
-			return nil
-		}
-		if len(args) > 0 {
-			return usageError{fmt.Sprintf("version: unexpected argument %q", args[0])}
-		}
-		fmt.Fprintln(stdout, currentBuild())
-		return nil
-	case "help":
-		fmt.Fprint(stdout, mainUsage)
-		return nil
-	default:
-		return usageError{fmt.Sprintf("unknown command %q (see simpleapi -h)", cmd)}
-	}
+	os.Exit(code)
 }

@@ -1,7 +1,10 @@
-// Package app wires the service together from its configuration: it opens
-// the stores, chooses the session store, loads the session secret, creates
-// the first admin, builds the auth services and hands them to handlers.
-// It is the only package that knows every concrete store.
+// Package app is the simpleapi command: Run reads the command line and the
+// environment and runs serve, user, migrate, healthcheck or version. It
+// wires the service together from its configuration: it opens the stores,
+// chooses the session store, loads the session secret, creates the first
+// admin, builds the auth services and hands them to handlers. It is the
+// only package that reads the configuration and the only one that knows
+// every concrete store.
 package app
 
 import (

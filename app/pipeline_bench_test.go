@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"simpleapi/app"
 	"simpleapi/config"
 	"simpleapi/metrics"
 )
@@ -33,7 +32,7 @@ import (
 // system calls that a bare handler pays too. "bare" is bench/baregin's
 // handler over the same connection, the yardstick. Run with
 //
-//	go test -run '^$' -bench Pipeline -benchmem .
+//	go test -run '^$' -bench Pipeline -benchmem ./app
 //
 // Instruction counts per request (repeatable on a busy machine): run
 // the test binary under valgrind --tool=callgrind with two values of
@@ -97,7 +96,7 @@ func newBenchService(b *testing.B, logLevel string) benchService {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { f.Close() })
-	svc, err := app.New(context.Background(), cfg, app.Options{Logger: newLogger(cfg, f), Metrics: metrics.New()})
+	svc, err := New(context.Background(), cfg, Options{Logger: newLogger(cfg, f), Metrics: metrics.New()})
 	if err != nil {
 		b.Fatal(err)
 	}

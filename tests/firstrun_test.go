@@ -66,7 +66,7 @@ func warnings(t *testing.T, logs string) []string {
 func buildStamped(t *testing.T, version string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "simpleapi")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -X main.version="+version, "-o", bin, "simpleapi")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -X simpleapi/app.version="+version, "-o", bin, "simpleapi")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
