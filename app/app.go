@@ -99,7 +99,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	users := a.stores.users
 	// One core fewer than the machine has (at least one) hashes passwords,
 	// so a login storm cannot take every core from the other requests.
-	a.hasher = auth.NewHasher(cfg.Argon2, auth.HasherOptions{
+	a.hasher = auth.NewHasher(argon2Params(cfg.Argon2), auth.HasherOptions{
 		Slots:   max(runtime.NumCPU()-1, 1),
 		MaxWait: cfg.Argon2MaxWait,
 		Observe: a.metrics.ObservePasswordHash,

@@ -129,9 +129,9 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 	// Login attempts are counted where every instance sees them when
 	// there is such a place.
 	if rc != nil {
-		s.limiter = storeredis.NewLimiter(rc, cfg.Login, redisOpts)
+		s.limiter = storeredis.NewLimiter(rc, loginLimits(cfg.Login), redisOpts)
 	} else {
-		s.limiter = memory.NewLimiter(cfg.Login, now)
+		s.limiter = memory.NewLimiter(loginLimits(cfg.Login), now)
 	}
 	if cfg.UserStore != config.StorePostgres {
 		pings = append(pings, s.users.Ping) // PostgreSQL's users are pinged as PostgreSQL

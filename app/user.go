@@ -141,7 +141,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	defer db.Close()
 	accounts := &auth.Accounts{
 		Users:             db.Users(),
-		Hasher:            auth.NewHasher(cfg.Argon2, auth.HasherOptions{}),
+		Hasher:            auth.NewHasher(argon2Params(cfg.Argon2), auth.HasherOptions{}),
 		PasswordMinLength: cfg.PasswordMinLength,
 		Log:               slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}

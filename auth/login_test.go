@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/auth"
-	"simpleapi/config"
 	"simpleapi/metrics"
 	"simpleapi/store"
 	"simpleapi/store/jsonfile"
@@ -31,17 +30,17 @@ type loginFixture struct {
 	outcomes []string
 }
 
-func newLoginFixture(t *testing.T, limits config.LoginLimits) *loginFixture {
+func newLoginFixture(t *testing.T, limits store.LoginLimits) *loginFixture {
 	t.Helper()
 	return newLoginFixtureWith(t, limits, auth.LoginOptions{})
 }
 
-func newLoginFixtureWith(t *testing.T, limits config.LoginLimits, opts auth.LoginOptions) *loginFixture {
+func newLoginFixtureWith(t *testing.T, limits store.LoginLimits, opts auth.LoginOptions) *loginFixture {
 	t.Helper()
 	db, err := jsonfile.Open(t.TempDir(), jsonfile.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	f := &loginFixture{users: db.Users(), hasher: auth.NewHasher(config.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, auth.HasherOptions{})}
+	f := &loginFixture{users: db.Users(), hasher: auth.NewHasher(auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, auth.HasherOptions{})}
 	accounts := &auth.Accounts{Users: f.users, Hasher: f.hasher, PasswordMinLength: 8}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.login = auth.NewLogin(accounts, memory.NewLimiter(limits, func() time.Time { return clock }), nil, func(o string) {
@@ -52,7 +51,7 @@ func newLoginFixtureWith(t *testing.T, limits config.LoginLimits, opts auth.Logi
 	return f
 }
 
-var defaultLimits = config.LoginLimits{
+var defaultLimits = store.LoginLimits{
 	MaxFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute,
 	MaxFailuresPerHour: 100, IPPerMinute: 30, IPBurst: 10,
 }

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"simpleapi/config"
 	"simpleapi/store"
 )
 
@@ -25,7 +24,8 @@ const (
 	argonKeyLen  = 32 // bytes of derived key
 
 	// Bounds on parameters read from a stored hash, so a corrupt or hostile
-	// record cannot demand absurd work. They match config's ranges.
+	// record cannot demand absurd work. They match the ranges the settings
+	// accept (ARGON2_MEMORY_KIB, ARGON2_ITERATIONS).
 	phcMaxMemoryKiB  = 4 << 20
 	phcMaxIterations = 100
 	phcMinSaltLen    = 8 // RFC 9106 minimum
@@ -47,11 +47,19 @@ var phcBase64 = base64.RawStdEncoding.Strict()
 // unavailable dependency.
 var ErrBusy = store.Errorf(store.EUNAVAILABLE, "password hashing is saturated")
 
+// Argon2Params are the argon2id cost parameters of new hashes. OWASP's
+// are m=19456 KiB, t=2, p=1; tests lower them.
+type Argon2Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
 // Hasher hashes and verifies passwords with argon2id. It is safe for
 // concurrent use; at most maxConcurrent argon2 computations run at once so
 // that a burst of logins cannot exhaust memory (each takes MemoryKiB).
 type Hasher struct {
-	params config.Argon2Params
+	params Argon2Params
 	sem    chan struct{}
 
 	// Target of VerifyDummy: a random salt and key, so the comparison fails.
@@ -93,8 +101,8 @@ type HasherOptions struct {
 }
 
 // NewHasher returns a Hasher using params for new hashes. It panics on
-// params config.Load would have refused.
-func NewHasher(p config.Argon2Params, opts HasherOptions) *Hasher {
+// params the settings would have refused.
+func NewHasher(p Argon2Params, opts HasherOptions) *Hasher {
 	if p.Iterations < 1 || p.Parallelism < 1 || p.MemoryKiB < 8*uint32(p.Parallelism) {
 		panic(fmt.Sprintf("auth: invalid argon2 parameters m=%d,t=%d,p=%d", p.MemoryKiB, p.Iterations, p.Parallelism))
 	}
@@ -198,7 +206,7 @@ func (h *Hasher) dummy(password string) error {
 func (h *Hasher) Refused() uint64 { return h.refused.Load() }
 
 // compute runs one argon2id derivation within the concurrency bound.
-func (h *Hasher) compute(password string, salt []byte, p config.Argon2Params, n uint32) ([]byte, error) {
+func (h *Hasher) compute(password string, salt []byte, p Argon2Params, n uint32) ([]byte, error) {
 	if err := h.acquire(); err != nil {
 		return nil, err
 	}
@@ -269,7 +277,7 @@ func (h *Hasher) weaker(p phc) bool {
 
 // phc is a parsed argon2id PHC string.
 type phc struct {
-	params    config.Argon2Params
+	params    Argon2Params
 	salt, key []byte
 }
 
@@ -311,7 +319,7 @@ func parsePHC(s string) (phc, error) {
 	if t < 1 || t > phcMaxIterations || par < 1 || par > 255 || m < 8*par || m > phcMaxMemoryKiB {
 		return p, fmt.Errorf("%w: parameters out of range", ErrMalformedHash)
 	}
-	p.params = config.Argon2Params{MemoryKiB: uint32(m), Iterations: uint32(t), Parallelism: uint8(par)}
+	p.params = Argon2Params{MemoryKiB: uint32(m), Iterations: uint32(t), Parallelism: uint8(par)}
 
 	var err error
 	if p.salt, err = phcBase64.DecodeString(f[4]); err != nil || len(p.salt) < phcMinSaltLen || len(p.salt) > phcMaxSaltLen {

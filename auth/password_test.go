@@ -13,15 +13,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"simpleapi/config"
 	"simpleapi/store"
 )
 
 var (
 	// Tiny parameters keep the tests fast under -race.
-	argonTestParams = config.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	argonTestParams = Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
 	// OWASP's parameters, the production defaults.
-	argonProdParams = config.Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
+	argonProdParams = Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
 )
 
 func TestHashVerifyRoundTrip(t *testing.T) {
@@ -86,21 +85,21 @@ func TestSaltsDiffer(t *testing.T) {
 }
 
 func TestVerifyOtherParamsNeedsRehash(t *testing.T) {
-	current := config.Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}
+	current := Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}
 	h := NewHasher(current, HasherOptions{})
 
 	tests := []struct {
 		name        string
-		params      config.Argon2Params
+		params      Argon2Params
 		argonKeyLen uint32
 		rehash      bool
 	}{
 		{"same", current, 32, false},
-		{"less memory", config.Argon2Params{MemoryKiB: 64, Iterations: 2, Parallelism: 2}, 32, true},
-		{"fewer iterations", config.Argon2Params{MemoryKiB: 128, Iterations: 1, Parallelism: 2}, 32, true},
-		{"less parallelism", config.Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 1}, 32, true},
+		{"less memory", Argon2Params{MemoryKiB: 64, Iterations: 2, Parallelism: 2}, 32, true},
+		{"fewer iterations", Argon2Params{MemoryKiB: 128, Iterations: 1, Parallelism: 2}, 32, true},
+		{"less parallelism", Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 1}, 32, true},
 		{"shorter key", current, 16, true},
-		{"stronger", config.Argon2Params{MemoryKiB: 256, Iterations: 3, Parallelism: 2}, 64, false},
+		{"stronger", Argon2Params{MemoryKiB: 256, Iterations: 3, Parallelism: 2}, 64, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,7 +289,7 @@ func TestConcurrencyBound(t *testing.T) {
 func TestNewHasherDefaults(t *testing.T) {
 	h := NewHasher(argonTestParams, HasherOptions{})
 	assert.Positive(t, cap(h.sem))
-	assert.Panics(t, func() { NewHasher(config.Argon2Params{}, HasherOptions{Slots: 1}) })
+	assert.Panics(t, func() { NewHasher(Argon2Params{}, HasherOptions{Slots: 1}) })
 }
 
 func BenchmarkHash(b *testing.B) {
@@ -321,7 +320,7 @@ func BenchmarkVerify(b *testing.B) {
 // is over MaxWait, a computation is refused at once as 503-class ErrBusy
 // and costs no hash; once the queue is short, work is admitted again.
 func TestHasherMaxWait(t *testing.T) {
-	h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1})
+	h := NewHasher(Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1})
 	h.maxWait = time.Hour
 	h.sem <- struct{}{} // the only slot is taken
 	// Recent computations took 40 minutes: with one request queued ahead,
@@ -331,7 +330,7 @@ func TestHasherMaxWait(t *testing.T) {
 	var computed atomic.Int32
 	h.onCompute = func() { computed.Add(1) }
 
-	stored, err := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1}).Hash("second")
+	stored, err := NewHasher(Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1}).Hash("second")
 	require.NoError(t, err)
 	_, _, err = h.Verify("second", stored)
 	require.ErrorIs(t, err, ErrBusy)
@@ -354,7 +353,7 @@ func TestHasherMaxWait(t *testing.T) {
 // when its real wait reaches MaxWait.
 func TestHasherMaxWaitTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := NewHasher(config.Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1})
+		h := NewHasher(Argon2Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, HasherOptions{Slots: 1})
 		h.maxWait = 2 * time.Second
 		h.sem <- struct{}{} // the only slot is taken, no average known yet
 		start := time.Now()

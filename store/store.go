@@ -193,6 +193,20 @@ type SessionStore interface {
 	Close() error
 }
 
+// LoginLimits are the policy every LoginLimiter keeps: from the
+// MaxFailures-th consecutive failure on, an account waits BaseDelay,
+// doubled per further failure up to MaxDelay; at most MaxFailuresPerHour
+// failures (and attempts in flight) per account and hour; a client address
+// has IPBurst attempts, refilled at IPPerMinute.
+type LoginLimits struct {
+	MaxFailures        int
+	BaseDelay          time.Duration
+	MaxDelay           time.Duration
+	MaxFailuresPerHour int
+	IPPerMinute        int
+	IPBurst            int
+}
+
 // LoginLimiter keeps the login-attempt bookkeeping: failures per account
 // and attempts per client address. account is EmailKey of the email tried
 // (known or not: unknown emails are limited alike, so limiting reveals

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"simpleapi/config"
 	"simpleapi/store"
 )
 
@@ -17,11 +16,11 @@ const maxTrackedAccounts = 100_000
 
 // Limiter is the in-process store.LoginLimiter: it limits password
 // attempts per account and per client address, with the policy of
-// config.LoginLimits. It is consulted before any password hash is
+// store.LoginLimits. It is consulted before any password hash is
 // computed, so a throttled attempt costs almost nothing. Its state lives
 // in this process only; its methods never fail.
 type Limiter struct {
-	limits config.LoginLimits
+	limits store.LoginLimits
 	now    func() time.Time
 
 	mu       sync.Mutex
@@ -61,7 +60,7 @@ type tokenBucket struct {
 
 // NewLimiter returns a limiter with the given limits; now is the clock
 // (nil: time.Now).
-func NewLimiter(limits config.LoginLimits, now func() time.Time) *Limiter {
+func NewLimiter(limits store.LoginLimits, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}

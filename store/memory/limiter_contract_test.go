@@ -4,13 +4,12 @@ import (
 	"testing"
 	"time"
 
-	"simpleapi/config"
 	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
 
 func TestLoginLimiterContract(t *testing.T) {
-	storetest.LoginLimiter(t, func(t *testing.T, limits config.LoginLimits, now func() time.Time) store.LoginLimiter {
+	storetest.LoginLimiter(t, func(t *testing.T, limits store.LoginLimits, now func() time.Time) store.LoginLimiter {
 		return NewLimiter(limits, now)
 	})
 }

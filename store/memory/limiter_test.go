@@ -10,11 +10,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"simpleapi/config"
+	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
 
-var testLimits = config.LoginLimits{
+var testLimits = store.LoginLimits{
 	MaxFailures: 5, BaseDelay: time.Second, MaxDelay: 15 * time.Minute,
 	MaxFailuresPerHour: 100, IPPerMinute: 30, IPBurst: 10,
 }

@@ -8,7 +8,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"simpleapi/config"
 	"simpleapi/store"
 )
 
@@ -31,7 +30,7 @@ import (
 type Limiter struct {
 	c      goredis.UniversalClient
 	prefix string
-	limits config.LoginLimits
+	limits store.LoginLimits
 	now    func() time.Time
 	opts   Options
 }
@@ -42,7 +41,7 @@ var _ store.LoginLimiter = (*Limiter)(nil)
 const InFlightLimit = time.Minute
 
 // NewLimiter returns a limiter with limits using c.
-func NewLimiter(c goredis.UniversalClient, limits config.LoginLimits, opts Options) *Limiter {
+func NewLimiter(c goredis.UniversalClient, limits store.LoginLimits, opts Options) *Limiter {
 	opts = opts.withDefaults()
 	return &Limiter{c: c, prefix: opts.Prefix, limits: limits, now: opts.Now, opts: opts}
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"simpleapi/config"
 	"simpleapi/internal/testkit"
+	"simpleapi/store"
 	"simpleapi/store/storetest"
 )
 
-var testLimits = config.LoginLimits{
+var testLimits = store.LoginLimits{
 	MaxFailures:        3,
 	BaseDelay:          time.Second,
 	MaxDelay:           4 * time.Second,
@@ -24,7 +24,7 @@ var testLimits = config.LoginLimits{
 	IPBurst:            100,
 }
 
-func newLimiter(t *testing.T, limits config.LoginLimits) (*Limiter, *storetest.Clock) {
+func newLimiter(t *testing.T, limits store.LoginLimits) (*Limiter, *storetest.Clock) {
 	c, prefix := testClient(t)
 	clk := storetest.NewClock(baseTime)
 	return NewLimiter(c, limits, Options{Prefix: prefix, Now: clk.Now}), clk

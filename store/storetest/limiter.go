@@ -10,16 +10,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"simpleapi/config"
 	"simpleapi/store"
 )
 
 // OpenLoginLimiter returns a fresh limiter with limits whose clock is now,
 // which the test cleans up.
-type OpenLoginLimiter func(t *testing.T, limits config.LoginLimits, now func() time.Time) store.LoginLimiter
+type OpenLoginLimiter func(t *testing.T, limits store.LoginLimits, now func() time.Time) store.LoginLimiter
 
 // LimiterLimits are the limits the LoginLimiter suite runs with.
-var LimiterLimits = config.LoginLimits{
+var LimiterLimits = store.LoginLimits{
 	MaxFailures:        3,
 	BaseDelay:          time.Second,
 	MaxDelay:           4 * time.Second,
@@ -32,7 +31,7 @@ var LimiterLimits = config.LoginLimits{
 // holds its counts: the in-process one and a shared one must allow and
 // refuse the same attempts at the same times.
 func LoginLimiter(t *testing.T, open OpenLoginLimiter) {
-	setUp := func(t *testing.T, limits config.LoginLimits) (store.LoginLimiter, *Clock) {
+	setUp := func(t *testing.T, limits store.LoginLimits) (store.LoginLimiter, *Clock) {
 		clk := NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		return open(t, limits, clk.Now), clk
 	}
