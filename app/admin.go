@@ -7,6 +7,9 @@ import (
 	"simpleapi/config"
 )
 
+// wantEmail is what an email address must be (auth.ValidateEmail).
+const wantEmail = "want a plausible email address: one @, non-empty parts, at most 254 bytes"
+
 // checkAdmin refuses ADMIN_EMAIL and ADMIN_PASSWORD values that could not
 // create the first admin, as configuration errors (exit status 2) before
 // anything is opened.
@@ -15,13 +18,12 @@ func checkAdmin(cfg config.Config) error {
 		return nil
 	}
 	if err := auth.ValidateEmail(cfg.AdminEmail); err != nil {
-		return &config.Error{Var: "ADMIN_EMAIL", Value: cfg.AdminEmail,
-			Allowed: "want a plausible email address: one @, non-empty parts, at most 254 bytes"}
+		return cfg.Invalid("ADMIN_EMAIL", cfg.AdminEmail, wantEmail)
 	}
 	check := auth.Accounts{PasswordMinLength: cfg.PasswordMinLength}
 	if err := check.ValidatePassword(cfg.AdminPassword); err != nil {
-		return &config.Error{Var: "ADMIN_PASSWORD", Value: config.Redact(cfg.AdminPassword),
-			Allowed: fmt.Sprintf("want %d to %d characters (PASSWORD_MIN_LENGTH)", cfg.PasswordMinLength, auth.MaxPasswordLength)}
+		return cfg.Invalid("ADMIN_PASSWORD", config.Redact(cfg.AdminPassword),
+			fmt.Sprintf("want %d to %d characters (PASSWORD_MIN_LENGTH)", cfg.PasswordMinLength, auth.MaxPasswordLength))
 	}
 	return nil
 }

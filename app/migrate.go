@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"simpleapi/config"
 	"simpleapi/store/jsonfile"
 	"simpleapi/store/postgres"
 )
@@ -22,7 +21,7 @@ const migrateUsage = `Usage:
 
 Each works on the database of DATABASE_URL (or --database-url). The server
 applies pending migrations itself when it starts; "up" is for doing it
-beforehand.
+beforehand. Run "simpleapi migrate <command> -h" for the flags of a command.
 
 import-json reads DIR through the JSON-file store, so no server may be using
 it. Passwords (argon2id or the old service's SHA-256), roles, names and
@@ -30,6 +29,17 @@ timestamps are copied as they are, in the file's order. A user whose id is
 already in the database is left as it is, so running it twice changes
 nothing; a user whose email another user already has is skipped and named.
 `
+
+// migrateSubcommands are the synopsis and help of each migrate command.
+var migrateSubcommands = map[string]struct{ synopsis, about string }{
+	"status": {"migrate status [--database-url URL]",
+		"Lists the schema migrations and which are applied."},
+	"up": {"migrate up [--database-url URL]",
+		"Applies the pending migrations (the server also does when it starts)."},
+	"import-json": {"migrate import-json --data-dir DIR [--database-url URL]",
+		"Copies the users of DIR/.db_User.json into PostgreSQL; no server may be using DIR.\n" +
+			"Running it twice changes nothing. See simpleapi migrate -h."},
+}
 
 // migrateCommand manages the PostgreSQL schema and imports users into it.
 func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -41,51 +51,49 @@ func migrateCommand(ctx context.Context, args []string, getenv func(string) stri
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("migrate "+sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	databaseURL := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL URL (DATABASE_URL)")
-	dataDir := fs.String("data-dir", "", "data directory holding .db_User.json (import-json)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, migrateUsage)
-			return nil
-		}
-		return usageError{fmt.Sprintf("migrate %s: %v", sub, err)}
+	help, ok := migrateSubcommands[sub]
+	if !ok {
+		return usageError{fmt.Sprintf("migrate: unknown command %q (see simpleapi migrate -h)", sub)}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("migrate %s: unexpected argument %q", sub, fs.Arg(0))}
+	f := newCommandFlags("migrate " + sub)
+	var dataDir *string
+	if sub == "import-json" {
+		dataDir = f.string("data-dir", "DIR", "data directory holding .db_User.json (required)")
 	}
-	if *databaseURL == "" {
-		return usageError{fmt.Sprintf("migrate %s: DATABASE_URL (or --database-url) is required", sub)}
+	f.takeSettings("DATABASE_URL")
+	if err := f.parse(args); errors.Is(err, flag.ErrHelp) {
+		f.usage(stdout, help.synopsis, help.about)
+		return nil
+	} else if err != nil {
+		return err
 	}
-	// The server's rule for the setting, whichever way it came.
-	cfg, err := config.LoadOnly(func(string) string { return *databaseURL }, "DATABASE_URL")
+	if dataDir != nil && *dataDir == "" {
+		return usageError{"migrate import-json: --data-dir is required"}
+	}
+	// The server's rule for the setting, whichever way it came; the other
+	// settings are not migrate's concern.
+	cfg, err := f.settings.LoadOnly(getenv)
 	if err != nil {
 		return err
 	}
-	*databaseURL = cfg.DatabaseURL
+	if cfg.DatabaseURL == "" {
+		return usageError{fmt.Sprintf("migrate %s: DATABASE_URL (or --database-url) is required", sub)}
+	}
 
-	switch sub {
-	case "status", "up":
-		db, err := postgres.Connect(ctx, *databaseURL, postgres.Options{})
-		if err != nil {
+	if sub == "import-json" {
+		return importJSON(ctx, *dataDir, cfg.DatabaseURL, stdout)
+	}
+	db, err := postgres.Connect(ctx, cfg.DatabaseURL, postgres.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if sub == "up" {
+		if err := postgres.Migrate(ctx, db.Pool()); err != nil {
 			return err
 		}
-		defer db.Close()
-		if sub == "up" {
-			if err := postgres.Migrate(ctx, db.Pool()); err != nil {
-				return err
-			}
-		}
-		return printMigrations(ctx, db, stdout)
-	case "import-json":
-		if *dataDir == "" {
-			return usageError{"migrate import-json: --data-dir is required"}
-		}
-		return importJSON(ctx, *dataDir, *databaseURL, stdout)
-	default:
-		return usageError{fmt.Sprintf("migrate: unknown command %q (see simpleapi migrate -h)", sub)}
 	}
+	return printMigrations(ctx, db, stdout)
 }
 
 func printMigrations(ctx context.Context, db *postgres.DB, stdout io.Writer) error {

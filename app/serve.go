@@ -20,7 +20,7 @@ import (
 	"simpleapi/metrics"
 )
 
-// loadConfig reads the configuration of serve and healthcheck; -h prints
+// loadConfig reads the configuration of serve; -h prints the commands and
 // the flags.
 func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (config.Config, error) {
 	cfg, err := config.Load(args, getenv)
@@ -31,7 +31,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 		fmt.Fprint(stdout, mainUsage+"\n")
 		config.Usage(stdout)
 	default:
-		err = usageError{err.Error() + " (see simpleapi -h)"} // unknown flag, stray argument
+		err = usageError{flagError(err) + " (see simpleapi -h)"} // unknown flag, stray argument
 	}
 	return cfg, err
 }
@@ -92,8 +92,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
-			return &config.Error{Var: "TLS_CERT_FILE", Value: cfg.TLSCertFile,
-				Allowed: "want a readable PEM certificate matching TLS_KEY_FILE (" + strings.ReplaceAll(err.Error(), "\n", " ") + ")"}
+			return cfg.Invalid("TLS_CERT_FILE", cfg.TLSCertFile,
+				"want a readable PEM certificate matching TLS_KEY_FILE ("+strings.ReplaceAll(err.Error(), "\n", " ")+")")
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}

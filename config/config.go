@@ -56,6 +56,8 @@ type Config struct {
 	TLSKeyFile      string        // TLS_KEY_FILE
 	HSTSMaxAge      time.Duration // HSTS_MAX_AGE seconds, default one year, 0 = no Strict-Transport-Security
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT seconds, default 15
+
+	fromFlag map[string]bool // the settings a flag gave, by variable; nil when none
 }
 
 // Argon2Params are the argon2id cost parameters. The defaults are OWASP's

@@ -2,16 +2,13 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,20 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// Error is a configuration value that is not allowed. Its message is one
-// line naming the variable, the value and what would have been accepted,
-// e.g. `API_PORT="70000" is not allowed: want an integer from 1 to 65535`.
-type Error struct {
-	Var     string // environment variable, e.g. API_PORT
-	Value   string // the value as given; for secrets only a redacted description
-	Allowed string // what would have been accepted
-}
-
-func (e *Error) Error() string {
-	// %q keeps the message on one line whatever the value contains.
-	return fmt.Sprintf("%s=%q is not allowed: %s", e.Var, e.Value, e.Allowed)
-}
 
 // setting is one configuration value: an environment variable and the flag
 // of the same name.
@@ -48,8 +31,8 @@ type setting struct {
 }
 
 // flagName is the flag of an environment variable: API_PORT -> api-port.
-func (s setting) flagName() string {
-	return strings.ReplaceAll(strings.ToLower(s.name), "_", "-")
+func flagName(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
 // minHSTSMaxAge is the shortest Strict-Transport-Security max-age
@@ -60,17 +43,24 @@ const minHSTSMaxAge = 365 * 24 * time.Hour
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
 var settings = []setting{
-	{name: "API_HOST", def: "0.0.0.0", arg: "HOST", help: "address to listen on: an IP address or a host name",
+	{name: "API_HOST", def: "0.0.0.0", arg: "HOST", help: "address the server listens on: an IP address or a host name",
 		set: setAPIHost},
-	{name: "API_PORT", def: "5000", arg: "PORT", help: "port to listen on, 1..65535",
-		set: func(c *Config, v string) (err error) { c.APIPort, err = intIn(v, 1, 65535); return err }},
+	{name: "API_PORT", def: "5000", arg: "PORT", help: "port the server listens on, 1..65535",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 65535 {
+				return errors.New("want a port number 1-65535")
+			}
+			c.APIPort = n
+			return nil
+		}},
 	{name: "AUTH_TYPE", def: AuthSessionDB, arg: "MODE",
 		help: "basic_auth, session_auth, session_exp_auth or session_db_auth",
 		set: func(c *Config, v string) (err error) {
 			c.AuthType, err = oneOf(v, AuthBasic, AuthSession, AuthSessionExp, AuthSessionDB)
 			return err
 		}},
-	{name: "DATA_DIR", def: "./data", arg: "DIR", help: "directory of the data files, created if missing",
+	{name: "DATA_DIR", def: "./data", arg: "DIR", help: "directory of the data files (the server creates it)",
 		set: setDataDir},
 	{name: "USER_STORE", def: StoreJSONFile, arg: "STORE", help: "where users are kept: jsonfile or postgres",
 		set: func(c *Config, v string) (err error) {
@@ -253,67 +243,12 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = seconds(v); return err }},
 }
 
-// value is a flag that only records what it was given; all parsing and
-// validation happens in Load so env and flags are checked alike.
-type value struct {
-	s      string
-	isBool bool
-}
-
-func (v *value) String() string {
-	if v == nil {
-		return ""
-	}
-	return v.s
-}
-
-func (v *value) Set(s string) error { v.s = s; return nil }
-func (v *value) IsBoolFlag() bool   { return v.isBool }
-
-// Load reads the configuration of `simpleapi serve`: for each setting the
-// flag in args if given, else the environment variable (through getenv),
-// else the default. An empty value means the default.
-//
-// It returns flag.ErrHelp for -h/--help, a *Error for a value that is not
-// allowed, and any other error for bad usage (unknown flag, missing flag
-// value, stray argument). Messages never contain a secret.
-func Load(args []string, getenv func(string) string) (Config, error) {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // callers print errors and usage
-	fs.Usage = func() {}
-	flags := make([]*value, len(settings))
-	for i, s := range settings {
-		flags[i] = &value{isBool: s.arg == ""}
-		fs.Var(flags[i], s.flagName(), s.help)
-	}
-	if err := fs.Parse(args); err != nil {
-		return Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-
-	var c Config
-	for i, s := range settings {
-		v := getenv(s.name)
-		if given[s.flagName()] {
-			v = flags[i].s
-		}
-		if err := s.apply(&c, v); err != nil {
-			return Config{}, err
-		}
-	}
-	if err := c.check(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
-
 // apply parses v (empty: the default) into c, or returns the *Error that
-// names the setting.
-func (s setting) apply(c *Config, v string) error {
+// names the setting: its flag when fromFlag, else its variable.
+func (s setting) apply(c *Config, v string, fromFlag bool) error {
+	if fromFlag {
+		c.markFlag(s.name)
+	}
 	if v == "" {
 		v = s.def
 	}
@@ -322,27 +257,9 @@ func (s setting) apply(c *Config, v string) error {
 		if s.secret {
 			shown = Redact(v)
 		}
-		return &Error{Var: s.name, Value: shown, Allowed: err.Error()}
+		return c.Invalid(s.name, shown, err.Error())
 	}
 	return nil
-}
-
-// LoadOnly reads just the named settings through getenv, by the rules
-// Load applies to them, leaving the rest of the Config zero: for commands
-// that need one setting and must not fail on the others (`simpleapi
-// migrate` needs DATABASE_URL alone).
-func LoadOnly(getenv func(string) string, names ...string) (Config, error) {
-	var c Config
-	for _, name := range names {
-		i := slices.IndexFunc(settings, func(s setting) bool { return s.name == name })
-		if i < 0 {
-			return Config{}, fmt.Errorf("config: no setting %s", name)
-		}
-		if err := settings[i].apply(&c, getenv(name)); err != nil {
-			return Config{}, err
-		}
-	}
-	return c, nil
 }
 
 // check validates settings that depend on each other, and fills in the
@@ -358,62 +275,38 @@ func (c *Config) check() error {
 	}
 	switch {
 	case (c.UserStore == StorePostgres || c.SessionStore == StorePostgres) && c.DatabaseURL == "":
-		return &Error{Var: "DATABASE_URL", Allowed: "want it set when USER_STORE or SESSION_STORE is postgres"}
+		return c.Invalid("DATABASE_URL", "", "want it set when USER_STORE or SESSION_STORE is postgres")
 	case c.SessionStore == StoreRedis && c.RedisURL == "":
-		return &Error{Var: "REDIS_URL", Allowed: "want it set when SESSION_STORE is redis"}
+		return c.Invalid("REDIS_URL", "", "want it set when SESSION_STORE is redis")
 	case c.SharedSessions() && len(c.SessionSecrets) == 0:
 		// Each instance would otherwise generate its own, and cookies
 		// signed by one would be refused by the others.
-		return &Error{Var: "SESSION_SECRET",
-			Allowed: "want it set, the same on every instance, when SESSION_STORE is " + c.SessionStore}
+		return c.Invalid("SESSION_SECRET", "",
+			"want it set, the same on every instance, when SESSION_STORE is "+c.SessionStore)
 	case c.CookieSameSite == "none" && c.CookieSecure != "true":
 		// Browsers drop SameSite=None cookies that are not Secure.
-		return &Error{Var: "COOKIE_SAMESITE", Value: c.CookieSameSite,
-			Allowed: "want lax or strict unless COOKIE_SECURE=true (browsers reject SameSite=None without Secure)"}
+		return c.Invalid("COOKIE_SAMESITE", c.CookieSameSite,
+			"want lax or strict unless COOKIE_SECURE=true (browsers reject SameSite=None without Secure)")
 	case c.SessionRotate != 0 && (c.SessionRotateGrace < time.Second || c.SessionRotateGrace >= c.SessionRotate):
 		// A grace of 0 would fail requests already in flight with the
 		// replaced token; one as long as the interval would keep a copied
 		// token working as long as the current one.
-		return &Error{Var: "SESSION_ROTATE_GRACE", Value: strconv.FormatInt(int64(c.SessionRotateGrace/time.Second), 10),
-			Allowed: fmt.Sprintf("want at least 1 second, and less than SESSION_ROTATE_INTERVAL (%d)",
-				int64(c.SessionRotate/time.Second))}
+		return c.Invalid("SESSION_ROTATE_GRACE", strconv.FormatInt(int64(c.SessionRotateGrace/time.Second), 10),
+			fmt.Sprintf("want at least 1 second, and less than SESSION_ROTATE_INTERVAL (%d)",
+				int64(c.SessionRotate/time.Second)))
 	case c.Argon2.MemoryKiB < 8*uint32(c.Argon2.Parallelism):
-		return &Error{Var: "ARGON2_MEMORY_KIB", Value: strconv.FormatUint(uint64(c.Argon2.MemoryKiB), 10),
-			Allowed: fmt.Sprintf("want at least 8 × ARGON2_PARALLELISM (%d)", 8*uint32(c.Argon2.Parallelism))}
+		return c.Invalid("ARGON2_MEMORY_KIB", strconv.FormatUint(uint64(c.Argon2.MemoryKiB), 10),
+			fmt.Sprintf("want at least 8 × ARGON2_PARALLELISM (%d)", 8*uint32(c.Argon2.Parallelism)))
 	case c.TLSCertFile != "" && c.TLSKeyFile == "":
-		return &Error{Var: "TLS_KEY_FILE", Allowed: "want it set when TLS_CERT_FILE is set"}
+		return c.Invalid("TLS_KEY_FILE", "", "want it set when TLS_CERT_FILE is set")
 	case c.TLSKeyFile != "" && c.TLSCertFile == "":
-		return &Error{Var: "TLS_CERT_FILE", Allowed: "want it set when TLS_KEY_FILE is set"}
+		return c.Invalid("TLS_CERT_FILE", "", "want it set when TLS_KEY_FILE is set")
 	case c.AdminEmail != "" && c.AdminPassword == "":
-		return &Error{Var: "ADMIN_PASSWORD", Allowed: "want it set when ADMIN_EMAIL is set"}
+		return c.Invalid("ADMIN_PASSWORD", "", "want it set when ADMIN_EMAIL is set")
 	case c.AdminPassword != "" && c.AdminEmail == "":
-		return &Error{Var: "ADMIN_EMAIL", Allowed: "want it set when ADMIN_PASSWORD is set"}
+		return c.Invalid("ADMIN_EMAIL", "", "want it set when ADMIN_PASSWORD is set")
 	}
 	return nil
-}
-
-// Usage prints every flag of `simpleapi serve` with its environment
-// variable and default.
-func Usage(w io.Writer) {
-	fmt.Fprintln(w, "Flags (each also read from the environment variable shown; flags win):")
-	for _, s := range settings {
-		f := "--" + s.flagName()
-		if s.arg != "" {
-			f += "=" + s.arg
-		}
-		def := ""
-		if s.def != "" {
-			def = fmt.Sprintf(", default %s", s.def)
-		}
-		fmt.Fprintf(w, "  %s\n        %s%s: %s\n", f, s.name, def, s.help)
-	}
-	fmt.Fprintln(w, "  -h, --help\n        show this help")
-}
-
-// redact describes a secret without revealing it.
-// Redact is how a secret value is shown in an error: its length only.
-func Redact(v string) string {
-	return fmt.Sprintf("<redacted, %d bytes>", len(v))
 }
 
 func intIn(v string, lo, hi int) (int, error) {

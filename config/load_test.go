@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,8 +283,16 @@ func TestLoadBadValues(t *testing.T) {
 			assert.Equal(t, tt.bad, ce.Var)
 
 			msg := err.Error()
-			assert.True(t, strings.HasPrefix(msg, tt.bad+"="), "message names the variable first: %s", msg)
-			assert.Contains(t, msg, "is not allowed: want")
+			if tt.args == nil {
+				assert.True(t, strings.HasPrefix(msg, tt.bad+"="), "message names the variable first: %s", msg)
+				assert.Contains(t, msg, "is not allowed: want")
+			} else {
+				// A flag's value is named as the flag the user typed.
+				flag := "--" + flagName(tt.bad)
+				assert.Equal(t, flag, ce.Flag)
+				assert.True(t, strings.HasPrefix(msg, "invalid value "), msg)
+				assert.Contains(t, msg, " for "+flag+": want")
+			}
 			assert.NotContains(t, msg, "\n", "message is one line")
 		})
 	}
@@ -382,7 +391,22 @@ func TestLoadLoginIPv6Prefix(t *testing.T) {
 func TestErrorMessage(t *testing.T) {
 	_, err := Load(nil, env(map[string]string{"API_PORT": "70000"}))
 	require.Error(t, err)
-	assert.Equal(t, `API_PORT="70000" is not allowed: want an integer from 1 to 65535`, err.Error())
+	assert.Equal(t, `API_PORT="70000" is not allowed: want a port number 1-65535`, err.Error())
+	// A flag is named the way the usage spells it, however it was typed.
+	for _, arg := range []string{"--api-port=abc", "-api-port=abc"} {
+		_, err = Load([]string{arg}, env(map[string]string{"API_PORT": "5000"}))
+		require.Error(t, err)
+		assert.Equal(t, `invalid value "abc" for --api-port: want a port number 1-65535`, err.Error())
+	}
+	// So is a value the command finds wrong later.
+	c, err := Load([]string{"--tls-cert-file=c.pem", "--tls-key-file=k.pem"}, env(map[string]string{"TLS_KEY_FILE": "k2.pem"}))
+	require.NoError(t, err)
+	assert.Equal(t, `invalid value "c.pem" for --tls-cert-file: want a certificate`,
+		c.Invalid("TLS_CERT_FILE", "c.pem", "want a certificate").Error())
+	c, err = Load(nil, env(map[string]string{"TLS_CERT_FILE": "c.pem", "TLS_KEY_FILE": "k.pem"}))
+	require.NoError(t, err)
+	assert.Equal(t, `TLS_CERT_FILE="c.pem" is not allowed: want a certificate`,
+		c.Invalid("TLS_CERT_FILE", "c.pem", "want a certificate").Error())
 }
 
 func TestSecretsNeverInErrors(t *testing.T) {
@@ -449,7 +473,7 @@ func TestUsage(t *testing.T) {
 	Usage(&buf)
 	out := buf.String()
 	for _, s := range settings {
-		assert.Contains(t, out, "--"+s.flagName(), s.name)
+		assert.Contains(t, out, "--"+flagName(s.name), s.name)
 		assert.Contains(t, out, s.name)
 		if s.def != "" {
 			assert.Contains(t, out, s.name+", default "+s.def)
@@ -505,24 +529,64 @@ func TestLoadStores(t *testing.T) {
 	}
 }
 
-// LoadOnly applies the table's rule to the settings it is asked for and
-// ignores the others, however wrong.
+// onlyFlags declares the named settings on a flag set of their own and
+// parses args.
+func onlyFlags(t *testing.T, args []string, names ...string) (*flag.FlagSet, *Flags) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := NewFlags(fs, names...)
+	require.NoError(t, fs.Parse(args))
+	return fs, f
+}
+
+// LoadOnly applies the table's rule to the settings declared and ignores
+// the others, however wrong.
 func TestLoadOnly(t *testing.T) {
 	getenv := env(map[string]string{
 		"DATABASE_URL": "postgres://app:pw@db:5432/app",
 		"API_PORT":     "not a port",
 	})
-	c, err := LoadOnly(getenv, "DATABASE_URL")
+	_, f := onlyFlags(t, nil, "DATABASE_URL")
+	c, err := f.LoadOnly(getenv)
 	require.NoError(t, err)
 	assert.Equal(t, "postgres://app:pw@db:5432/app", c.DatabaseURL)
 	assert.Zero(t, c.APIPort)
 
-	_, err = LoadOnly(env(map[string]string{"DATABASE_URL": "mysql://app:pw@db/app"}), "DATABASE_URL")
+	_, err = f.LoadOnly(env(map[string]string{"DATABASE_URL": "mysql://app:pw@db/app"}))
 	var ce *Error
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "DATABASE_URL", ce.Var)
 	assert.NotContains(t, err.Error(), "pw@", "the URL is secret")
 
-	_, err = LoadOnly(getenv, "NO_SUCH_SETTING")
-	assert.Error(t, err)
+	_, f = onlyFlags(t, []string{"--database-url", "mysql://app:pw@db/app"}, "DATABASE_URL")
+	_, err = f.LoadOnly(getenv)
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "--database-url", ce.Flag)
+	assert.NotContains(t, err.Error(), "pw@", "the URL is secret")
+
+	assert.Panics(t, func() { NewFlags(flag.NewFlagSet("test", flag.ContinueOnError), "NO_SUCH_SETTING") })
+}
+
+// A command that takes some settings as flags reads the others from the
+// environment alone, checks them all together, and shows only its own.
+func TestSomeSettingsAsFlags(t *testing.T) {
+	fs, f := onlyFlags(t, []string{"--user-store", "postgres", "--database-url=postgres://db/app"}, "USER_STORE", "DATABASE_URL")
+	c, err := f.Load(env(map[string]string{"API_PORT": "8080"}))
+	require.NoError(t, err)
+	assert.Equal(t, StorePostgres, c.UserStore)
+	assert.Equal(t, 8080, c.APIPort)
+	assert.Error(t, fs.Parse([]string{"--api-port=9000"}), "not a flag of this command")
+
+	_, f = onlyFlags(t, []string{"--user-store=postgres"}, "USER_STORE", "DATABASE_URL")
+	_, err = f.Load(env(nil))
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "DATABASE_URL", ce.Var, "checked together")
+
+	var buf bytes.Buffer
+	f.Usage(&buf)
+	assert.Equal(t, 2, strings.Count(buf.String(), "  --"), buf.String())
+	assert.Contains(t, buf.String(), "  --user-store=STORE\n        USER_STORE, default jsonfile: ")
+	assert.NotContains(t, buf.String(), "api-port")
 }

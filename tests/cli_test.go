@@ -139,9 +139,10 @@ func TestConfigErrorsExit2NamingTheVariable(t *testing.T) {
 		})
 	}
 	t.Run("flag", func(t *testing.T) {
-		code, _, stderr := command(t, testEnv(t.TempDir()), "", "serve", "--api-port", "0")
+		// Named as the flag the user typed, not as the variable.
+		code, _, stderr := command(t, testEnv(t.TempDir()), "", "serve", "-api-port", "abc")
 		assert.Equal(t, 2, code)
-		assert.Contains(t, stderr, "API_PORT")
+		assert.Equal(t, "simpleapi: invalid value \"abc\" for --api-port: want a port number 1-65535\n", stderr)
 	})
 	t.Run("admin values that could not make an admin", func(t *testing.T) {
 		for _, tc := range []struct{ email, password, name, shown string }{
@@ -254,4 +255,20 @@ func TestServerProcess(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode, "net@example.com is an admin with the new password")
+}
+
+// A bad value is named the way it was given: the flag the user typed, or
+// the variable.
+func TestBadValueNamedAsGiven(t *testing.T) {
+	env := testEnv(t.TempDir())
+	env["API_PORT"] = "abc"
+	code, _, stderr := command(t, env, "", "serve")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "simpleapi: API_PORT=\"abc\" is not allowed: want a port number 1-65535\n", stderr)
+	env["API_PORT"] = "5000"
+	for _, args := range [][]string{{"serve", "--api-port", "abc"}, {"--api-port=abc"}, {"healthcheck", "--api-port", "abc"}} {
+		code, _, stderr = command(t, env, "", args...)
+		assert.Equal(t, 2, code, args)
+		assert.Equal(t, "simpleapi: invalid value \"abc\" for --api-port: want a port number 1-65535\n", stderr, args)
+	}
 }

@@ -1,0 +1,98 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"simpleapi/config"
+)
+
+// commandFlags are the flags of one command: its own, and the settings it
+// takes as flags (the server's, read by config: --data-dir is DATA_DIR).
+// The flag package accepts -x and --x alike; usage, errors and the docs
+// spell every flag --x.
+type commandFlags struct {
+	name     string // "user create": what errors and usage name
+	fs       *flag.FlagSet
+	own      []ownFlag
+	settings *config.Flags // nil when the command takes no setting as a flag
+}
+
+type ownFlag struct{ name, arg, help string }
+
+func newCommandFlags(name string) *commandFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the command prints errors and usage, once
+	fs.Usage = func() {}
+	return &commandFlags{name: name, fs: fs}
+}
+
+// string declares a flag of the command's own; arg names its value in
+// the usage.
+func (f *commandFlags) string(name, arg, help string) *string {
+	f.own = append(f.own, ownFlag{name: name, arg: arg, help: help})
+	return f.fs.String(name, "", help)
+}
+
+// takeSettings declares the named settings as flags of the command.
+func (f *commandFlags) takeSettings(names ...string) {
+	f.settings = config.NewFlags(f.fs, names...)
+}
+
+// given reports whether the flag name (without dashes) was on the
+// command line.
+func (f *commandFlags) given(name string) bool {
+	found := false
+	f.fs.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
+}
+
+// parse reads args, which hold flags only. It returns flag.ErrHelp for -h
+// or --help, and a usageError for anything the command does not take.
+func (f *commandFlags) parse(args []string) error {
+	err := f.fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	case err != nil:
+		return usageError{fmt.Sprintf("%s: %s (see simpleapi %s -h)", f.name, flagError(err), f.name)}
+	case f.fs.NArg() > 0:
+		return usageError{fmt.Sprintf("%s: unexpected argument %q (see simpleapi %s -h)", f.name, f.fs.Arg(0), f.name)}
+	}
+	return nil
+}
+
+// usage prints the command's synopsis, what it does, and its flags.
+func (f *commandFlags) usage(w io.Writer, synopsis, about string) {
+	fmt.Fprintf(w, "Usage:\n  simpleapi %s\n\n", synopsis)
+	if about != "" {
+		fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(about))
+	}
+	if f.settings != nil {
+		fmt.Fprintln(w, "Flags (those that name a variable also read it from the environment; flags win):")
+	} else {
+		fmt.Fprintln(w, "Flags:")
+	}
+	for _, o := range f.own {
+		fmt.Fprintf(w, "  --%s=%s\n        %s\n", o.name, o.arg, o.help)
+	}
+	if f.settings != nil {
+		f.settings.Usage(w)
+	}
+	fmt.Fprintln(w, "  -h, --help\n        show this help")
+}
+
+// flagError words the flag package's errors with the two-dash spelling.
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag --" + name + " needs a value"
+	}
+	return msg
+}
