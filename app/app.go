@@ -127,14 +127,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		}
 		ender = sessions
 	}
-	accounts := &auth.Accounts{
-		Users:             users,
-		Hasher:            a.hasher,
-		PasswordMinLength: cfg.PasswordMinLength,
-		Sessions:          ender,
-		Now:               now,
-		Log:               log,
-	}
+	accounts := newAccounts(cfg, users, a.hasher, ender, now, log)
 	a.accounts = accounts
 	var remembered *auth.CredentialCache // Basic credentials that verified
 	if !cfg.SessionMode() {
@@ -185,10 +178,6 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 // session modes.
 func (a *App) setUpSessions(cfg config.Config, trusted []netip.Prefix, wrap func(store.SessionStore) store.SessionStore,
 	log *slog.Logger, now func() time.Time) (*auth.SessionManager, *middleware.SessionCookies, error) {
-	absolute, idle := cfg.SessionDuration, cfg.SessionIdleTimeout
-	if cfg.AuthType == config.AuthSession {
-		absolute, idle = 0, 0 // session_auth sessions do not expire
-	}
 	a.sessionStore = a.stores.sessions
 	if wrap != nil {
 		a.sessionStore = wrap(a.sessionStore)
@@ -204,15 +193,8 @@ func (a *App) setUpSessions(cfg config.Config, trusted []netip.Prefix, wrap func
 		}
 		secrets = [][]byte{secret}
 	}
-	sessions := auth.NewSessionManager(auth.SessionConfig{
-		Store:          a.sessionStore,
-		Absolute:       absolute,
-		IdleTimeout:    idle,
-		RotateInterval: cfg.SessionRotate,
-		RotateGrace:    cfg.SessionRotateGrace,
-		Now:            now,
-		Log:            log,
-	})
+	sessions := newSessionManager(cfg, a.sessionStore, now, log)
+	absolute, _ := sessionDeadlines(cfg)
 	cookies := middleware.NewSessionCookies(middleware.CookieConfig{
 		Name:           cfg.SessionName,
 		Secrets:        secrets,
@@ -226,6 +208,45 @@ func (a *App) setUpSessions(cfg config.Config, trusted []netip.Prefix, wrap func
 		return nil, nil, fmt.Errorf("removing expired sessions: %w", err)
 	}
 	return sessions, cookies, nil
+}
+
+// sessionDeadlines are a session's longest life and idle time (0: none).
+func sessionDeadlines(cfg config.Config) (absolute, idle time.Duration) {
+	if cfg.AuthType == config.AuthSession {
+		return 0, 0 // session_auth sessions do not expire
+	}
+	return cfg.SessionDuration, cfg.SessionIdleTimeout
+}
+
+// newSessionManager is the session manager over the session store of
+// cfg, for the server and for the user commands, which end sessions
+// through it as the API does.
+func newSessionManager(cfg config.Config, sessions store.SessionStore, now func() time.Time,
+	log *slog.Logger) *auth.SessionManager {
+	absolute, idle := sessionDeadlines(cfg)
+	return auth.NewSessionManager(auth.SessionConfig{
+		Store:          sessions,
+		Absolute:       absolute,
+		IdleTimeout:    idle,
+		RotateInterval: cfg.SessionRotate,
+		RotateGrace:    cfg.SessionRotateGrace,
+		Now:            now,
+		Log:            log,
+	})
+}
+
+// newAccounts is the account service: the same rules for the API and for
+// the user commands.
+func newAccounts(cfg config.Config, users store.UserStore, hasher *auth.Hasher, sessions auth.SessionEnder,
+	now func() time.Time, log *slog.Logger) *auth.Accounts {
+	return &auth.Accounts{
+		Users:             users,
+		Hasher:            hasher,
+		PasswordMinLength: cfg.PasswordMinLength,
+		Sessions:          sessions,
+		Now:               now,
+		Log:               log,
+	}
 }
 
 // startSweeper removes expired sessions and writes recorded uses in the

@@ -35,7 +35,7 @@ const mainUsage = `simpleapi — the Simple API authentication service
 
 Usage:
   simpleapi [serve] [flags]     run the server (the default)
-  simpleapi user <command>      manage users in DATA_DIR (changes need the server stopped)
+  simpleapi user <command>      manage the users of USER_STORE (create, list, set-role, passwd, delete)
   simpleapi migrate <command>   PostgreSQL schema (status, up) and import-json
   simpleapi healthcheck [flags] exit 0 when the server running on DATA_DIR (else the one at
                                 API_HOST:API_PORT) is ready: /readyz answers 200
@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 	case "serve":
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "user":
-		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+		return runUserCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "migrate":
 		return migrateCommand(ctx, args, getenv, stdout)
 	case "healthcheck":

@@ -61,7 +61,7 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 	pings := []func(context.Context) error{}
 
 	var db *jsonfile.DB
-	if cfg.UserStore == config.StoreJSONFile || cfg.SessionStore == config.StoreJSONFile {
+	if keepsFiles(cfg) {
 		db, err = jsonfile.Open(cfg.DataDir, jsonfile.Options{Logger: log,
 			Sessions: cfg.SessionStore == config.StoreJSONFile, ObserveWrite: m.ObserveStoreWrite,
 			Now: now, SessionIdleTimeout: cfg.SessionIdleTimeout})
@@ -138,6 +138,27 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 	}
 	s.ready = readiness(pings)
 	return s, nil
+}
+
+// keepsFiles reports whether cfg keeps users or sessions in DATA_DIR.
+func keepsFiles(cfg config.Config) bool {
+	return cfg.UserStore == config.StoreJSONFile || cfg.SessionStore == config.StoreJSONFile
+}
+
+// readUsers lists the users of the user store without holding anything a
+// server holds: the JSON files are read without their lock, so that it
+// works next to a running server.
+func readUsers(ctx context.Context, cfg config.Config, log *slog.Logger) ([]store.User, error) {
+	if cfg.UserStore == config.StoreJSONFile {
+		return jsonfile.ReadUsers(cfg.DataDir)
+	}
+	cfg.SessionStore = "" // only the users
+	s, err := openStores(ctx, cfg, log, metrics.New(), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return s.users.ListUsers(ctx)
 }
 
 // readiness asks every backend at once and answers within backendTimeout,

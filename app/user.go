@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -21,67 +20,97 @@ import (
 )
 
 const userUsage = `Usage:
-  simpleapi user create --email E [--role user|admin] [--first-name F] [--last-name L]
+  simpleapi user create --email E [--role admin|user] [--first-name F] [--last-name L]
   simpleapi user list
-  simpleapi user set-role --email E --role user|admin
+  simpleapi user set-role --email E --role admin|user
   simpleapi user passwd --email E
   simpleapi user delete --email E
 
-Each works on DATA_DIR (or --data-dir), which must exist. All but list
-refuse while a server holds the directory; list only reads it. Passwords
-are read from standard input, or prompted for on a terminal; never from a
-flag. Run "simpleapi user <command> -h" for the flags of a command.
+Each works on the user store USER_STORE names, opened as the server opens it
+(the same variables, and --data-dir, --user-store, --database-url,
+--session-store, --redis-url as flags):
+
+  jsonfile  the users of DATA_DIR, which must exist. list only reads it, so it
+            works while a server runs; the others refuse while a server holds
+            the directory, changing nothing.
+  postgres  the users of DATABASE_URL; every command works while servers run,
+            but set-role, passwd and delete also end sessions, which with
+            SESSION_STORE=jsonfile means holding DATA_DIR as well.
+
+They follow the API's rules: the last admin is never removed or demoted, and a
+user's sessions end when deleted, when their role changes, and on a new
+password. Passwords are read from standard input, or prompted for on a
+terminal; never from a flag. Run "simpleapi user <command> -h" for the flags
+of a command.
 `
 
-// userFlags are the flags of one user command; fields a command does not
-// take stay nil.
-type userFlags struct {
-	fs                               *flag.FlagSet
-	dataDir                          *string
+// userSettings are the settings the user commands take as flags: those
+// that choose the stores. The others come from the environment.
+var userSettings = []string{"DATA_DIR", "USER_STORE", "DATABASE_URL", "SESSION_STORE", "REDIS_URL"}
+
+// userCommand is one user command's flags and help; fields a command does
+// not take stay nil.
+type userCommand struct {
+	*commandFlags
+	synopsis, about                  string
 	email, role, firstName, lastName *string
 }
 
-// newUserFlags declares the flags that sub takes, or returns false for an
-// unknown command.
-func newUserFlags(sub, dataDir string, stdout io.Writer) (userFlags, bool) {
-	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	f := userFlags{fs: fs}
-	var synopsis string
+// newUserCommand declares the flags that sub takes, or returns false for
+// an unknown command.
+func newUserCommand(sub string) (userCommand, bool) {
+	c := userCommand{commandFlags: newCommandFlags("user " + sub)}
 	switch sub {
 	case "create":
-		synopsis = "create --email E [--role user|admin] [--first-name F] [--last-name L]   (password on stdin)"
-		f.email = fs.String("email", "", "the new user's email (required)")
-		f.role = fs.String("role", "", "user (default) or admin")
-		f.firstName = fs.String("first-name", "", "first name")
-		f.lastName = fs.String("last-name", "", "last name")
+		c.synopsis = "user create --email E [--role admin|user] [--first-name F] [--last-name L]"
+		c.about = "Creates a user. The password is read from standard input, or prompted for on a\nterminal."
+		c.email = c.string("email", "EMAIL", "the new user's email (required)")
+		c.role = c.string("role", "ROLE", "admin or user (the default)")
+		c.firstName = c.string("first-name", "NAME", "first name")
+		c.lastName = c.string("last-name", "NAME", "last name")
 	case "list":
-		synopsis = "list   (read only: works while a server runs)"
+		c.synopsis = "user list"
+		c.about = "Lists the users, never their password hashes. With USER_STORE=jsonfile it only\nreads DATA_DIR, so it works while a server runs."
 	case "set-role":
-		synopsis = "set-role --email E --role user|admin"
-		f.email = fs.String("email", "", "the user's email (required)")
-		f.role = fs.String("role", "", "user or admin (required)")
+		c.synopsis = "user set-role --email E --role admin|user"
+		c.about = "Changes a user's role and ends their sessions. The last admin cannot be demoted."
+		c.email = c.string("email", "EMAIL", "the user's email (required)")
+		c.role = c.string("role", "ROLE", "admin or user (required)")
 	case "passwd":
-		synopsis = "passwd --email E   (new password on stdin)"
-		f.email = fs.String("email", "", "the user's email (required)")
+		c.synopsis = "user passwd --email E"
+		c.about = "Sets a user's password, read from standard input or prompted for on a terminal,\nand ends their sessions."
+		c.email = c.string("email", "EMAIL", "the user's email (required)")
 	case "delete":
-		synopsis = "delete --email E   (the last admin cannot be deleted)"
-		f.email = fs.String("email", "", "the user's email (required)")
+		c.synopsis = "user delete --email E"
+		c.about = "Deletes a user and their sessions. The last admin cannot be deleted."
+		c.email = c.string("email", "EMAIL", "the user's email (required)")
 	default:
-		return f, false
+		return c, false
 	}
-	f.dataDir = fs.String("data-dir", dataDir, "data directory (DATA_DIR); it must exist")
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage:\n  simpleapi user %s\n\nFlags:\n", synopsis)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return f, true
+	c.takeSettings(userSettings...)
+	return c, true
 }
 
-// userCommand manages users without a server.
-func userCommand(ctx context.Context, args []string, getenv func(string) string,
+// check refuses missing and impossible flag values before anything is
+// opened or read.
+func (c userCommand) check() error {
+	if c.email != nil && *c.email == "" {
+		return usageError{c.name + ": --email is required"}
+	}
+	if c.role == nil {
+		return nil
+	}
+	if *c.role == "" && c.name == "user set-role" {
+		return usageError{c.name + ": --role is required (admin or user)"}
+	}
+	if *c.role != "" && !store.Role(*c.role).Valid() {
+		return usageError{fmt.Sprintf("%s: invalid role %q: want admin or user", c.name, *c.role)}
+	}
+	return nil
+}
+
+// runUserCommand manages users through the stores the configuration names.
+func runUserCommand(ctx context.Context, args []string, getenv func(string) string,
 	stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, userUsage)
@@ -91,124 +120,114 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return nil
 	}
 	sub, args := args[0], args[1:]
-
-	cfg, err := config.Load(nil, getenv)
-	if err != nil {
-		return err
-	}
-	f, ok := newUserFlags(sub, cfg.DataDir, stdout)
+	c, ok := newUserCommand(sub)
 	if !ok {
 		return usageError{fmt.Sprintf("unknown user command %q (see simpleapi user -h)", sub)}
 	}
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.fs.Usage()
-			return nil
-		}
-		return usageError{fmt.Sprintf("user %s: %v (see simpleapi user %s -h)", sub, err, sub)}
+	if err := c.parse(args); errors.Is(err, flag.ErrHelp) {
+		c.usage(stdout, c.synopsis, c.about)
+		return nil
+	} else if err != nil {
+		return err
 	}
-	if f.fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("user %s: unexpected argument %q", sub, f.fs.Arg(0))}
+	if err := c.check(); err != nil {
+		return err
 	}
-	if f.email != nil && *f.email == "" {
-		return usageError{fmt.Sprintf("user %s: --email is required", sub)}
+	cfg, err := c.settings.Load(getenv)
+	if err != nil {
+		return err
 	}
-	if sub == "set-role" && *f.role == "" {
-		return usageError{"user set-role: --role is required (user or admin)"}
+	if sub == "create" || sub == "list" {
+		// They end no sessions: leaving the session store closed lets
+		// them run beside a server that holds it.
+		cfg.SessionStore = ""
 	}
 	// The server creates a missing data directory; a user command must not,
 	// or a mistyped path would quietly get a new, empty one.
-	if fi, err := os.Stat(*f.dataDir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("data directory %q does not exist or is not a directory (set DATA_DIR or --data-dir)", *f.dataDir)
+	if keepsFiles(cfg) {
+		if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("data directory %q does not exist or is not a directory (set DATA_DIR or --data-dir)", cfg.DataDir)
+		}
 	}
+	log := newLogger(cfg, stderr)
 
 	if sub == "list" {
-		users, err := jsonfile.ReadUsers(*f.dataDir)
+		users, err := readUsers(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		return printUsers(stdout, users)
 	}
-
-	db, err := jsonfile.Open(*f.dataDir, jsonfile.Options{Sessions: jsonfile.HasSessions(*f.dataDir),
-		SessionIdleTimeout: cfg.SessionIdleTimeout})
+	accounts, closeStores, err := openAccounts(ctx, cfg, log)
 	if errors.Is(err, jsonfile.ErrLocked) {
 		return fmt.Errorf("%w; stop the server first (nothing was changed)", err)
 	}
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	accounts := &auth.Accounts{
-		Users:             db.Users(),
-		Hasher:            auth.NewHasher(argon2Params(cfg.Argon2), auth.HasherOptions{}),
-		PasswordMinLength: cfg.PasswordMinLength,
-		Log:               slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	runErr := c.run(ctx, accounts, stdin, stdout, stderr)
+	closeErr := closeStores() // reported: closing writes the JSON files
+	if runErr != nil {
+		return cliError(runErr, cfg, *c.email)
 	}
-	// Kept sessions end as they would through the API: on deletion, on a
-	// role change and (a reset by the operator) on a new password.
-	if s := db.Sessions(); s != nil {
-		accounts.Sessions = auth.NewSessionManager(auth.SessionConfig{Store: s, Log: accounts.Log})
-	}
+	return closeErr
+}
 
-	switch sub {
-	case "create":
+// run does what the command says with accounts.
+func (c userCommand) run(ctx context.Context, accounts *auth.Accounts, stdin io.Reader, stdout, stderr io.Writer) error {
+	if c.name == "user create" {
 		password, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
 		}
-		in := auth.NewUser{Email: *f.email, Password: password}
-		if *f.role != "" {
-			in.Role = f.role
+		in := auth.NewUser{Email: *c.email, Password: password}
+		if *c.role != "" {
+			in.Role = c.role
 		}
-		if *f.firstName != "" {
-			in.FirstName = f.firstName
+		if *c.firstName != "" {
+			in.FirstName = c.firstName
 		}
-		if *f.lastName != "" {
-			in.LastName = f.lastName
+		if *c.lastName != "" {
+			in.LastName = c.lastName
 		}
 		u, err := accounts.Create(ctx, in)
 		if err != nil {
-			return cliError(err)
+			return err
 		}
 		fmt.Fprintf(stdout, "created %s %s (%s)\n", u.ID, u.Email, u.Role)
-	case "set-role":
-		u, err := db.Users().UserByEmail(ctx, *f.email)
-		if err != nil {
-			return cliError(err)
-		}
+		return nil
+	}
+	u, err := accounts.Users.UserByEmail(ctx, *c.email)
+	if err != nil {
+		return err
+	}
+	switch c.name {
+	case "user set-role":
 		admin := store.User{Role: store.RoleAdmin}
-		if _, err := accounts.Update(ctx, admin, u.ID, auth.Changes{Role: f.role}); err != nil {
-			return cliError(err)
+		if _, err := accounts.Update(ctx, admin, u.ID, auth.Changes{Role: c.role}); err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "%s is now %s\n", u.Email, *f.role)
-	case "passwd":
-		u, err := db.Users().UserByEmail(ctx, *f.email)
-		if err != nil {
-			return cliError(err)
-		}
+		fmt.Fprintf(stdout, "%s is now %s\n", u.Email, *c.role)
+	case "user passwd":
 		password, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
 		}
 		if err := accounts.SetPassword(ctx, u.ID, password); err != nil {
-			return cliError(err)
+			return err
 		}
+		// An operator's reset signs the user out everywhere.
 		if accounts.Sessions != nil {
 			if _, err := accounts.Sessions.EndUserSessions(ctx, u.ID); err != nil {
 				return err
 			}
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", u.Email)
-	case "delete":
-		u, err := db.Users().UserByEmail(ctx, *f.email)
-		if err != nil {
-			return cliError(err)
-		}
+	case "user delete":
 		// The same call as DELETE /api/v1/users/:id, so the same rules
 		// (never the last admin) and the same audit event.
 		if err := accounts.Delete(ctx, u.ID); err != nil {
-			return cliError(err)
+			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s %s\n", u.ID, u.Email)
 	}
@@ -225,15 +244,33 @@ func printUsers(w io.Writer, users []store.User) error {
 	return tw.Flush()
 }
 
-// cliError words an application error for the terminal.
-func cliError(err error) error {
-	if code := store.ErrorCode(err); code != store.EINTERNAL {
-		if code == store.ENOTFOUND {
-			return errors.New("no such user")
-		}
-		return errors.New(store.ErrorMessage(err))
+// cliError words an application error for the terminal: the API's short
+// message, with what would have been allowed.
+func cliError(err error, cfg config.Config, email string) error {
+	switch store.ErrorCode(err) {
+	case store.EINTERNAL:
+		return err
+	case store.ENOTFOUND:
+		return fmt.Errorf("no such user: %s", email)
 	}
-	return err
+	switch msg := store.ErrorMessage(err); msg {
+	case auth.MsgInvalidEmail:
+		return fmt.Errorf("invalid email %q: %s", email, wantEmail)
+	case auth.MsgPasswordTooShort:
+		return fmt.Errorf("%s: at least %d characters (PASSWORD_MIN_LENGTH)", msg, cfg.PasswordMinLength)
+	case auth.MsgPasswordTooLong:
+		return fmt.Errorf("%s: at most %d characters", msg, auth.MaxPasswordLength)
+	case auth.MsgFirstNameTooLong, auth.MsgLastNameTooLong:
+		return fmt.Errorf("--%s: at most %d characters", strings.ReplaceAll(msg, "_", "-"), auth.MaxNameLength)
+	case auth.MsgFirstNameInvalid, auth.MsgLastNameInvalid:
+		return fmt.Errorf("--%s: want text without control characters", strings.ReplaceAll(msg, "_", "-"))
+	case store.MsgEmailTaken:
+		return fmt.Errorf("%s: %s", msg, email)
+	case store.MsgLastAdmin:
+		return fmt.Errorf("%s: %s is the only admin; make another user admin first", msg, email)
+	default:
+		return errors.New(msg)
+	}
 }
 
 // readPassword prompts twice on a terminal; otherwise it reads one line

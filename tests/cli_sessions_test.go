@@ -48,7 +48,9 @@ func TestUserCommandsEndSessions(t *testing.T) {
 	before := sessionOwners(t, s.dataDir)
 	require.Equal(t, 2, before[ids["bob@example.com"]])
 
-	env := testEnv(s.dataDir)
+	// The server's own settings: the commands end sessions in the session
+	// store those name (here the JSON file of session_db_auth).
+	env := s.env
 	code, _, stderr := command(t, env, "", "user", "delete", "--email", "bob@example.com")
 	require.Equal(t, 0, code, stderr)
 	code, _, stderr = command(t, env, "", "user", "set-role", "--email", "carol@example.com", "--role", "admin")

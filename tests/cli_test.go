@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/internal/testkit"
+	"simpleapi/store/jsonfile"
+	"simpleapi/store/postgres/pgtest"
 )
 
 // binary is the simpleapi command built once for the tests that run it as
@@ -271,4 +274,175 @@ func TestBadValueNamedAsGiven(t *testing.T) {
 		assert.Equal(t, 2, code, args)
 		assert.Equal(t, "simpleapi: invalid value \"abc\" for --api-port: want a port number 1-65535\n", stderr, args)
 	}
+}
+
+// storedUser is a user as the store keeps it.
+type storedUser struct{ email, role, hash string }
+
+// pgUsers reads the users table of databaseURL, in creation order.
+func pgUsers(t *testing.T, databaseURL string) []storedUser {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), "SELECT email, role, password_hash FROM users ORDER BY seq")
+	require.NoError(t, err)
+	var out []storedUser
+	for rows.Next() {
+		var u storedUser
+		require.NoError(t, rows.Scan(&u.email, &u.role, &u.hash))
+		out = append(out, u)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// fileUsers reads the users of a stopped JSON-file store, in creation order.
+func fileUsers(t *testing.T, dataDir string) []storedUser {
+	t.Helper()
+	users, err := jsonfile.ReadUsers(dataDir)
+	require.NoError(t, err)
+	var out []storedUser
+	for _, u := range users {
+		out = append(out, storedUser{email: u.Email, role: string(u.Role), hash: u.PasswordHash})
+	}
+	return out
+}
+
+// Every user command works on the store USER_STORE names, opened as the
+// server opens it: with USER_STORE=postgres the rows are in PostgreSQL,
+// nothing is written to a JSON file, and no DATA_DIR is needed.
+func TestUserCommandsOnEachStore(t *testing.T) {
+	for _, userStore := range []string{"jsonfile", "postgres"} {
+		t.Run(userStore, func(t *testing.T) {
+			dataDir := t.TempDir()
+			env := testEnv(dataDir)
+			stored := func() []storedUser { return fileUsers(t, dataDir) }
+			if userStore == "postgres" {
+				databaseURL := pgtest.Schema(t)
+				dataDir = filepath.Join(t.TempDir(), "never-made")
+				env = testEnv(dataDir)
+				env["USER_STORE"], env["DATABASE_URL"] = "postgres", databaseURL
+				stored = func() []storedUser { return pgUsers(t, databaseURL) }
+			}
+			run := func(stdin string, args ...string) (int, string, string) {
+				t.Helper()
+				return command(t, env, stdin, append([]string{"user"}, args...)...)
+			}
+
+			code, stdout, stderr := run("root-password-1\n", "create", "--email", "root@example.com", "--role", "admin")
+			require.Equal(t, 0, code, stderr)
+			assert.Contains(t, stdout, "root@example.com (admin)")
+			code, _, stderr = run("bob-password-1\n", "create", "--email", "bob@example.com", "--first-name", "Bob")
+			require.Equal(t, 0, code, stderr)
+			users := stored()
+			require.Len(t, users, 2)
+			assert.Equal(t, []string{"root@example.com admin", "bob@example.com user"},
+				[]string{users[0].email + " " + users[0].role, users[1].email + " " + users[1].role})
+
+			code, stdout, stderr = run("", "list")
+			require.Equal(t, 0, code, stderr)
+			assert.Regexp(t, `(?s)root@example\.com\s+admin.*bob@example\.com\s+user`, stdout)
+
+			code, stdout, stderr = run("", "set-role", "--email", "bob@example.com", "--role", "admin")
+			require.Equal(t, 0, code, stderr)
+			assert.Equal(t, "bob@example.com is now admin\n", stdout)
+			assert.Equal(t, "admin", stored()[1].role)
+
+			code, _, stderr = run("bob-password-2\n", "passwd", "--email", "bob@example.com")
+			require.Equal(t, 0, code, stderr)
+			assert.NotEqual(t, users[1].hash, stored()[1].hash, "a new password hash")
+
+			code, _, stderr = run("", "delete", "--email", "root@example.com")
+			require.Equal(t, 0, code, stderr)
+			code, _, stderr = run("", "delete", "--email", "bob@example.com")
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stderr, "last admin")
+			code, _, stderr = run("", "set-role", "--email", "nobody@example.com", "--role", "user")
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stderr, "no such user: nobody@example.com")
+			users = stored()
+			require.Len(t, users, 1)
+			assert.Equal(t, storedUser{"bob@example.com", "admin", users[0].hash}, users[0])
+
+			if userStore == "postgres" {
+				assert.NoDirExists(t, dataDir, "nothing is kept in DATA_DIR")
+			}
+		})
+	}
+}
+
+// With users and sessions in PostgreSQL the user commands work while a
+// server runs, and end the sessions the API would end, in PostgreSQL.
+func TestUserCommandsEndSessionsInPostgres(t *testing.T) {
+	databaseURL := pgtest.Schema(t)
+	s := newSessionServer(t, "USER_STORE", "postgres", "SESSION_STORE", "postgres",
+		"DATABASE_URL", databaseURL, "SESSION_SECRET", "cli-postgres-secret-0123456789abcdef")
+	admin := s.adminCookie()
+	for _, email := range []string{"bob@example.com", "carol@example.com", "dave@example.com"} {
+		rec := s.do("POST", "/api/v1/users", `{"email":"`+email+`","password":"`+userPassword+`"}`, withCookie(admin))
+		require.Equal(t, 201, rec.Code, rec.Body.String())
+		s.sessionCookie(email, userPassword)
+	}
+	sessionsOf := func(email string) int {
+		conn, err := pgx.Connect(t.Context(), databaseURL)
+		require.NoError(t, err)
+		defer conn.Close(t.Context())
+		var n int
+		require.NoError(t, conn.QueryRow(t.Context(),
+			"SELECT count(*) FROM sessions JOIN users ON users.id = sessions.user_id WHERE users.email = $1", email).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, sessionsOf("carol@example.com"))
+
+	code, _, stderr := command(t, s.env, "", "user", "set-role", "--email", "carol@example.com", "--role", "admin")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = command(t, s.env, "new-password-1\n", "user", "passwd", "--email", "dave@example.com")
+	require.Equal(t, 0, code, stderr)
+	bobID := s.userByEmailAsCookieAdmin(t, "bob@example.com").ID
+	code, _, stderr = command(t, s.env, "", "user", "delete", "--email", "bob@example.com")
+	require.Equal(t, 0, code, stderr)
+
+	assert.Zero(t, sessionsOf("carol@example.com"), "role changed")
+	assert.Zero(t, sessionsOf("dave@example.com"), "password reset")
+	assert.NotZero(t, sessionsOf(adminEmail), "the admin's sessions stay")
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var n int
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT count(*) FROM sessions WHERE user_id = $1", bobID).Scan(&n))
+	assert.Zero(t, n, "deleted")
+	rec := s.do("GET", "/api/v1/users/me", "", withCookie(admin))
+	assert.Equal(t, 200, rec.Code, "the running server sees the same users")
+}
+
+// Errors say what would have been allowed.
+func TestUserErrorsSayWhatIsAllowed(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv(dir)
+	code, _, stderr := command(t, env, "pw-long-enough\n", "user", "create", "--email", "a@example.com", "--role", "Admin")
+	assert.Equal(t, 2, code, "a bad flag value")
+	assert.Equal(t, "simpleapi: user create: invalid role \"Admin\": want admin or user\n", stderr)
+	code, _, stderr = command(t, env, "", "user", "set-role", "--email", "a@example.com", "--role", "root")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `invalid role "root": want admin or user`)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "refused before anything was opened")
+
+	code, _, stderr = command(t, env, "short\n", "user", "create", "--email", "a@example.com")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "simpleapi: password too short: at least 8 characters (PASSWORD_MIN_LENGTH)\n", stderr)
+	env["PASSWORD_MIN_LENGTH"] = "12"
+	code, _, stderr = command(t, env, "only-eleven\n", "user", "create", "--email", "a@example.com")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "password too short: at least 12 characters")
+	code, _, stderr = command(t, env, "long-enough-password\n", "user", "create", "--email", "not-an-email")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `invalid email "not-an-email": want a plausible email address`)
+	code, _, stderr = command(t, env, "long-enough-password\n", "user", "create", "--email", "a@example.com")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = command(t, env, "long-enough-password\n", "user", "create", "--email", "A@example.com")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "email already registered: A@example.com")
 }

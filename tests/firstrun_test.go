@@ -113,13 +113,13 @@ func TestHelpShowsEachHeadingOnce(t *testing.T) {
 }
 
 func TestUserSubcommandHelp(t *testing.T) {
-	all := []string{"-email", "-role", "-first-name", "-last-name", "-data-dir"}
+	all := []string{"--email=", "--role=", "--first-name=", "--last-name=", "--data-dir="}
 	for sub, want := range map[string][]string{
-		"create":   {"-email", "-role", "-first-name", "-last-name", "-data-dir"},
-		"list":     {"-data-dir"},
-		"set-role": {"-email", "-role", "-data-dir"},
-		"passwd":   {"-email", "-data-dir"},
-		"delete":   {"-email", "-data-dir"},
+		"create":   {"--email=", "--role=", "--first-name=", "--last-name=", "--data-dir="},
+		"list":     {"--data-dir="},
+		"set-role": {"--email=", "--role=", "--data-dir="},
+		"passwd":   {"--email=", "--data-dir="},
+		"delete":   {"--email=", "--data-dir="},
 	} {
 		code, stdout, stderr := command(t, map[string]string{}, "", "user", sub, "-h")
 		require.Equal(t, 0, code, stderr)
@@ -130,9 +130,9 @@ func TestUserSubcommandHelp(t *testing.T) {
 				has = has || w == f
 			}
 			if has {
-				assert.Contains(t, stdout, "  "+f+" ", "%s shows %s:\n%s", sub, f, stdout)
+				assert.Contains(t, stdout, "\n  "+f, "%s shows %s:\n%s", sub, f, stdout)
 			} else {
-				assert.NotContains(t, stdout, "  "+f+" ", "%s does not take %s:\n%s", sub, f, stdout)
+				assert.NotContains(t, stdout, "\n  "+f, "%s does not take %s:\n%s", sub, f, stdout)
 			}
 		}
 	}
