@@ -9,33 +9,47 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"simpleapi/config"
 )
+
+const healthcheckAbout = `
+Asks a server for /readyz and exits 0 when it answers 200: the server answers
+and its stores accept writes. It is the image's HEALTHCHECK.
+
+The server asked is the one running servers recorded in DATA_DIR, whatever
+port a flag or variable gave it. With several recorded there, --api-port picks
+one; with none, it is the one at API_HOST:API_PORT.
+`
 
 // healthcheck asks the server for /readyz: it passes while the server
 // answers and its store accepts writes. It is the container's
-// HEALTHCHECK. The server is the one that recorded its address in
-// DATA_DIR; without one, the one at API_HOST and API_PORT.
+// HEALTHCHECK.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := loadConfig(args, getenv, stdout)
-	if errors.Is(err, flag.ErrHelp) {
+	f := newCommandFlags("healthcheck")
+	f.takeSettings("API_HOST", "API_PORT", "DATA_DIR")
+	if err := f.parse(args); errors.Is(err, flag.ErrHelp) {
+		f.usage(stdout, "healthcheck [--api-port PORT] [--data-dir DIR]", healthcheckAbout)
 		return nil
+	} else if err != nil {
+		return err
 	}
+	cfg, err := f.settings.Load(getenv)
 	if err != nil {
 		return err
 	}
-	base, err := readServerURL(cfg.DataDir)
+	recorded, err := liveServerURLs(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	if base == "" {
-		addr := &net.TCPAddr{IP: net.ParseIP(cfg.APIHost), Port: cfg.APIPort}
-		base = localURL(addr, cfg.TLSCertFile != "")
-		if addr.IP == nil { // a host name
-			base = scheme(cfg.TLSCertFile != "") + "://" + net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort))
-		}
+	base, err := checkedServer(cfg, recorded, f.given("api-port") || f.given("api-host"))
+	if err != nil {
+		return err
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
 	if strings.HasPrefix(base, "https:") {
@@ -58,4 +72,38 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fmt.Fprintln(stdout, "OK")
 	return nil
+}
+
+// checkedServer picks the server to ask among those recorded in DATA_DIR
+// (by pid). With an address on the command line, it is the recorded server
+// on API_PORT (its record says whether it speaks TLS), else API_HOST:API_PORT.
+// Without one, it is the one server recorded; with none, API_HOST:API_PORT;
+// with several, the person must choose.
+func checkedServer(cfg config.Config, recorded map[int]string, addressGiven bool) (string, error) {
+	var urls []string
+	for _, u := range recorded {
+		urls = append(urls, u)
+	}
+	slices.Sort(urls)
+	if addressGiven {
+		for _, u := range urls {
+			if parsed, err := url.Parse(u); err == nil && parsed.Port() == strconv.Itoa(cfg.APIPort) {
+				return u, nil
+			}
+		}
+		urls = nil
+	}
+	switch len(urls) {
+	case 0:
+		addr := &net.TCPAddr{IP: net.ParseIP(cfg.APIHost), Port: cfg.APIPort}
+		if addr.IP == nil { // a host name
+			return scheme(cfg.TLSCertFile != "") + "://" + net.JoinHostPort(cfg.APIHost, strconv.Itoa(cfg.APIPort)), nil
+		}
+		return localURL(addr, cfg.TLSCertFile != ""), nil
+	case 1:
+		return urls[0], nil
+	default:
+		return "", usageError{fmt.Sprintf("healthcheck: %d servers run on data directory %q (%s): choose one with --api-port",
+			len(urls), cfg.DataDir, strings.Join(urls, ", "))}
+	}
 }

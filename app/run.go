@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -71,12 +72,13 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout)
 	case "version":
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(stdout, mainUsage)
+		f := newCommandFlags("version")
+		if err := f.parse(args); errors.Is(err, flag.ErrHelp) {
+			f.usage(stdout, "version   (also -v, --version)",
+				"Prints the version, the VCS revision, the Go version and the platform of this binary.")
 			return nil
-		}
-		if len(args) > 0 {
-			return usageError{fmt.Sprintf("version: unexpected argument %q", args[0])}
+		} else if err != nil {
+			return err
 		}
 		fmt.Fprintln(stdout, currentBuild())
 		return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -260,22 +261,6 @@ func TestServerProcess(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode, "net@example.com is an admin with the new password")
 }
 
-// A bad value is named the way it was given: the flag the user typed, or
-// the variable.
-func TestBadValueNamedAsGiven(t *testing.T) {
-	env := testEnv(t.TempDir())
-	env["API_PORT"] = "abc"
-	code, _, stderr := command(t, env, "", "serve")
-	assert.Equal(t, 2, code)
-	assert.Equal(t, "simpleapi: API_PORT=\"abc\" is not allowed: want a port number 1-65535\n", stderr)
-	env["API_PORT"] = "5000"
-	for _, args := range [][]string{{"serve", "--api-port", "abc"}, {"--api-port=abc"}, {"healthcheck", "--api-port", "abc"}} {
-		code, _, stderr = command(t, env, "", args...)
-		assert.Equal(t, 2, code, args)
-		assert.Equal(t, "simpleapi: invalid value \"abc\" for --api-port: want a port number 1-65535\n", stderr, args)
-	}
-}
-
 // storedUser is a user as the store keeps it.
 type storedUser struct{ email, role, hash string }
 
@@ -416,6 +401,112 @@ func TestUserCommandsEndSessionsInPostgres(t *testing.T) {
 	assert.Equal(t, 200, rec.Code, "the running server sees the same users")
 }
 
+// helpOutputs runs every command's -h.
+func helpOutputs(t *testing.T) map[string]string {
+	out := map[string]string{}
+	for _, args := range [][]string{
+		{"-h"}, {"serve", "-h"}, {"user", "-h"}, {"user", "create", "-h"}, {"user", "list", "-h"},
+		{"user", "set-role", "-h"}, {"user", "passwd", "--help"}, {"user", "delete", "-h"},
+		{"migrate", "-h"}, {"migrate", "status", "-h"}, {"migrate", "up", "-h"}, {"migrate", "import-json", "-h"},
+		{"healthcheck", "-h"}, {"version", "-h"},
+	} {
+		code, stdout, stderr := command(t, map[string]string{}, "", args...)
+		require.Equal(t, 0, code, "%v: %s", args, stderr)
+		out[strings.Join(args, " ")] = stdout
+	}
+	return out
+}
+
+// Each command has its own help, printed once: the flags it takes and no
+// others.
+func TestEachCommandHasItsOwnHelpOnce(t *testing.T) {
+	helps := helpOutputs(t)
+	for args, stdout := range helps {
+		assert.Equal(t, 1, strings.Count(stdout, "Usage:"), "%s:\n%s", args, stdout)
+		assert.LessOrEqual(t, strings.Count(stdout, "Flags"), 1, "%s:\n%s", args, stdout)
+	}
+	hc := helps["healthcheck -h"]
+	assert.Contains(t, hc, "simpleapi healthcheck")
+	for _, f := range []string{"--api-port=", "--api-host=", "--data-dir="} {
+		assert.Contains(t, hc, "\n  "+f)
+	}
+	for _, f := range []string{"--auth-type", "--session-secret", "--log-level", "--database-url"} {
+		assert.NotContains(t, hc, f, "healthcheck -h shows healthcheck's flags, not the server's")
+	}
+	assert.Less(t, strings.Count(hc, "\n"), 30, hc)
+	assert.NotContains(t, helps["user create -h"], "--api-port")
+	assert.Contains(t, helps["user create -h"], "\n  --user-store=")
+	assert.Contains(t, helps["migrate import-json -h"], "\n  --data-dir=")
+	assert.NotContains(t, helps["migrate status -h"], "--data-dir")
+	assert.Contains(t, helps["-h"], "\n  --session-secret=", "the server's help has every setting")
+}
+
+// Flags are spelt with two dashes in every usage text, error and doc (the
+// flag package also accepts one).
+func TestOneFlagSpelling(t *testing.T) {
+	single := regexp.MustCompile(`(^|[\s"'(\[` + "`" + `])-([a-z][a-z0-9]*(-[a-z0-9]+)*)\b`)
+	for args, stdout := range helpOutputs(t) {
+		for _, m := range single.FindAllStringSubmatch(stdout, -1) {
+			assert.Contains(t, []string{"h", "v"}, m[2], "%s shows -%s:\n%s", args, m[2], stdout)
+		}
+	}
+	env := testEnv(t.TempDir())
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "create", "-bogus"}, "user create: unknown flag --bogus (see simpleapi user create -h)"},
+		{[]string{"user", "create", "-email"}, "user create: flag --email needs a value"},
+		{[]string{"user", "list", "-data-dir", file}, `invalid value "` + file + `" for --data-dir: want a directory`},
+		{[]string{"serve", "-no-such-flag"}, "unknown flag --no-such-flag"},
+		{[]string{"healthcheck", "-api-port", "abc"}, `invalid value "abc" for --api-port: want a port number 1-65535`},
+		{[]string{"migrate", "status", "-database-url", "mysql://db/x"}, `for --database-url: want a postgres:// or postgresql:// URL`},
+		{[]string{"user", "delete"}, "user delete: --email is required"},
+	} {
+		code, _, stderr := command(t, env, "", tc.args...)
+		assert.Equal(t, 2, code, "%v: %s", tc.args, stderr)
+		assert.Contains(t, stderr, tc.want, tc.args)
+		for _, m := range single.FindAllStringSubmatch(strings.TrimPrefix(stderr, "simpleapi: "), -1) {
+			assert.Contains(t, []string{"h"}, m[2], "%v: %s", tc.args, stderr)
+		}
+	}
+
+	// The docs spell the command's flags the same way.
+	flags := map[string]bool{"email": true, "role": true, "first-name": true, "last-name": true, "help": true, "version": true}
+	for _, line := range strings.Split(helpOutputs(t)["-h"], "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "--"); ok {
+			flags[strings.Split(name, "=")[0]] = true
+		}
+	}
+	docs, err := filepath.Glob("../docs/*.md")
+	require.NoError(t, err)
+	for _, path := range append(docs, "../README.md") {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for _, m := range single.FindAllStringSubmatch(string(b), -1) {
+			assert.False(t, flags[m[2]], "%s spells a flag -%s", path, m[2])
+		}
+	}
+}
+
+// A bad value is named the way it was given: the flag the user typed, or
+// the variable.
+func TestBadValueNamedAsGiven(t *testing.T) {
+	env := testEnv(t.TempDir())
+	env["API_PORT"] = "abc"
+	code, _, stderr := command(t, env, "", "serve")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "simpleapi: API_PORT=\"abc\" is not allowed: want a port number 1-65535\n", stderr)
+	env["API_PORT"] = "5000"
+	for _, args := range [][]string{{"serve", "--api-port", "abc"}, {"--api-port=abc"}, {"healthcheck", "--api-port", "abc"}} {
+		code, _, stderr = command(t, env, "", args...)
+		assert.Equal(t, 2, code, args)
+		assert.Equal(t, "simpleapi: invalid value \"abc\" for --api-port: want a port number 1-65535\n", stderr, args)
+	}
+}
+
 // Errors say what would have been allowed.
 func TestUserErrorsSayWhatIsAllowed(t *testing.T) {
 	dir := t.TempDir()
@@ -445,4 +536,64 @@ func TestUserErrorsSayWhatIsAllowed(t *testing.T) {
 	code, _, stderr = command(t, env, "long-enough-password\n", "user", "create", "--email", "A@example.com")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "email already registered: A@example.com")
+}
+
+// Two servers sharing a DATA_DIR (users in PostgreSQL, nothing else on
+// disk) each record their address in a file of their own; the health
+// check asks the only one running, or the one --api-port names.
+func TestHealthcheckFindsItsServer(t *testing.T) {
+	dir := t.TempDir()
+	databaseURL := pgtest.Schema(t)
+	shared := func() map[string]string {
+		env := testEnv(dir)
+		env["USER_STORE"], env["DATABASE_URL"] = "postgres", databaseURL
+		return env
+	}
+	a := startProcess(t, shared())
+	b := startProcess(t, shared())
+	recorded := func(p *process) string {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf(".server_url.%d", p.cmd.Process.Pid)))
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	assert.Equal(t, a.url(""), recorded(a))
+	assert.Equal(t, b.url(""), recorded(b))
+
+	// The environment names neither server's port.
+	env := testEnv(dir)
+	code, _, stderr := command(t, env, "", "healthcheck")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "2 servers run on data directory")
+	assert.Contains(t, stderr, "choose one with --api-port")
+	for _, p := range []*process{a, b} {
+		code, stdout, stderr := command(t, env, "", "healthcheck", "--api-port", strconv.Itoa(p.port))
+		assert.Equal(t, 0, code, stderr)
+		assert.Equal(t, "OK\n", stdout)
+	}
+
+	// A clean stop takes its own record only.
+	stopProcess(t, a)
+	assert.Empty(t, recorded(a))
+	assert.Equal(t, b.url(""), recorded(b))
+	code, _, stderr = command(t, env, "", "healthcheck")
+	assert.Equal(t, 0, code, "the only server running: %s", stderr)
+
+	// A killed server leaves its record, which the check passes over and
+	// the next server's start removes.
+	require.NoError(t, b.cmd.Process.Kill())
+	<-b.done
+	require.Equal(t, b.url(""), recorded(b))
+	env["API_PORT"] = strconv.Itoa(testkit.FreePort(t))
+	code, _, _ = command(t, env, "", "healthcheck")
+	assert.NotEqual(t, 0, code, "nothing runs")
+	c := startProcess(t, shared())
+	assert.Empty(t, recorded(b), "removed by the next start")
+	code, _, stderr = command(t, testEnv(dir), "", "healthcheck")
+	assert.Equal(t, 0, code, stderr)
+	stopProcess(t, c)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "every record gone")
 }
