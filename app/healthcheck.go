@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -31,12 +29,9 @@ one; with none, it is the one at API_HOST:API_PORT.
 // answers and its store accepts writes. It is the container's
 // HEALTHCHECK.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newCommandFlags("healthcheck")
+	f := newCommandFlags("healthcheck", "healthcheck [--api-port PORT] [--data-dir DIR]", healthcheckAbout)
 	f.takeSettings("API_HOST", "API_PORT", "DATA_DIR")
-	if err := f.parse(args); errors.Is(err, flag.ErrHelp) {
-		f.usage(stdout, "healthcheck [--api-port PORT] [--data-dir DIR]", healthcheckAbout)
-		return nil
-	} else if err != nil {
+	if done, err := f.parse(args, stdout); done {
 		return err
 	}
 	cfg, err := f.settings.Load(getenv)

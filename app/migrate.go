@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +30,7 @@ nothing; a user whose email another user already has is skipped and named.
 `
 
 // migrateSubcommands are the synopsis and help of each migrate command.
-var migrateSubcommands = map[string]struct{ synopsis, about string }{
+var migrateSubcommands = map[string]commandHelp{
 	"status": {"migrate status [--database-url URL]",
 		"Lists the schema migrations and which are applied."},
 	"up": {"migrate up [--database-url URL]",
@@ -43,28 +42,21 @@ var migrateSubcommands = map[string]struct{ synopsis, about string }{
 
 // migrateCommand manages the PostgreSQL schema and imports users into it.
 func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, migrateUsage)
-		if len(args) == 0 {
-			return usageError{"migrate: a command is required"}
-		}
-		return nil
+	sub, args, done, err := splitGroup("migrate", migrateUsage, args, stdout)
+	if done {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	help, ok := migrateSubcommands[sub]
 	if !ok {
 		return usageError{fmt.Sprintf("migrate: unknown command %q (see simpleapi migrate -h)", sub)}
 	}
-	f := newCommandFlags("migrate " + sub)
+	f := newCommandFlags("migrate "+sub, help.synopsis, help.about)
 	var dataDir *string
 	if sub == "import-json" {
 		dataDir = f.string("data-dir", "DIR", "data directory holding .db_User.json (required)")
 	}
 	f.takeSettings("DATABASE_URL")
-	if err := f.parse(args); errors.Is(err, flag.ErrHelp) {
-		f.usage(stdout, help.synopsis, help.about)
-		return nil
-	} else if err != nil {
+	if done, err := f.parse(args, stdout); done {
 		return err
 	}
 	if dataDir != nil && *dataDir == "" {

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -72,12 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout)
 	case "version":
-		f := newCommandFlags("version")
-		if err := f.parse(args); errors.Is(err, flag.ErrHelp) {
-			f.usage(stdout, "version   (also -v, --version)",
-				"Prints the version, the VCS revision, the Go version and the platform of this binary.")
-			return nil
-		} else if err != nil {
+		f := newCommandFlags("version", "version   (also -v, --version)",
+			"Prints the version, the VCS revision, the Go version and the platform of this binary.")
+		if done, err := f.parse(args, stdout); done {
 			return err
 		}
 		fmt.Fprintln(stdout, currentBuild())

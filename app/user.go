@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -48,44 +47,46 @@ of a command.
 // that choose the stores. The others come from the environment.
 var userSettings = []string{"DATA_DIR", "USER_STORE", "DATABASE_URL", "SESSION_STORE", "REDIS_URL"}
 
-// userCommand is one user command's flags and help; fields a command does
+// userSubcommands are the synopsis and help of each user command.
+var userSubcommands = map[string]commandHelp{
+	"create": {"user create --email E [--role admin|user] [--first-name F] [--last-name L]",
+		"Creates a user. The password is read from standard input, or prompted for on a\nterminal."},
+	"list": {"user list",
+		"Lists the users, never their password hashes. With USER_STORE=jsonfile it only\nreads DATA_DIR, so it works while a server runs."},
+	"set-role": {"user set-role --email E --role admin|user",
+		"Changes a user's role and ends their sessions. The last admin cannot be demoted."},
+	"passwd": {"user passwd --email E",
+		"Sets a user's password, read from standard input or prompted for on a terminal,\nand ends their sessions."},
+	"delete": {"user delete --email E",
+		"Deletes a user and their sessions. The last admin cannot be deleted."},
+}
+
+// userCommand is one user command's flags; fields a command does
 // not take stay nil.
 type userCommand struct {
 	*commandFlags
-	synopsis, about                  string
 	email, role, firstName, lastName *string
 }
 
 // newUserCommand declares the flags that sub takes, or returns false for
 // an unknown command.
 func newUserCommand(sub string) (userCommand, bool) {
-	c := userCommand{commandFlags: newCommandFlags("user " + sub)}
+	help, ok := userSubcommands[sub]
+	if !ok {
+		return userCommand{}, false
+	}
+	c := userCommand{commandFlags: newCommandFlags("user "+sub, help.synopsis, help.about)}
 	switch sub {
 	case "create":
-		c.synopsis = "user create --email E [--role admin|user] [--first-name F] [--last-name L]"
-		c.about = "Creates a user. The password is read from standard input, or prompted for on a\nterminal."
 		c.email = c.string("email", "EMAIL", "the new user's email (required)")
 		c.role = c.string("role", "ROLE", "admin or user (the default)")
 		c.firstName = c.string("first-name", "NAME", "first name")
 		c.lastName = c.string("last-name", "NAME", "last name")
-	case "list":
-		c.synopsis = "user list"
-		c.about = "Lists the users, never their password hashes. With USER_STORE=jsonfile it only\nreads DATA_DIR, so it works while a server runs."
 	case "set-role":
-		c.synopsis = "user set-role --email E --role admin|user"
-		c.about = "Changes a user's role and ends their sessions. The last admin cannot be demoted."
 		c.email = c.string("email", "EMAIL", "the user's email (required)")
 		c.role = c.string("role", "ROLE", "admin or user (required)")
-	case "passwd":
-		c.synopsis = "user passwd --email E"
-		c.about = "Sets a user's password, read from standard input or prompted for on a terminal,\nand ends their sessions."
+	case "passwd", "delete":
 		c.email = c.string("email", "EMAIL", "the user's email (required)")
-	case "delete":
-		c.synopsis = "user delete --email E"
-		c.about = "Deletes a user and their sessions. The last admin cannot be deleted."
-		c.email = c.string("email", "EMAIL", "the user's email (required)")
-	default:
-		return c, false
 	}
 	c.takeSettings(userSettings...)
 	return c, true
@@ -112,22 +113,15 @@ func (c userCommand) check() error {
 // runUserCommand manages users through the stores the configuration names.
 func runUserCommand(ctx context.Context, args []string, getenv func(string) string,
 	stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, userUsage)
-		if len(args) == 0 {
-			return usageError{"user: a command is required"}
-		}
-		return nil
+	sub, args, done, err := splitGroup("user", userUsage, args, stdout)
+	if done {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	c, ok := newUserCommand(sub)
 	if !ok {
-		return usageError{fmt.Sprintf("unknown user command %q (see simpleapi user -h)", sub)}
+		return usageError{fmt.Sprintf("user: unknown command %q (see simpleapi user -h)", sub)}
 	}
-	if err := c.parse(args); errors.Is(err, flag.ErrHelp) {
-		c.usage(stdout, c.synopsis, c.about)
-		return nil
-	} else if err != nil {
+	if done, err := c.parse(args, stdout); done {
 		return err
 	}
 	if err := c.check(); err != nil {
