@@ -136,6 +136,9 @@ func runUserCommand(ctx context.Context, args []string, getenv func(string) stri
 		// them run beside a server that holds it.
 		cfg.SessionStore = ""
 	}
+	if cfg.SessionStore != config.StoreRedis {
+		cfg.RedisURL = "" // REDIS_URL's login limits are the server's concern
+	}
 	// The server creates a missing data directory; a user command must not,
 	// or a mistyped path would quietly get a new, empty one.
 	if keepsFiles(cfg) {
