@@ -40,6 +40,7 @@ type App struct {
 	hasher       *auth.Hasher
 	metrics      *metrics.Metrics
 	sessionStore store.SessionStore // nil in basic_auth
+	secrets      [][]byte           // the session secrets; nil in basic_auth
 	api          *handlers.API
 
 	stopSweeper context.CancelFunc // nil in basic_auth
@@ -139,6 +140,10 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	}
 	login := auth.NewLogin(accounts, a.stores.limiter, remembered, a.metrics.LoginAttempt,
 		auth.LoginOptions{IPv6PrefixBits: cfg.Login.IPv6PrefixBits})
+	factors, err := a.secondFactors(a.secrets, login, ender, log, now)
+	if err != nil {
+		return err
+	}
 	var authn middleware.Authenticator
 	if cfg.SessionMode() {
 		authn = middleware.SessionAuth{Cookies: cookies, Sessions: sessions, Users: users}
@@ -158,7 +163,9 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Ready:              a.stores.ready,
 		Accounts:           accounts,
 		Login:              login,
+		Factors:            factors,
 		Authenticator:      authn,
+		Policy:             policy(cfg, now),
 		CrossOrigin:        crossOrigin,
 		Sessions:           sessions,
 		Cookies:            cookies,
@@ -201,6 +208,7 @@ func (a *App) setUpSessions(cfg config.Config, trusted []netip.Prefix, wrap func
 		}
 		secrets = [][]byte{secret}
 	}
+	a.secrets = secrets
 	sessions := auth.NewSessionManager(auth.SessionConfig{
 		Store:          a.sessionStore,
 		Absolute:       absolute,

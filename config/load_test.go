@@ -42,6 +42,7 @@ func TestLoadDefaults(t *testing.T) {
 		SessionRotateGrace: 60 * time.Second,
 		CookieSecure:       "auto",
 		CookieSameSite:     "lax",
+		ReauthMaxAge:       300 * time.Second,
 		PasswordMinLength:  8,
 		MaxBodyBytes:       1 << 20,
 		Argon2:             Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
