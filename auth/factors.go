@@ -71,6 +71,36 @@ func Methods(f store.Factors) []string {
 	return out
 }
 
+// TOTP states, as FactorStatus reports them.
+const (
+	TOTPNone        = "none"
+	TOTPUnconfirmed = "unconfirmed" // started, awaiting its first code
+	TOTPEnabled     = "enabled"
+)
+
+// FactorStatus says what second factors an account has, never their
+// secrets.
+type FactorStatus struct {
+	Methods           []string // as Methods
+	RecoveryCodesLeft int
+	TOTP              string // TOTPNone, TOTPUnconfirmed or TOTPEnabled
+}
+
+// StatusOf is the FactorStatus of factors f.
+func StatusOf(f store.Factors) FactorStatus {
+	st := FactorStatus{Methods: Methods(f), RecoveryCodesLeft: unusedRecoveryCodes(f), TOTP: TOTPNone}
+	if st.Methods == nil {
+		st.Methods = []string{}
+	}
+	switch {
+	case f.TOTP != nil && f.TOTP.Confirmed:
+		st.TOTP = TOTPEnabled
+	case f.TOTP != nil:
+		st.TOTP = TOTPUnconfirmed
+	}
+	return st
+}
+
 // TOTPEnrolment is what a person needs to add the account to an
 // authenticator app; it is shown once, when enrolment starts.
 type TOTPEnrolment struct {

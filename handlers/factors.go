@@ -24,6 +24,31 @@ type recoveryCodesJSON struct {
 	RecoveryCodes []string `json:"recovery_codes"`
 }
 
+// factorStatusJSON is what second factors a user has (handlers/openapi.yaml,
+// SecondFactors).
+type factorStatusJSON struct {
+	Methods           []string `json:"methods"`
+	RecoveryCodesLeft int      `json:"recovery_codes_left"`
+	TOTP              string   `json:"totp"`
+}
+
+// handleGetSecondFactors says which second factors a user has.
+func handleGetSecondFactors(users store.UserStore) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := targetID(c)
+		u, ok := middleware.CurrentUser(c)
+		if !ok || u.ID != id {
+			var err error
+			if u, err = users.UserByID(c.Request.Context(), id); err != nil {
+				respond.Error(c, err)
+				return
+			}
+		}
+		st := auth.StatusOf(u.Factors)
+		respond.JSON(c, http.StatusOK, factorStatusJSON{Methods: st.Methods, RecoveryCodesLeft: st.RecoveryCodesLeft, TOTP: st.TOTP})
+	}
+}
+
 // handleStartTOTP gives the caller a new TOTP secret to confirm.
 func handleStartTOTP(factors *auth.SecondFactors) gin.HandlerFunc {
 	return func(c *gin.Context) {

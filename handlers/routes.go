@@ -76,6 +76,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	// say so, since only the body tells: auth.Accounts.Update checks it.
 	api.handle("PUT", "/users/:id", auth.SelfOrAdmin, handleUpdateUser(d.Users, d.Accounts))
 	api.handle("DELETE", "/users/:id", auth.SelfOrAdmin.Reauth(), handleDeleteUser(d.Accounts))
+	api.handle("GET", "/users/:id/second_factors", auth.SelfOrAdmin.Enrolment(), handleGetSecondFactors(d.Users))
 	api.handle("DELETE", "/users/:id/second_factors", auth.AdminOnly.Reauth(), handleRemoveSecondFactors(d.Factors))
 
 	sd := sessionDeps{
