@@ -83,14 +83,6 @@ func (r *Routes) AccessFor(method, path string) (Access, bool) {
 	return a, ok
 }
 
-// Each calls fn for every declared route, in no particular order: for
-// tests that check a rule over the whole table.
-func (r *Routes) Each(fn func(method, path string, a Access)) {
-	for rt, a := range r.access {
-		fn(rt.method, rt.path, a)
-	}
-}
-
 // IsPublic reports whether path, with any trailing slash removed, is
 // exactly the path of a route that anyone may call; such a path skips
 // authentication whatever the method.

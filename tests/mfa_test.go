@@ -222,6 +222,23 @@ func TestTOTPEnrolmentAndSignIn(t *testing.T) {
 			assertError(t, s.secondFactor(fourth, `{"recovery_code":"`+confirmed.RecoveryCodes[5]+`"}`), 401,
 				"wrong recovery code")
 
+			// Later, removing it takes a re-authentication with a code,
+			// recorded in the session store.
+			s.clock.Advance(301)
+			assertError(t, s.do("DELETE", "/api/v1/users/me/totp", "", withCookie(full)), 403, "reauthentication required")
+			rec = s.do("POST", "/api/v1/auth_session/reauth", `{"password":"`+userPassword+`","code":"`+s.code(second.Secret)+`"}`,
+				withCookie(full))
+			require.Equal(t, 200, rec.Code, rec.Body.String())
+			stored, err := s.app.SessionStore().ListSessions(t.Context(), s.userIDOf(full))
+			require.NoError(t, err)
+			reauthenticated := 0
+			for _, x := range stored {
+				if x.AuthAt.Equal(s.clock.Now().UTC().Truncate(time.Millisecond)) && x.AAL == "aal2" {
+					reauthenticated++
+				}
+			}
+			assert.Equal(t, 1, reauthenticated, "the store keeps the new authentication time")
+
 			// Removing TOTP: the password alone signs in again.
 			assert.Equal(t, 200, s.do("DELETE", "/api/v1/users/me/totp", "", withCookie(full)).Code)
 			assertError(t, s.do("DELETE", "/api/v1/users/me/totp", "", withCookie(full)), 404, "totp not enrolled")
@@ -513,5 +530,15 @@ func (s *server) userByEmailAsCookie(admin *http.Cookie, email string) string {
 	var u userJSON
 	require.NoError(s.t, json.Unmarshal(rec.Body.Bytes(), &u))
 	require.Equal(s.t, email, *u.Email)
+	return u.ID
+}
+
+// userIDOf is the id of the user whose session cookie c is.
+func (s *server) userIDOf(c *http.Cookie) string {
+	s.t.Helper()
+	rec := s.do("GET", "/api/v1/users/me", "", withCookie(c))
+	require.Equal(s.t, 200, rec.Code, rec.Body.String())
+	var u userJSON
+	require.NoError(s.t, json.Unmarshal(rec.Body.Bytes(), &u))
 	return u.ID
 }
