@@ -31,6 +31,7 @@ func TestBrowserTOTPEnrolmentAndSignIn(t *testing.T) {
 	b.do(chromedp.WaitVisible("#totp-setup"))
 	secret := b.text("#totp-secret")
 	require.Regexp(t, `^[A-Z2-7]{32}$`, secret)
+	b.screenshot("totp-setup")
 
 	// The QR code drawn in the page is the otpauth URI of that secret.
 	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
@@ -72,6 +73,7 @@ func TestBrowserTOTPEnrolmentAndSignIn(t *testing.T) {
 		chromedp.Click(`#signin-form button[type="submit"]`),
 		chromedp.WaitVisible("#second-factor-form"),
 	)
+	b.screenshot("second-factor")
 	assert.Equal(t, 401, b.fetchStatus("GET", "/api/v1/users/me"), "a pending sign-in is no sign-in")
 	b.submitForm("#second-factor-form", map[string]string{"code": "000000"})
 	assert.Equal(t, "wrong code", b.message(false))
