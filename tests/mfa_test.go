@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -541,4 +542,39 @@ func (s *server) userIDOf(c *http.Cookie) string {
 	var u userJSON
 	require.NoError(s.t, json.Unmarshal(rec.Body.Bytes(), &u))
 	return u.ID
+}
+
+// Parallel sign-ins with one code: the store's compare-and-set lets
+// exactly one through, on every backend.
+func TestTOTPCodeAcceptedOnceUnderParallelRequests(t *testing.T) {
+	for name, env := range mfaBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			// Attempts in flight count against the account: a higher
+			// limit lets all of them reach the code check.
+			s := newServer(t, append(env, "LOGIN_MAX_FAILURES", "100")...)
+			s.createUserAsCookieAdmin("bob@example.com")
+			e := s.enrolTOTP(s.sessionCookie("bob@example.com", userPassword))
+			const n = 8
+			pending := make([]*http.Cookie, n)
+			for i := range pending {
+				pending[i] = s.pendingLogin("bob@example.com", userPassword)
+			}
+			body := `{"code":"` + s.code(e.Secret) + `"}`
+			codes := make([]int, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { codes[i] = s.secondFactor(pending[i], body).Code })
+			}
+			wg.Wait()
+			ok := 0
+			for _, c := range codes {
+				if c == 200 {
+					ok++
+				} else {
+					assert.Equal(t, 401, c)
+				}
+			}
+			assert.Equal(t, 1, ok, "statuses %v", codes)
+		})
+	}
 }
