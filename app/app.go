@@ -43,6 +43,7 @@ type App struct {
 	hasher       *auth.Hasher
 	metrics      *metrics.Metrics
 	sessionStore store.SessionStore // nil in basic_auth
+	secrets      [][]byte           // the session secrets; nil in basic_auth
 	api          *handlers.API
 
 	stopSweeper context.CancelFunc // nil in basic_auth
@@ -135,6 +136,10 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	}
 	login := auth.NewLogin(accounts, a.stores.limiter, remembered, a.metrics.LoginAttempt,
 		auth.LoginOptions{IPv6PrefixBits: cfg.Login.IPv6PrefixBits})
+	factors, err := a.secondFactors(a.secrets, login, ender, log, now)
+	if err != nil {
+		return err
+	}
 	var authn middleware.Authenticator
 	if cfg.SessionMode() {
 		authn = middleware.SessionAuth{Cookies: cookies, Sessions: sessions, Users: users}
@@ -154,7 +159,9 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Ready:              a.stores.ready,
 		Accounts:           accounts,
 		Login:              login,
+		Factors:            factors,
 		Authenticator:      authn,
+		Policy:             policy(cfg, now),
 		CrossOrigin:        crossOrigin,
 		Sessions:           sessions,
 		Cookies:            cookies,
@@ -193,6 +200,7 @@ func (a *App) setUpSessions(cfg config.Config, trusted []netip.Prefix, wrap func
 		}
 		secrets = [][]byte{secret}
 	}
+	a.secrets = secrets
 	sessions := newSessionManager(cfg, a.sessionStore, now, log)
 	absolute, _ := sessionDeadlines(cfg)
 	cookies := middleware.NewSessionCookies(middleware.CookieConfig{

@@ -48,6 +48,19 @@ const (
 	// EventSessionTokenReused: a session's replaced token came back after
 	// its grace period; the session was ended.
 	EventSessionTokenReused = "session_token_reused"
+
+	// Second factors. The events name the method ("totp",
+	// "recovery_code"), never a secret or a code.
+	EventTOTPEnrolmentStarted  = "totp_enrolment_started"
+	EventTOTPEnrolled          = "totp_enrolled"
+	EventTOTPRemoved           = "totp_removed"
+	EventRecoveryCodesCreated  = "recovery_codes_created"
+	EventRecoveryCodeUsed      = "recovery_code_used"
+	EventSecondFactorSucceeded = "second_factor_succeeded"
+	EventSecondFactorFailed    = "second_factor_failed"
+	EventSecondFactorsRemoved  = "second_factors_removed" // by an admin
+	EventReauthSucceeded       = "reauth_succeeded"
+	EventReauthFailed          = "reauth_failed"
 )
 
 // Audit writes one audit event with the request's id, client address,

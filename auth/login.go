@@ -20,7 +20,8 @@ import (
 // Login is the one path by which a password is checked: Basic
 // authentication, the login route and the password change all go through
 // Check, which throttles, verifies, upgrades a weak hash, audits a failure
-// and reports the outcome. Nothing else calls the limiter.
+// and reports the outcome. Second-factor codes are throttled alike, by
+// CheckFactor. Nothing else calls the limiter.
 type Login struct {
 	accounts   *Accounts
 	limiter    store.LoginLimiter
@@ -196,6 +197,15 @@ func (l *Login) attempt(ctx context.Context, account, email, password, client st
 	u, err := l.verify(ctx, email, password)
 	switch store.ErrorCode(err) {
 	case "":
+		if u.Factors.Enrolled() {
+			// Half a sign-in: the account's failures stay until the
+			// second factor is right, or guessing codes between two
+			// correct passwords would never be slowed down.
+			if err := l.limiter.Abandon(ctx, account); err != nil {
+				return verdict{err: err}
+			}
+			return verdict{user: u, userID: u.ID, outcome: metrics.LoginSuccess}
+		}
 		if err := l.limiter.Success(ctx, account, client); err != nil {
 			return verdict{err: err}
 		}
@@ -317,4 +327,38 @@ func (l *Login) ChangePassword(ctx context.Context, caller store.User, current, 
 	}
 	Audit(ctx, a.log(), slog.LevelInfo, EventPasswordChanged, slog.String("user_id", u.ID))
 	return nil
+}
+
+// CheckFactor runs check, the verification of a second-factor code for
+// the account of email, as a login attempt of a client at addr: refused
+// with a *ThrottledError while the account or the client is throttled; a
+// wrong code (check returns EUNAUTHORIZED) is a failure of the account,
+// and a right one a success that clears its failures. Any other error of
+// check (a malformed code, an outage) counts neither way.
+func (l *Login) CheckFactor(ctx context.Context, email, addr string, check func() error) error {
+	account := store.EmailKey(email)
+	wait, ok, err := l.limiter.Allow(ctx, account, ThrottleKey(addr, l.ipv6Bits))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	err = check()
+	var end error
+	switch store.ErrorCode(err) {
+	case "":
+		end = l.limiter.Success(ctx, account, ThrottleKey(addr, l.ipv6Bits))
+	case store.EUNAUTHORIZED:
+		end = l.limiter.Failure(ctx, account)
+	default:
+		end = l.limiter.Abandon(ctx, account)
+	}
+	if end != nil && err == nil {
+		return end
+	}
+	if end != nil {
+		l.accounts.log().WarnContext(ctx, "login limiter unavailable", "err", end.Error())
+	}
+	return err
 }

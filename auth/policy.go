@@ -2,7 +2,8 @@ package auth
 
 import "strings"
 
-// Access is who may call a route.
+// Access is who may call a route: one of the kinds below, with any of the
+// marks that Reauth and Enrolment add.
 type Access int
 
 const (
@@ -16,6 +17,32 @@ const (
 	// AdminOnly routes are for admins.
 	AdminOnly
 )
+
+// Marks of an access, bits above its kind.
+const (
+	kindMask      Access = 0xff
+	reauthMark    Access = 1 << 8
+	enrolmentMark Access = 1 << 9
+)
+
+// Reauth marks a route that also needs a recent authentication: a
+// session signed in or re-authenticated within REAUTH_MAX_AGE (see
+// Policy). Routes that change how an account is protected carry it, so a
+// stolen session cookie alone cannot.
+func (a Access) Reauth() Access { return a | reauthMark }
+
+// Enrolment marks a route that a caller who must enrol a second factor
+// (MFA_REQUIRED_ROLES) may still use: what it takes to enrol.
+func (a Access) Enrolment() Access { return a | enrolmentMark }
+
+// NeedsReauth reports whether a carries the Reauth mark.
+func (a Access) NeedsReauth() bool { return a&reauthMark != 0 }
+
+// DuringEnrolment reports whether a carries the Enrolment mark.
+func (a Access) DuringEnrolment() bool { return a&enrolmentMark != 0 }
+
+// Kind is a without its marks: Anyone, SignedIn, SelfOrAdmin or AdminOnly.
+func (a Access) Kind() Access { return a & kindMask }
 
 // Routes records who may call each route. The router fills it as it
 // registers each route with its access, so a route and its rule are one
@@ -42,7 +69,7 @@ func NewRoutes() *Routes {
 // router answers 404.
 func (r *Routes) Add(method, path string, a Access) {
 	r.access[route{method, path}] = a
-	if a == Anyone {
+	if a.Kind() == Anyone {
 		r.public[path] = true
 	}
 }
@@ -69,7 +96,7 @@ func (r *Routes) IsPublic(path string) bool {
 // Allowed reports whether a caller with the given role and id may use a
 // route with access a; targetID is the route's :id ("me" or "" when none).
 func Allowed(a Access, isAdmin bool, callerID, targetID string) bool {
-	switch a {
+	switch a.Kind() {
 	case Anyone, SignedIn:
 		return true
 	case SelfOrAdmin:

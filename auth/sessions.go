@@ -137,12 +137,27 @@ func successor(t string) Token {
 // unknown, expired, revoked. Callers cannot tell which.
 var invalidSession = store.Errorf(store.EFORBIDDEN, "Forbidden")
 
-// Create starts a session for userID and returns its token, to be sent to
-// the client once.
+// PendingLifetime is how long a session waiting for its second factor
+// lives: enough to open an authenticator app, too short to be worth
+// stealing.
+const PendingLifetime = 5 * time.Minute
+
+// Create starts a session for userID signed in by a password (AAL1) and
+// returns its token, to be sent to the client once.
 func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent string) (string, store.Session, error) {
+	return m.Start(ctx, userID, ip, userAgent, store.AAL1)
+}
+
+// Start starts a session for userID at assurance level aal: AAL1 or AAL2
+// for a sign-in, AALPending for a password checked whose second factor is
+// still due (such a session signs nobody in and ends after
+// PendingLifetime). It returns the token, to be sent to the client once.
+func (m *SessionManager) Start(ctx context.Context, userID, ip, userAgent, aal string) (string, store.Session, error) {
 	now := m.instant()
 	token := newFamilyToken()
 	s := store.Session{
+		AAL:           aal,
+		AuthAt:        now,
 		ID:            uuid.NewString(),
 		Family:        token.Family,
 		TokenHash:     token.Hash,
@@ -156,6 +171,11 @@ func (m *SessionManager) Create(ctx context.Context, userID, ip, userAgent strin
 	}
 	if m.absolute > 0 {
 		s.ExpiresAt = now.Add(m.absolute)
+	}
+	if aal == store.AALPending {
+		if end := now.Add(PendingLifetime); s.ExpiresAt.IsZero() || end.Before(s.ExpiresAt) {
+			s.ExpiresAt = end
+		}
 	}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return "", store.Session{}, err
@@ -394,6 +414,16 @@ func (m *SessionManager) Renew(ctx context.Context, s store.Session) (string, st
 		}
 	}
 	return "", store.Session{}, store.Errorf(store.ECONFLICT, "session changed during renewal; try again")
+}
+
+// Reauthenticated records that the owner of s authenticated again just
+// now, at assurance level aal, and returns the session as stored.
+func (m *SessionManager) Reauthenticated(ctx context.Context, s store.Session, aal string) (store.Session, error) {
+	updated, err := m.store.SetSessionAuth(ctx, s.ID, aal, m.instant())
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return store.Session{}, invalidSession
+	}
+	return updated, err
 }
 
 // Destroy ends one session.

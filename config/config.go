@@ -36,6 +36,9 @@ type Config struct {
 	TrustedProxies     []string      // TRUSTED_PROXIES, comma-separated IPs or CIDRs
 	CORSOrigins        []string      // CORS_ORIGINS, comma-separated origins; empty: "*"
 
+	ReauthMaxAge     time.Duration // REAUTH_MAX_AGE seconds, default 300, at least 1: how long an authentication counts as recent
+	MFARequiredRoles []string      // MFA_REQUIRED_ROLES, comma-separated roles that must enrol a second factor; empty: none
+
 	PasswordMinLength int   // PASSWORD_MIN_LENGTH, default 8, 1..128
 	AuthGenericErrors bool  // AUTH_GENERIC_ERRORS, default false
 	MaxBodyBytes      int64 // MAX_BODY_BYTES, default 1 MiB

@@ -145,6 +145,21 @@ var settings = []setting{
 		help: "comma-separated origins (scheme://host[:port]) allowed with credentials; empty or *: any, without credentials",
 		set:  setCORSOrigins},
 
+	{name: "REAUTH_MAX_AGE", def: "300", arg: "SECONDS",
+		help: "how long a sign-in or re-authentication counts as recent: changing the password, a second factor or " +
+			"a role, deleting a user and ending another user's sessions need one this recent, at least 1",
+		set: func(c *Config, v string) (err error) {
+			c.ReauthMaxAge, err = seconds(v)
+			if err == nil && c.ReauthMaxAge < time.Second {
+				err = errors.New("want a whole number of seconds, 1 or more")
+			}
+			return err
+		}},
+	{name: "MFA_REQUIRED_ROLES", arg: "ROLES",
+		help: "comma-separated roles (admin, user) whose accounts must enrol a second factor before they can use " +
+			"anything else; empty: none",
+		set: setMFARequiredRoles},
+
 	{name: "PASSWORD_MIN_LENGTH", def: "8", arg: "N", help: "minimum password length in characters, 1..128",
 		set: func(c *Config, v string) (err error) { c.PasswordMinLength, err = intIn(v, 1, 128); return err }},
 	{name: "AUTH_GENERIC_ERRORS", def: "false",
@@ -301,6 +316,11 @@ func (c *Config) check() error {
 		return c.Invalid("TLS_KEY_FILE", "", "want it set when TLS_CERT_FILE is set")
 	case c.TLSKeyFile != "" && c.TLSCertFile == "":
 		return c.Invalid("TLS_CERT_FILE", "", "want it set when TLS_KEY_FILE is set")
+	case len(c.MFARequiredRoles) > 0 && !c.SessionMode():
+		// Basic authentication cannot carry a second factor: those
+		// accounts could never enrol, nor use anything.
+		return c.Invalid("MFA_REQUIRED_ROLES", strings.Join(c.MFARequiredRoles, ","),
+			"want it empty when AUTH_TYPE is basic_auth (a second factor needs a session mode)")
 	case c.AdminEmail != "" && c.AdminPassword == "":
 		return c.Invalid("ADMIN_PASSWORD", "", "want it set when ADMIN_EMAIL is set")
 	case c.AdminPassword != "" && c.AdminEmail == "":
@@ -470,6 +490,21 @@ func setSecrets(c *Config, v string) error {
 		}
 		c.SessionSecrets = append(c.SessionSecrets, []byte(e))
 	}
+	return nil
+}
+
+func setMFARequiredRoles(c *Config, v string) error {
+	const want = "want comma-separated roles: admin, user"
+	entries, err := list(v)
+	if err != nil {
+		return fmt.Errorf("%s: %v", want, err)
+	}
+	for i, e := range entries {
+		if e != "admin" && e != "user" {
+			return fmt.Errorf("%s: entry %d is not a role", want, i+1)
+		}
+	}
+	c.MFARequiredRoles = entries
 	return nil
 }
 

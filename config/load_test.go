@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		SessionRotateGrace: 60 * time.Second,
 		CookieSecure:       "auto",
 		CookieSameSite:     "lax",
+		ReauthMaxAge:       300 * time.Second,
 		PasswordMinLength:  8,
 		MaxBodyBytes:       1 << 20,
 		Argon2:             Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
@@ -179,6 +180,13 @@ func TestLoadFlagsWinOverEnv(t *testing.T) {
 	assert.False(t, c.AuthGenericErrors)
 }
 
+func TestLoadSecondFactorSettings(t *testing.T) {
+	c, err := Load([]string{"--reauth-max-age=60"}, env(map[string]string{"MFA_REQUIRED_ROLES": "admin, user"}))
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, c.ReauthMaxAge)
+	assert.Equal(t, []string{"admin", "user"}, c.MFARequiredRoles)
+}
+
 func TestLoadCORSStar(t *testing.T) {
 	c, err := Load(nil, env(map[string]string{"CORS_ORIGINS": "*"}))
 	require.NoError(t, err)
@@ -231,6 +239,12 @@ func TestLoadBadValues(t *testing.T) {
 		{"origin bad port", map[string]string{"CORS_ORIGINS": "https://example.com:99999"}, nil, "CORS_ORIGINS"},
 		{"origin upper case", map[string]string{"CORS_ORIGINS": "https://Example.com"}, nil, "CORS_ORIGINS"},
 		{"star mixed with origins", map[string]string{"CORS_ORIGINS": "*,https://example.com"}, nil, "CORS_ORIGINS"},
+		{"reauth max age zero", map[string]string{"REAUTH_MAX_AGE": "0"}, nil, "REAUTH_MAX_AGE"},
+		{"reauth max age with unit", map[string]string{"REAUTH_MAX_AGE": "5m"}, nil, "REAUTH_MAX_AGE"},
+		{"MFA role unknown", map[string]string{"MFA_REQUIRED_ROLES": "admin,root"}, nil, "MFA_REQUIRED_ROLES"},
+		{"MFA roles empty entry", map[string]string{"MFA_REQUIRED_ROLES": "admin,"}, nil, "MFA_REQUIRED_ROLES"},
+		{"MFA roles with Basic", map[string]string{"MFA_REQUIRED_ROLES": "admin", "AUTH_TYPE": "basic_auth"}, nil,
+			"MFA_REQUIRED_ROLES"},
 		{"password min zero", map[string]string{"PASSWORD_MIN_LENGTH": "0"}, nil, "PASSWORD_MIN_LENGTH"},
 		{"password min too high", map[string]string{"PASSWORD_MIN_LENGTH": "129"}, nil, "PASSWORD_MIN_LENGTH"},
 		{"max body zero", map[string]string{"MAX_BODY_BYTES": "0"}, nil, "MAX_BODY_BYTES"},

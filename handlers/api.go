@@ -32,8 +32,12 @@ type Deps struct {
 	Ready         func(context.Context) error
 	Accounts      *auth.Accounts
 	Login         *auth.Login
+	Factors       *auth.SecondFactors
 	Authenticator middleware.Authenticator
-	CrossOrigin   *middleware.CrossOrigin
+	// Policy is what the marks of a route's access ask of a caller:
+	// REAUTH_MAX_AGE and MFA_REQUIRED_ROLES.
+	Policy      auth.Policy
+	CrossOrigin *middleware.CrossOrigin
 	// Sessions and Cookies are set in the session modes, nil in
 	// basic_auth, where the session routes answer 404.
 	Sessions *auth.SessionManager

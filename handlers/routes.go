@@ -13,7 +13,11 @@ import (
 
 // newEngine maps the whole API surface. Each route is registered together
 // with who may call it (see routeGroup.handle); middleware.Pipeline applies
-// that access.
+// that access. Two marks add to it: .Reauth() routes change how an
+// account is protected and need an authentication within REAUTH_MAX_AGE
+// (POST /api/v1/auth_session/reauth refreshes it); .Enrolment() routes
+// stay open to a caller whose role must enrol a second factor
+// (MFA_REQUIRED_ROLES) and has not yet.
 func newEngine(d Deps) (*gin.Engine, error) {
 	r := gin.New()
 	// c.ClientIP() is the client address of the access and audit logs,
@@ -43,7 +47,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 		middleware.CORS(d.CORSOrigins),
 		middleware.BodyLimit(d.MaxBodyBytes),
 		d.CrossOrigin.Middleware(),
-		middleware.Pipeline(d.Authenticator, access),
+		middleware.Pipeline(d.Authenticator, access, d.Policy),
 	)
 
 	root := routeGroup{group: &r.RouterGroup, access: access}
@@ -67,9 +71,13 @@ func newEngine(d Deps) (*gin.Engine, error) {
 
 	api.handle("GET", "/users", auth.AdminOnly, handleListUsers(d.Users))
 	api.handle("POST", "/users", auth.AdminOnly, handleCreateUser(d.Accounts))
-	api.handle("GET", "/users/:id", auth.SelfOrAdmin, handleGetUser(d.Users))
+	api.handle("GET", "/users/:id", auth.SelfOrAdmin.Enrolment(), handleGetUser(d.Users))
+	// A role change needs a recent authentication too; the route cannot
+	// say so, since only the body tells: auth.Accounts.Update checks it.
 	api.handle("PUT", "/users/:id", auth.SelfOrAdmin, handleUpdateUser(d.Users, d.Accounts))
-	api.handle("DELETE", "/users/:id", auth.SelfOrAdmin, handleDeleteUser(d.Accounts))
+	api.handle("DELETE", "/users/:id", auth.SelfOrAdmin.Reauth(), handleDeleteUser(d.Accounts))
+	api.handle("GET", "/users/:id/second_factors", auth.SelfOrAdmin.Enrolment(), handleGetSecondFactors(d.Users))
+	api.handle("DELETE", "/users/:id/second_factors", auth.AdminOnly.Reauth(), handleRemoveSecondFactors(d.Factors))
 
 	sd := sessionDeps{
 		accounts:      d.Accounts,
@@ -77,12 +85,13 @@ func newEngine(d Deps) (*gin.Engine, error) {
 		sessions:      d.Sessions,
 		cookies:       d.Cookies,
 		login:         d.Login,
+		factors:       d.Factors,
 		genericErrors: d.GenericLoginErrors,
 		maxBody:       d.MaxBodyBytes,
 		log:           d.Log,
 		metrics:       d.Metrics,
 	}
-	api.handle("PUT", "/users/me/password", auth.SignedIn, withCookie(d.Cookies, handleChangePassword(sd))...)
+	api.handle("PUT", "/users/me/password", auth.SignedIn.Reauth(), withCookie(d.Cookies, handleChangePassword(sd))...)
 
 	// The session routes exist only in the session modes; in basic_auth
 	// they are declared (login stays public) but not served: 404.
@@ -94,12 +103,24 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	}
 	cookie := func(h gin.HandlerFunc) []gin.HandlerFunc { return session(withCookie(d.Cookies, h)...) }
 	api.handle("POST", "/auth_session/login", auth.Anyone, cookie(handleLogin(sd))...)
-	api.handle("DELETE", "/auth_session/logout", auth.SignedIn, cookie(handleLogout(sd))...)
+	// Public: it reads the pending session of the cookie itself, which
+	// signs nobody in anywhere else.
+	api.handle("POST", "/auth_session/second_factor", auth.Anyone, cookie(handleSecondFactor(sd))...)
+	api.handle("POST", "/auth_session/reauth", auth.SignedIn.Enrolment(), session(handleReauth(sd))...)
+	api.handle("DELETE", "/auth_session/logout", auth.SignedIn.Enrolment(), cookie(handleLogout(sd))...)
 	api.handle("GET", "/auth_session/sessions", auth.SignedIn, session(handleListMySessions(sd))...)
 	api.handle("DELETE", "/auth_session/sessions", auth.SignedIn, session(handleRevokeMyOtherSessions(sd))...)
 	api.handle("DELETE", "/auth_session/sessions/:id", auth.SignedIn, cookie(handleRevokeMySession(sd))...)
 	api.handle("GET", "/users/:id/sessions", auth.AdminOnly, session(handleListUserSessions(sd))...)
-	api.handle("DELETE", "/users/:id/sessions", auth.AdminOnly, session(handleRevokeUserSessions(sd))...)
+	api.handle("DELETE", "/users/:id/sessions", auth.AdminOnly.Reauth(), session(handleRevokeUserSessions(sd))...)
+
+	// Second factors, enrolled from a session (Basic cannot send one, so
+	// in basic_auth they are declared but not served).
+	enrol := auth.SignedIn.Reauth().Enrolment()
+	api.handle("POST", "/users/me/totp", enrol, session(handleStartTOTP(d.Factors))...)
+	api.handle("PUT", "/users/me/totp", enrol, session(handleConfirmTOTP(d.Factors))...)
+	api.handle("DELETE", "/users/me/totp", enrol, session(handleRemoveTOTP(d.Factors))...)
+	api.handle("POST", "/users/me/recovery_codes", auth.SignedIn.Reauth(), session(handleRegenerateRecoveryCodes(d.Factors))...)
 
 	return r, nil
 }

@@ -25,6 +25,7 @@ type sessionDeps struct {
 	sessions      *auth.SessionManager
 	cookies       *middleware.SessionCookies
 	login         *auth.Login
+	factors       *auth.SecondFactors
 	genericErrors bool
 	maxBody       int64
 	log           *slog.Logger
@@ -33,6 +34,7 @@ type sessionDeps struct {
 
 // sessionJSON is the session object (handlers/openapi.yaml, Session), fields in key order.
 type sessionJSON struct {
+	AAL        string  `json:"aal"`
 	CreatedAt  *string `json:"created_at"`
 	Current    bool    `json:"current"`
 	ExpiresAt  *string `json:"expires_at"`
@@ -47,6 +49,7 @@ func toSessionJSONs(list []store.Session, currentID string) []sessionJSON {
 	out := make([]sessionJSON, len(list))
 	for i, s := range list {
 		out[i] = sessionJSON{
+			AAL:        auth.AAL(s),
 			CreatedAt:  formatTime(s.CreatedAt),
 			Current:    s.ID == currentID,
 			ExpiresAt:  formatTime(s.ExpiresAt),
@@ -146,6 +149,10 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			if old, err := d.sessions.Lookup(ctx, token); err == nil {
 				_ = d.sessions.Destroy(ctx, old.ID)
 			}
+		}
+		if methods := auth.Methods(user.Factors); len(methods) > 0 {
+			startPendingSession(c, d, user, methods)
+			return
 		}
 		token, s, err := d.sessions.Create(ctx, user.ID, c.ClientIP(), c.Request.UserAgent())
 		if err != nil {

@@ -204,6 +204,7 @@ func handleUpdateUser(users store.UserStore, accounts *auth.Accounts) gin.Handle
 			return
 		}
 		ch.Role = optionalRole(body)
+		ch.StaleAuth = !middleware.RecentlyAuthenticated(c)
 		caller, _ := middleware.CurrentUser(c)
 		u, err := accounts.Update(c.Request.Context(), caller, id, ch)
 		if err != nil {

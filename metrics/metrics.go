@@ -32,6 +32,17 @@ const (
 	LoginInvalid       = "invalid"        // malformed request: missing email or password, bad body
 )
 
+// Second-factor methods and results, the labels of
+// simpleapi_second_factor_attempts_total.
+const (
+	FactorTOTP         = "totp"
+	FactorRecoveryCode = "recovery_code"
+
+	FactorSuccess   = "success"   // the code was right
+	FactorFailure   = "failure"   // wrong, or already used
+	FactorThrottled = "throttled" // refused with 429 before the code was checked
+)
+
 // Unmatched is the route label of requests that matched no route.
 const Unmatched = "unmatched"
 
@@ -42,6 +53,7 @@ type Metrics struct {
 	requests     *prometheus.CounterVec   // route, method, status
 	duration     *prometheus.HistogramVec // route, method
 	logins       *prometheus.CounterVec   // outcome
+	factors      *prometheus.CounterVec   // method, result
 	passwordHash prometheus.Histogram
 	storeWrite   prometheus.Histogram
 	storeOps     *prometheus.HistogramVec // backend, operation
@@ -65,6 +77,11 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "login_attempts_total",
 			Help: "Login attempts by outcome: success, unknown_email, wrong_password, throttled, invalid.",
 		}, []string{"outcome"}),
+		factors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "second_factor_attempts_total",
+			Help: "Second-factor checks (sign-in, re-authentication, enrolment) by method (totp, recovery_code) " +
+				"and result (success, failure, throttled).",
+		}, []string{"method", "result"}),
 		passwordHash: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "password_hash_seconds",
 			Help: "Time of one argon2id computation (hashing or verifying a password), " +
@@ -88,8 +105,13 @@ func New() *Metrics {
 	for _, o := range []string{LoginSuccess, LoginUnknownEmail, LoginWrongPassword, LoginThrottled, LoginInvalid} {
 		m.logins.WithLabelValues(o)
 	}
+	for _, method := range []string{FactorTOTP, FactorRecoveryCode} {
+		for _, result := range []string{FactorSuccess, FactorFailure, FactorThrottled} {
+			m.factors.WithLabelValues(method, result)
+		}
+	}
 	m.registry.MustRegister(
-		m.requests, m.duration, m.logins, m.passwordHash, m.storeWrite, m.storeOps,
+		m.requests, m.duration, m.logins, m.factors, m.passwordHash, m.storeWrite, m.storeOps,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -133,6 +155,15 @@ func (m *Metrics) LoginAttempt(outcome string) {
 		return
 	}
 	m.logins.WithLabelValues(outcome).Inc()
+}
+
+// SecondFactorAttempt counts one second-factor check: method is one of
+// the Factor* methods, result one of the Factor* results.
+func (m *Metrics) SecondFactorAttempt(method, result string) {
+	if m == nil {
+		return
+	}
+	m.factors.WithLabelValues(method, result).Inc()
 }
 
 // ObservePasswordHash records the duration of one argon2id computation.

@@ -15,6 +15,9 @@ import (
 type Caller struct {
 	User    store.User
 	Session store.Session // zero unless a session authenticated the request
+	// Recent: the caller authenticated within REAUTH_MAX_AGE (always, for
+	// Basic authentication), as the pipeline's policy judged it.
+	Recent bool
 }
 
 // Authenticator finds the caller of a request. It returns EUNAUTHORIZED
@@ -42,6 +45,13 @@ func CurrentUser(c *gin.Context) (store.User, bool) {
 	return store.User{}, false
 }
 
+// RecentlyAuthenticated reports whether the caller authenticated within
+// REAUTH_MAX_AGE, for rules a route cannot express (a role change).
+func RecentlyAuthenticated(c *gin.Context) bool {
+	who := callerOf(c)
+	return who != nil && who.Recent
+}
+
 // CurrentSession returns the session that authenticated the request, if
 // a session did.
 func CurrentSession(c *gin.Context) (store.Session, bool) {
@@ -53,10 +63,11 @@ func CurrentSession(c *gin.Context) (store.Session, bool) {
 
 // Pipeline is the request pipeline for every /api/v1 request: public paths
 // pass, everything else must authenticate, and a matched route must then
-// allow the caller by the access it was registered with. Because it runs
-// for unmatched paths too, an unknown path or a wrong method answers
-// 401/403 before 404/405.
-func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
+// allow the caller by the access it was registered with, and by policy
+// the marks of that access (a recent authentication, an enrolled second
+// factor). Because it runs for unmatched paths too, an unknown path or a
+// wrong method answers 401/403 before 404/405.
+func Pipeline(authn Authenticator, routes *auth.Routes, policy auth.Policy) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		path := c.Request.URL.Path
 		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") || routes.IsPublic(path) {
@@ -76,6 +87,7 @@ func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
 			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
 			return
 		}
+		who.Recent = policy.Recent(who.Session)
 		rc.caller = who
 		rc.info.UserID = who.User.ID
 		rc.info.SessionID = who.Session.ID
@@ -87,6 +99,10 @@ func Pipeline(authn Authenticator, routes *auth.Routes) gin.HandlerFunc {
 		access, ok := routes.AccessFor(c.Request.Method, route)
 		if !ok || !auth.Allowed(access, who.User.Role == store.RoleAdmin, who.User.ID, c.Param("id")) {
 			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
+			return
+		}
+		if err := policy.Check(access, who.User, who.Session, c.Param("id")); err != nil {
+			respond.Error(c, err)
 			return
 		}
 		c.Next()
@@ -139,6 +155,11 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	user, err := b.Login.Check(c.Request.Context(), email, password, clientIP(c))
 	if err != nil {
 		return nil, basicRefusal(c, err)
+	}
+	if user.Factors.Enrolled() {
+		// The password is right, but alone it does not open an account
+		// with a second factor, and Basic has no way to send one.
+		return nil, store.Errorf(store.EUNAUTHORIZED, auth.MsgSecondFactorEnrolled)
 	}
 	return &Caller{User: user}, nil
 }
@@ -217,6 +238,12 @@ func (a SessionAuth) Authenticate(c *gin.Context) (*Caller, error) {
 		if err := a.Cookies.Refresh(c, newToken, a.Sessions.MaxAge(s)); err != nil {
 			return nil, err
 		}
+	}
+	if s.AAL == store.AALPending {
+		// A password checked, a second factor still due: this session
+		// signs nobody in. Only the second-factor route (public, which
+		// reads the cookie itself) takes it further.
+		return nil, Unauthorized
 	}
 	user, err := a.Users.UserByID(ctx, s.UserID)
 	if store.ErrorCode(err) == store.ENOTFOUND {

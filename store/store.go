@@ -32,6 +32,7 @@ type User struct {
 	Role         Role
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	Factors      Factors // second factors; zero: none
 }
 
 // Clone returns a copy of u that shares nothing mutable with it (the
@@ -39,6 +40,7 @@ type User struct {
 func (u User) Clone() User {
 	u.FirstName = clonePtr(u.FirstName)
 	u.LastName = clonePtr(u.LastName)
+	u.Factors = u.Factors.Clone()
 	return u
 }
 
@@ -113,7 +115,22 @@ type Session struct {
 	RotatedAt      time.Time
 	PrevTokenHash  TokenHash
 	PrevValidUntil time.Time
+
+	// How and when the session was last authenticated. AAL is AAL1, AAL2
+	// or AALPending (a password checked, a second factor still due: the
+	// session signs nobody in); "" in a session stored before assurance
+	// levels, which counts as AAL1. AuthAt is the last (re-)authentication;
+	// zero means CreatedAt.
+	AAL    string
+	AuthAt time.Time
 }
+
+// Assurance levels of a session.
+const (
+	AAL1       = "aal1"    // a password
+	AAL2       = "aal2"    // a password and a second factor, or a passkey
+	AALPending = "pending" // a password, a second factor still due
+)
 
 // Deadline is when s ends: the nearer of its absolute and idle deadlines,
 // zero when it has neither.
@@ -135,6 +152,9 @@ func (s Session) Live(now time.Time) bool {
 	d := s.Deadline()
 	return d.IsZero() || now.Before(d)
 }
+
+// MaxChallenge is the largest challenge a session store keeps.
+const MaxChallenge = 8 << 10
 
 // Rotation is the token state RotateToken writes.
 type Rotation struct {
@@ -178,6 +198,20 @@ type SessionStore interface {
 	// when the token was already replaced or r.Family belongs to another
 	// session, ENOTFOUND when the session is not live.
 	RotateToken(ctx context.Context, id string, from TokenHash, r Rotation) (Session, error)
+	// SetSessionAuth records a (re-)authentication of a live session: its
+	// AAL and AuthAt become aal and at, in one write. It returns the
+	// updated session; ENOTFOUND when the session is not live.
+	SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (Session, error)
+	// PutChallenge keeps data (at most MaxChallenge bytes: the state of a
+	// WebAuthn ceremony) under key until ttl has passed, so that a
+	// ceremony begun on one instance can finish on another. ECONFLICT when
+	// key is in use; EINVALID for an empty key, a ttl that is not
+	// positive, or data over MaxChallenge.
+	PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error
+	// TakeChallenge returns the data kept under key and removes it: a
+	// challenge is answered once. ENOTFOUND when there is none, or it
+	// expired.
+	TakeChallenge(ctx context.Context, key string) ([]byte, error)
 	// DeleteSession removes one session; ENOTFOUND when absent.
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions removes every session of userID except the one

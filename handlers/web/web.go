@@ -24,6 +24,7 @@ var files embed.FS
 // Asset paths, as the page refers to them.
 const (
 	scriptPath = "/assets/app.js"
+	qrPath     = "/assets/qr.js"
 	stylePath  = "/assets/app.css"
 )
 
@@ -52,6 +53,7 @@ func (p *Page) Register(r gin.IRoutes) {
 		"/":        p.serveHTML,
 		"/account": p.serveHTML,
 		scriptPath: serveFile("static/app.js", "text/javascript; charset=utf-8"),
+		qrPath:     serveFile("static/qr.js", "text/javascript; charset=utf-8"),
 		stylePath:  serveFile("static/app.css", "text/css; charset=utf-8"),
 	} {
 		r.GET(path, h)

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"simpleapi/store"
@@ -34,6 +36,11 @@ const sessionsFile = ".db_UserSession.json"
 // idle deadline of last_seen_at plus Options.SessionIdleTimeout (none when
 // that is zero); idle_expires_at null means no idle deadline.
 //
+// aal and auth_at (the assurance level and the last authentication, see
+// store.Session) are written only when set, so a session without them
+// keeps the shape records had before them; a record without them loads
+// with AAL "" and a zero AuthAt.
+//
 // The old service's sessions file has records of another shape,
 // {"id","created_at","updated_at","user_id","session_id"}, whose session_id
 // is the raw token. They are recognised by a missing token_hash or a
@@ -54,6 +61,8 @@ type sessionRecord struct {
 	RotatedAt      string          `json:"rotated_at,omitempty"`
 	PrevTokenHash  string          `json:"prev_token_hash,omitempty"`
 	PrevValidUntil string          `json:"prev_valid_until,omitempty"`
+	AAL            string          `json:"aal,omitempty"`
+	AuthAt         string          `json:"auth_at,omitempty"`
 	// SessionID is set when the record has a session_id key (an old
 	// service's raw token); its value is never kept. Never written.
 	SessionID keyPresent `json:"session_id,omitempty"`
@@ -117,6 +126,10 @@ func encodeSession(s *store.Session) ([]byte, error) {
 	if s.PrevTokenHash != (store.TokenHash{}) {
 		r.PrevTokenHash = hex.EncodeToString(s.PrevTokenHash[:])
 		r.PrevValidUntil = formatSessionTime(s.PrevValidUntil)
+	}
+	r.AAL = s.AAL
+	if !s.AuthAt.IsZero() {
+		r.AuthAt = formatSessionTime(s.AuthAt)
 	}
 	return json.Marshal(r)
 }
@@ -187,6 +200,10 @@ func decodeSession(unmarshal func(any) error, legacyIdle time.Duration) (*store.
 			return nil, err
 		}
 	}
+	s.AAL = r.AAL
+	if s.AuthAt, err = parseSessionTime(r.AuthAt); err != nil { // "": zero
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -216,6 +233,12 @@ const touchFlushInterval = time.Minute
 // Each session costs one value and one entry in each index, whatever the
 // number of its rotations: a rotation replaces the value, and token hashes
 // are plain fields, not indexed (a token finds its session by family).
+//
+// Challenges (PutChallenge) are kept in memory only, never in the file:
+// they live minutes, and a data directory serves one instance, so the
+// instance that began a ceremony is the one that finishes it. A restart
+// loses them, which fails the ceremonies under way: their users begin
+// again. They have their own lock, so they never wait on the table.
 type sessionStore struct {
 	t        *table[store.Session]
 	now      func() time.Time
@@ -225,6 +248,16 @@ type sessionStore struct {
 	pending   map[string]struct{} // ids touched in memory, not yet journaled
 	flushedAt time.Time           // when pending touches were last journaled
 	touchSeq  uint64              // journal sequence number of the latest touch written
+
+	cmu        sync.Mutex
+	challenges map[string]challenge // key → challenge; expired ones until DeleteExpired
+}
+
+// challenge is one kept challenge and its deadline (to the millisecond,
+// like session times): it is gone once the clock reaches the deadline.
+type challenge struct {
+	data     []byte
+	deadline time.Time
 }
 
 func openSessions(path string, opts Options) (*sessionStore, error) {
@@ -239,6 +272,8 @@ func openSessions(path string, opts Options) (*sessionStore, error) {
 		byUser:    make(map[string][]string),
 		pending:   make(map[string]struct{}),
 		flushedAt: opts.Now(),
+
+		challenges: make(map[string]challenge),
 	}
 	t.all(func(v *store.Session) bool {
 		s.index(v)
@@ -420,6 +455,77 @@ func (s *sessionStore) RotateToken(ctx context.Context, id string, from store.To
 	return next, nil
 }
 
+// SetSessionAuth writes the session's new assurance level and
+// authentication time in one record, and waits for it to be durable.
+func (s *sessionStore) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
+	now := s.now()
+	s.t.mu.Lock()
+	cur := s.live(id, now)
+	if cur == nil {
+		s.t.mu.Unlock()
+		return store.Session{}, notFound()
+	}
+	next := *cur
+	next.AAL, next.AuthAt = aal, normalizeSessionTime(at)
+	seq, err := s.t.put(&next)
+	if err != nil {
+		s.t.mu.Unlock()
+		return store.Session{}, err
+	}
+	delete(s.pending, id) // the record just written holds the touches
+	s.t.mu.Unlock()
+	if err := s.t.commit(seq); err != nil {
+		return store.Session{}, err
+	}
+	return next, nil
+}
+
+// PutChallenge keeps the challenge in memory (see sessionStore); its
+// deadline is taken on the store's clock, to the millisecond.
+func (s *sessionStore) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	switch {
+	case key == "":
+		return store.Errorf(store.EINVALID, "challenge without a key")
+	case ttl <= 0:
+		return store.Errorf(store.EINVALID, "challenge without a time to live")
+	case len(data) > store.MaxChallenge:
+		return store.Errorf(store.EINVALID, "challenge too large")
+	}
+	now := s.now()
+	c := challenge{data: slices.Clone(data), deadline: normalizeSessionTime(now.Add(ttl))}
+	if c.data == nil {
+		c.data = []byte{}
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if old, ok := s.challenges[key]; ok && now.Before(old.deadline) {
+		return store.Errorf(store.ECONFLICT, "challenge key in use")
+	}
+	s.challenges[key] = c
+	return nil
+}
+
+// TakeChallenge removes the challenge under key, expired or not, and
+// returns it if it was still live at the store's clock.
+func (s *sessionStore) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
+	now := s.now()
+	s.cmu.Lock()
+	c, ok := s.challenges[key]
+	delete(s.challenges, key)
+	s.cmu.Unlock()
+	if !ok || !now.Before(c.deadline) {
+		return nil, notFound()
+	}
+	return c.data, nil
+}
+
+// deleteExpiredChallenges drops the challenges past their deadline at now.
+func (s *sessionStore) deleteExpiredChallenges(now time.Time) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	maps.DeleteFunc(s.challenges, func(_ string, c challenge) bool { return !now.Before(c.deadline) })
+}
+
 func (s *sessionStore) DeleteSession(ctx context.Context, id string) error {
 	s.t.mu.Lock()
 	seq, err := s.delete(id)
@@ -477,9 +583,11 @@ func (s *sessionStore) DeleteUserSessions(ctx context.Context, userID, exceptID 
 // DeleteExpired finds expired sessions under the read lock, so that the
 // scan does not hold up requests, then deletes under the write lock those
 // still expired. It also writes the pending touches and returns once they,
-// and every touch written before, are durable.
+// and every touch written before, are durable. Expired challenges go too;
+// the count is of sessions only.
 func (s *sessionStore) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.now()
+	s.deleteExpiredChallenges(now)
 	var ids []string
 	s.t.mu.RLock()
 	s.t.all(func(v *store.Session) bool {
@@ -580,7 +688,7 @@ func (s *sessionStore) unindexFamily(v *store.Session) {
 // keeps them (UTC, milliseconds), so a value reads the same before and
 // after a restart.
 func normalizeSession(v store.Session) *store.Session {
-	for _, p := range []*time.Time{&v.CreatedAt, &v.ExpiresAt, &v.IdleExpiresAt, &v.LastSeenAt, &v.RotatedAt, &v.PrevValidUntil} {
+	for _, p := range []*time.Time{&v.CreatedAt, &v.ExpiresAt, &v.IdleExpiresAt, &v.LastSeenAt, &v.RotatedAt, &v.PrevValidUntil, &v.AuthAt} {
 		*p = normalizeSessionTime(*p)
 	}
 	if v.PrevTokenHash == (store.TokenHash{}) {

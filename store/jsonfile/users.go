@@ -19,15 +19,21 @@ const timeLayout = "2006-01-02T15:04:05"
 
 // userRecord is a user in the old service's file shape. Email and password
 // are null rather than "" when unset, as the old service wrote them.
+//
+// second_factors holds the user's second factors (store.Factors, whose
+// JSON tags are its format). It is written only when the user has any, so
+// the record of an account without one keeps exactly the old service's
+// shape, key for key: the users file is shared with that service.
 type userRecord struct {
-	ID        string  `json:"id"`
-	CreatedAt string  `json:"created_at"`
-	UpdatedAt string  `json:"updated_at"`
-	Email     *string `json:"email"`
-	Password  *string `json:"_password"`
-	FirstName *string `json:"first_name"`
-	LastName  *string `json:"last_name"`
-	Role      string  `json:"role"`
+	ID            string         `json:"id"`
+	CreatedAt     string         `json:"created_at"`
+	UpdatedAt     string         `json:"updated_at"`
+	Email         *string        `json:"email"`
+	Password      *string        `json:"_password"`
+	FirstName     *string        `json:"first_name"`
+	LastName      *string        `json:"last_name"`
+	Role          string         `json:"role"`
+	SecondFactors *store.Factors `json:"second_factors,omitempty"`
 }
 
 var userCodec = codec[store.User]{
@@ -37,7 +43,7 @@ var userCodec = codec[store.User]{
 }
 
 func encodeUser(u *store.User) ([]byte, error) {
-	return json.Marshal(userRecord{
+	r := userRecord{
 		ID:        u.ID,
 		CreatedAt: formatTime(u.CreatedAt),
 		UpdatedAt: formatTime(u.UpdatedAt),
@@ -46,7 +52,11 @@ func encodeUser(u *store.User) ([]byte, error) {
 		FirstName: u.FirstName,
 		LastName:  u.LastName,
 		Role:      string(u.Role),
-	})
+	}
+	if !u.Factors.IsZero() {
+		r.SecondFactors = &u.Factors
+	}
+	return json.Marshal(r)
 }
 
 func decodeUser(unmarshal func(any) error) (*store.User, error) {
@@ -69,7 +79,7 @@ func decodeUser(unmarshal func(any) error) (*store.User, error) {
 	if !role.Valid() {
 		return nil, fmt.Errorf("unknown role %q", r.Role)
 	}
-	return &store.User{
+	u := &store.User{
 		ID:           r.ID,
 		Email:        deref(r.Email),
 		PasswordHash: deref(r.Password),
@@ -78,7 +88,11 @@ func decodeUser(unmarshal func(any) error) (*store.User, error) {
 		Role:         role,
 		CreatedAt:    created,
 		UpdatedAt:    updated,
-	}, nil
+	}
+	if r.SecondFactors != nil && !r.SecondFactors.IsZero() {
+		u.Factors = *r.SecondFactors
+	}
+	return u, nil
 }
 
 // userStore implements store.UserStore on a table. t.mu guards the indexes
@@ -124,7 +138,10 @@ func (s *userStore) CreateUser(ctx context.Context, u store.User) error {
 	if !u.Role.Valid() {
 		return store.Errorf(store.EINVALID, "invalid role")
 	}
-	v := normalizeUser(u)
+	v, err := normalizeUser(u)
+	if err != nil {
+		return err
+	}
 
 	s.t.mu.Lock()
 	seq, err := s.create(v)
@@ -219,7 +236,10 @@ func (s *userStore) update(id string, fn func(*store.User) error) (store.User, u
 	if !c.Role.Valid() {
 		return store.User{}, 0, store.Errorf(store.EINVALID, "invalid role")
 	}
-	next := normalizeUser(c)
+	next, err := normalizeUser(c)
+	if err != nil {
+		return store.User{}, 0, err
+	}
 
 	oldKey, newKey := emailKey(cur.Email), emailKey(next.Email)
 	if newKey != oldKey && newKey != "" {
@@ -331,13 +351,57 @@ func (s *userStore) unindexEmail(u *store.User) {
 var emailKey = store.EmailKey
 
 // normalizeUser returns a private copy of u with times as the file keeps
-// them (UTC, whole seconds), so a value reads the same before and after a
-// restart.
-func normalizeUser(u store.User) *store.User {
+// them (UTC, whole seconds) and factors as they read back from it, so a
+// value reads the same before and after a restart. EINVALID when the
+// factors cannot be written.
+func normalizeUser(u store.User) (*store.User, error) {
 	u.CreatedAt = normalizeTime(u.CreatedAt)
 	u.UpdatedAt = normalizeTime(u.UpdatedAt)
+	f, err := normalizeFactors(u.Factors)
+	if err != nil {
+		return nil, err
+	}
 	u = u.Clone()
-	return &u
+	u.Factors = f
+	return &u, nil
+}
+
+// normalizeFactors returns a copy of f as it reads back from the file:
+// times in UTC (their fraction is kept), and through a JSON round trip, so
+// that empty lists come back as none, as they would after a restart. The
+// zero value (nothing at all) is none.
+func normalizeFactors(f store.Factors) (store.Factors, error) {
+	if f.IsZero() {
+		return store.Factors{}, nil
+	}
+	f = f.Clone()
+	if f.TOTP != nil {
+		f.TOTP.CreatedAt = f.TOTP.CreatedAt.UTC()
+	}
+	for i := range f.RecoveryCodes {
+		f.RecoveryCodes[i].UsedAt = utcPtr(f.RecoveryCodes[i].UsedAt)
+	}
+	for i := range f.Passkeys {
+		f.Passkeys[i].CreatedAt = f.Passkeys[i].CreatedAt.UTC()
+		f.Passkeys[i].LastUsedAt = utcPtr(f.Passkeys[i].LastUsedAt)
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return store.Factors{}, store.Errorf(store.EINVALID, "second factors: %v", err)
+	}
+	var out store.Factors
+	if err := json.Unmarshal(b, &out); err != nil {
+		return store.Factors{}, store.Errorf(store.EINVALID, "second factors: %v", err)
+	}
+	return out, nil
+}
+
+// utcPtr converts *p to UTC in place (p is a private copy) and returns p.
+func utcPtr(p *time.Time) *time.Time {
+	if p != nil {
+		*p = p.UTC()
+	}
+	return p
 }
 
 // copyUser returns a copy of a stored user that shares nothing mutable

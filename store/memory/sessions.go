@@ -23,21 +23,26 @@ import (
 // BenchmarkMemoryPerSession and TestMemoryPerSession):
 //   - times are Unix milliseconds (8 bytes, not a time.Time's 24), which
 //     is the precision the contract asks for;
-//   - user ids and user agents, which repeat across sessions, are
-//     interned. An interned string costs about 230 bytes a distinct
-//     value, so this pays from 3 or 4 sessions a value: user agents are
-//     long and few, and the benchmark's users have 10 sessions each.
+//   - user ids, user agents and assurance levels, which repeat across
+//     sessions, are interned: a handle is one word. An interned string
+//     costs about 230 bytes a distinct value, so this pays from 3 or 4
+//     sessions a value: user agents are long and few, the benchmark's
+//     users have 10 sessions each, and there are three levels;
 //     Addresses are not interned: few sessions share one, and even at the
 //     benchmark's 15 sessions an address interning only broke even;
 //   - the previous token of a rotation sits behind a pointer, which
 //     sessions never rotated leave nil: 32 bytes less for them, 16 more
-//     for the others (the entry's size classes, 160 or 160+48 against
-//     192), so it pays while fewer than 2 sessions in 3 have rotated.
+//     for the others (the entry's size classes, 176 or 176+48 against
+//     208), so it pays while fewer than 2 sessions in 3 have rotated.
 //
 // Times are kept to the millisecond, in UTC.
 //
 // A session past its deadline is invisible at once and stays in memory
 // until DeleteExpired sweeps it.
+//
+// Challenges sit in a map of their own, under a lock of their own: they
+// are not sessions, and a ceremony's put and take hold up no session
+// lookup. An expired one is invisible at once and swept by DeleteExpired.
 type Sessions struct {
 	now func() time.Time
 
@@ -45,6 +50,15 @@ type Sessions struct {
 	byID     map[string]*entry
 	byFamily map[store.TokenHash]*entry
 	byUser   map[unique.Handle[string]][]*entry // in creation order
+
+	cmu        sync.Mutex
+	challenges map[string]challenge
+}
+
+// challenge is the data of one challenge and its deadline (Unix ms).
+type challenge struct {
+	data    []byte
+	expires int64
 }
 
 // entry is one session. Times are Unix milliseconds, or zeroTime for none.
@@ -60,6 +74,8 @@ type entry struct {
 	idle     int64
 	lastSeen int64
 	rotated  int64
+	authAt   int64
+	aal      unique.Handle[string]
 	prev     *prevToken // nil: none
 }
 
@@ -80,6 +96,8 @@ func NewSessions(now func() time.Time) *Sessions {
 		byID:     make(map[string]*entry),
 		byFamily: make(map[store.TokenHash]*entry),
 		byUser:   make(map[unique.Handle[string]][]*entry),
+
+		challenges: make(map[string]challenge),
 	}
 }
 
@@ -103,6 +121,8 @@ func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
 		idle:     toMilli(v.IdleExpiresAt),
 		lastSeen: toMilli(v.LastSeenAt),
 		rotated:  toMilli(v.RotatedAt),
+		authAt:   toMilli(v.AuthAt),
+		aal:      unique.Make(v.AAL),
 	}
 	if v.PrevTokenHash != (store.TokenHash{}) {
 		e.prev = &prevToken{hash: v.PrevTokenHash, validUntil: toMilli(v.PrevValidUntil)}
@@ -209,6 +229,61 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	return e.session(), nil
 }
 
+// SetSessionAuth records a (re-)authentication under the write lock.
+func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
+	h := unique.Make(aal) // before taking the lock: interning has its own
+	now := toMilli(s.now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byID[id]
+	if !ok || !e.live(now) {
+		return store.Session{}, notFound()
+	}
+	e.aal = h
+	e.authAt = toMilli(at)
+	return e.session(), nil
+}
+
+// PutChallenge keeps a copy of data. A key whose challenge has expired
+// is free again.
+func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	switch {
+	case key == "":
+		return store.Errorf(store.EINVALID, "challenge needs a key")
+	case ttl <= 0:
+		return store.Errorf(store.EINVALID, "challenge needs a positive time to live")
+	case len(data) > store.MaxChallenge:
+		return store.Errorf(store.EINVALID, "challenge too large")
+	}
+	now := s.now()
+	c := challenge{data: slices.Clone(data), expires: toMilli(now.Add(ttl))}
+	if c.data == nil {
+		c.data = []byte{}
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if old, ok := s.challenges[key]; ok && toMilli(now) < old.expires {
+		return store.Errorf(store.ECONFLICT, "challenge key in use")
+	}
+	s.challenges[strings.Clone(key)] = c
+	return nil
+}
+
+// TakeChallenge removes the challenge, expired or not, and returns its
+// data if it had not expired. The data is the store's own copy, which
+// nothing else holds any more.
+func (s *Sessions) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
+	now := toMilli(s.now())
+	s.cmu.Lock()
+	c, ok := s.challenges[key]
+	delete(s.challenges, key)
+	s.cmu.Unlock()
+	if !ok || now >= c.expires {
+		return nil, notFound()
+	}
+	return c.data, nil
+}
+
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -244,9 +319,17 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 // DeleteExpired finds expired sessions under the read lock, so that the
 // scan does not hold up requests, then removes them under the write lock
 // if they are still expired (a touch cannot revive one, but a clock that
-// moved back can).
+// moved back can). It removes expired challenges too, uncounted.
 func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
 	now := toMilli(s.now())
+	s.cmu.Lock()
+	for k, c := range s.challenges {
+		if now >= c.expires {
+			delete(s.challenges, k)
+		}
+	}
+	s.cmu.Unlock()
+
 	var found []*entry
 	s.mu.RLock()
 	for _, e := range s.byID {
@@ -337,6 +420,8 @@ func (e *entry) session() store.Session {
 		IP:            e.ip,
 		UserAgent:     e.ua.Value(),
 		RotatedAt:     fromMilli(e.rotated),
+		AAL:           e.aal.Value(),
+		AuthAt:        fromMilli(e.authAt),
 	}
 	if e.prev != nil {
 		s.PrevTokenHash = e.prev.hash

@@ -72,6 +72,49 @@ func TestDeleteExpiredFrees(t *testing.T) {
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
 }
 
+// TestChallengesKept: the store keeps its own copy of a challenge's data,
+// an expired key is free again, and DeleteExpired frees expired
+// challenges (uncounted: they are not sessions) and keeps live ones.
+func TestChallengesKept(t *testing.T) {
+	clock := storetest.NewClock(storetest.Start())
+	ss := NewSessions(clock.Now)
+	ctx := t.Context()
+	data := []byte("state")
+	require.NoError(t, ss.PutChallenge(ctx, "k1", data, time.Second))
+	data[0] = 'X'
+	got, err := ss.TakeChallenge(ctx, "k1")
+	require.NoError(t, err)
+	assert.Equal(t, []byte("state"), got, "a copy was kept")
+
+	require.NoError(t, ss.PutChallenge(ctx, "k2", []byte("two"), time.Second))
+	require.NoError(t, ss.PutChallenge(ctx, "k3", []byte("three"), time.Minute))
+	clock.Add(time.Second)
+	require.NoError(t, ss.PutChallenge(ctx, "k2", []byte("again"), time.Second), "expired: the key is free")
+	clock.Add(time.Second)
+	n, err := ss.DeleteExpired(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	ss.cmu.Lock()
+	assert.Len(t, ss.challenges, 1, "only the live one is left")
+	ss.cmu.Unlock()
+	got, err = ss.TakeChallenge(ctx, "k3")
+	require.NoError(t, err)
+	assert.Equal(t, []byte("three"), got)
+}
+
+// TestSessionAuthUnset: a session created without an assurance level
+// keeps "" (AAL1 for its readers) and a zero AuthAt.
+func TestSessionAuthUnset(t *testing.T) {
+	clock := storetest.NewClock(storetest.Start())
+	ss := NewSessions(clock.Now)
+	s := storetest.Session(1, "alice", clock.Now())
+	require.NoError(t, ss.CreateSession(t.Context(), s))
+	got, err := ss.SessionByID(t.Context(), s.ID)
+	require.NoError(t, err)
+	assert.Empty(t, got.AAL)
+	assert.True(t, got.AuthAt.IsZero())
+}
+
 func TestConcurrentUse(t *testing.T) {
 	ss := NewSessions(nil)
 	ctx := t.Context()
@@ -87,6 +130,11 @@ func TestConcurrentUse(t *testing.T) {
 				assert.NoError(t, err)
 				assert.NoError(t, ss.TouchSession(ctx, s.ID, now, now.Add(2*time.Hour)))
 				_, err = ss.RotateToken(ctx, s.ID, s.TokenHash, store.Rotation{Family: s.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: now})
+				assert.NoError(t, err)
+				_, err = ss.SetSessionAuth(ctx, s.ID, store.AAL2, now)
+				assert.NoError(t, err)
+				assert.NoError(t, ss.PutChallenge(ctx, s.ID, []byte("c"), time.Minute))
+				_, err = ss.TakeChallenge(ctx, s.ID)
 				assert.NoError(t, err)
 				if i%2 == 0 {
 					assert.NoError(t, ss.DeleteSession(ctx, s.ID))

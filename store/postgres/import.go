@@ -35,10 +35,14 @@ func (s *Users) ImportUsers(ctx context.Context, users []store.User) (ImportResu
 			if !u.Role.Valid() {
 				return store.Errorf(store.EINVALID, "user %s: invalid role %q", u.ID, u.Role)
 			}
+			args, err := userArgs(u)
+			if err != nil {
+				return err
+			}
 			var id string
-			err := tx.QueryRow(ctx, `INSERT INTO users (`+userColumns+`, email_key)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id`,
-				userArgs(u)...).Scan(&id)
+			err = tx.QueryRow(ctx, `INSERT INTO users (`+userColumns+`, email_key)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`,
+				args...).Scan(&id)
 			if err == nil {
 				res.Added++
 				continue

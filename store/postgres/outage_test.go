@@ -73,6 +73,12 @@ func TestOutageIsUnavailableAndRecovers(t *testing.T) {
 				store.Rotation{Family: s.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: time.Now()})
 			return err
 		},
+		"set_session_auth": func() error {
+			_, err := sessions.SetSessionAuth(ctx, s.ID, store.AAL2, time.Now())
+			return err
+		},
+		"put_challenge":        func() error { return sessions.PutChallenge(ctx, "k", []byte("c"), time.Minute) },
+		"take_challenge":       func() error { _, err := sessions.TakeChallenge(ctx, "k"); return err },
 		"delete_session":       func() error { return sessions.DeleteSession(ctx, s.ID) },
 		"delete_user_sessions": func() error { _, err := sessions.DeleteUserSessions(ctx, admin.ID, ""); return err },
 		"delete_expired":       func() error { _, err := sessions.DeleteExpired(ctx); return err },

@@ -24,8 +24,10 @@ type Sessions struct{ db *DB }
 
 var _ store.SessionStore = (*Sessions)(nil)
 
+// sessionColumns are a session's columns. aal and auth_at are NULL for ""
+// and the zero time, as in sessions stored before them.
 const sessionColumns = `id, family, token_hash, user_id, created_at, expires_at, idle_expires_at, last_seen_at,
-	ip, user_agent, rotated_at, prev_token_hash, prev_valid_until`
+	ip, user_agent, rotated_at, prev_token_hash, prev_valid_until, aal, auth_at`
 
 // live is true for a session that has not reached its deadline at the
 // time in the query argument named "now" (the deadline column is NULL when the
@@ -41,10 +43,10 @@ func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
 		return store.Errorf(store.EINVALID, "session without an id, a user or a family")
 	}
 	_, err := s.db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		v.ID, v.Family[:], v.TokenHash[:], v.UserID, sessionTime(v.CreatedAt), sessionTime(v.ExpiresAt),
 		sessionTime(v.IdleExpiresAt), sessionTime(v.LastSeenAt), v.IP, v.UserAgent, sessionTime(v.RotatedAt),
-		hashArg(v.PrevTokenHash), sessionTime(v.PrevValidUntil))
+		hashArg(v.PrevTokenHash), sessionTime(v.PrevValidUntil), textArg(v.AAL), sessionTime(v.AuthAt))
 	switch {
 	case uniqueOn(err, "sessions_pkey"):
 		return store.Errorf(store.ECONFLICT, "session id in use")
@@ -158,6 +160,69 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	return v, nil
 }
 
+// SetSessionAuth is one UPDATE, on a live session only, that returns the
+// row as it left it.
+func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
+	ctx, done := s.db.begin(ctx, "set_session_auth")
+	defer done()
+	return scanSession(s.db.pool.QueryRow(ctx, `UPDATE sessions SET aal = @aal, auth_at = @at
+		WHERE id = @id AND `+live+` RETURNING `+sessionColumns,
+		pgx.NamedArgs{"id": id, "aal": textArg(aal), "at": sessionTime(at), "now": s.now()}))
+}
+
+// PutChallenge inserts the challenge with its deadline on the store's
+// clock, to the millisecond. An expired challenge left under the key (not
+// yet removed by DeleteExpired) is replaced in the same statement; a live
+// one makes the insert change nothing: a conflict.
+func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	ctx, done := s.db.begin(ctx, "put_challenge")
+	defer done()
+	switch {
+	case key == "":
+		return store.Errorf(store.EINVALID, "challenge without a key")
+	case ttl <= 0:
+		return store.Errorf(store.EINVALID, "challenge without a time to live")
+	case len(data) > store.MaxChallenge:
+		return store.Errorf(store.EINVALID, "challenge too large")
+	}
+	if data == nil {
+		data = []byte{} // the column is NOT NULL
+	}
+	now := s.now()
+	tag, err := s.db.pool.Exec(ctx, `INSERT INTO challenges (key, data, expires_at) VALUES (@key, @data, @expires)
+		ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at
+		WHERE challenges.expires_at <= @now`,
+		pgx.NamedArgs{"key": key, "data": data, "expires": now.Add(ttl).Truncate(time.Millisecond), "now": now})
+	if err != nil {
+		return dbError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.Errorf(store.ECONFLICT, "challenge key in use")
+	}
+	return nil
+}
+
+// TakeChallenge is one DELETE … RETURNING: of parallel takes of one key,
+// one gets the row. An expired challenge is removed too, but reported as
+// absent.
+func (s *Sessions) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
+	ctx, done := s.db.begin(ctx, "take_challenge")
+	defer done()
+	var data []byte
+	var expires time.Time
+	err := s.db.pool.QueryRow(ctx, `DELETE FROM challenges WHERE key = $1 RETURNING data, expires_at`, key).
+		Scan(&data, &expires)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, notFound()
+	case err != nil:
+		return nil, dbError(err)
+	case !s.now().Before(expires):
+		return nil, notFound()
+	}
+	return data, nil
+}
+
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 	ctx, done := s.db.begin(ctx, "delete_session")
 	defer done()
@@ -187,10 +252,14 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 	return n, dbError(err)
 }
 
+// DeleteExpired removes expired challenges too, in the same statement; it
+// counts the sessions only.
 func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
 	ctx, done := s.db.begin(ctx, "delete_expired")
 	defer done()
-	tag, err := s.db.pool.Exec(ctx, `DELETE FROM sessions WHERE deadline <= @now`,
+	tag, err := s.db.pool.Exec(ctx, `WITH challenges_gone AS (
+			DELETE FROM challenges WHERE expires_at <= @now
+		) DELETE FROM sessions WHERE deadline <= @now`,
 		pgx.NamedArgs{"now": s.now()})
 	if err != nil {
 		return 0, dbError(err)
@@ -226,6 +295,9 @@ func hashArg(h store.TokenHash) []byte {
 	return h[:]
 }
 
+// textArg is a text as a query argument: NULL for "".
+func textArg(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
 // sessionTime is a session time as a query argument: NULL for the zero
 // time ("none"), else the time to the microsecond (what timestamptz
 // keeps), never cut to the second as users' times are (dbTime).
@@ -238,9 +310,10 @@ func sessionTime(t time.Time) pgtype.Timestamptz {
 func scanSession(row pgx.Row, more ...any) (store.Session, error) {
 	var v store.Session
 	var family, token, prev []byte
-	var created, expires, idle, seen, rotated, until pgtype.Timestamptz
+	var created, expires, idle, seen, rotated, until, authAt pgtype.Timestamptz
+	var aal pgtype.Text
 	err := row.Scan(append([]any{&v.ID, &family, &token, &v.UserID, &created, &expires, &idle, &seen,
-		&v.IP, &v.UserAgent, &rotated, &prev, &until}, more...)...)
+		&v.IP, &v.UserAgent, &rotated, &prev, &until, &aal, &authAt}, more...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, notFound()
 	}
@@ -252,5 +325,6 @@ func scanSession(row pgx.Row, more ...any) (store.Session, error) {
 	copy(v.PrevTokenHash[:], prev)
 	v.CreatedAt, v.ExpiresAt, v.IdleExpiresAt = goTime(created), goTime(expires), goTime(idle)
 	v.LastSeenAt, v.RotatedAt, v.PrevValidUntil = goTime(seen), goTime(rotated), goTime(until)
+	v.AAL, v.AuthAt = aal.String, goTime(authAt)
 	return v, nil
 }

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -41,7 +43,9 @@ var _ store.UserStore = (*Users)(nil)
 // transaction's one row lock, no two transactions can wait on each other.
 const adminLock = 0x51_4d_50_4c_45_41_44_4d // "QMPLEADM"
 
-const userColumns = `id, email, password_hash, first_name, last_name, role, created_at, updated_at`
+// userColumns are a user's columns. factors is the user's second factors
+// as one JSON document (store.Factors' JSON format), NULL when none.
+const userColumns = `id, email, password_hash, first_name, last_name, role, created_at, updated_at, factors`
 
 func (s *Users) CreateUser(ctx context.Context, u store.User) error {
 	ctx, done := s.db.begin(ctx, "create_user")
@@ -55,8 +59,12 @@ func (s *Users) CreateUser(ctx context.Context, u store.User) error {
 	if !u.Role.Valid() {
 		return store.Errorf(store.EINVALID, "invalid role")
 	}
-	_, err := s.db.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`, email_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, userArgs(u)...)
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`, email_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args...)
 	return userWriteError(err)
 }
 
@@ -172,13 +180,21 @@ func (s *Users) UpdateUser(ctx context.Context, id string, fn func(*store.User) 
 		if !next.Role.Valid() {
 			return store.Errorf(store.EINVALID, "invalid role")
 		}
+		if next, err = normalizeUser(next); err != nil {
+			return err
+		}
+		args, err := userArgs(next)
+		if err != nil {
+			return err
+		}
 		if cur.Role == store.RoleAdmin && next.Role != store.RoleAdmin {
 			if err := keepAnAdmin(ctx, tx); err != nil {
 				return err
 			}
 		}
 		_, err = tx.Exec(ctx, `UPDATE users SET email = $2, password_hash = $3, first_name = $4,
-			last_name = $5, role = $6, created_at = $7, updated_at = $8, email_key = $9 WHERE id = $1`, userArgs(next)...)
+			last_name = $5, role = $6, created_at = $7, updated_at = $8, factors = $9, email_key = $10
+			WHERE id = $1`, args...)
 		return userWriteError(err)
 	})
 	switch {
@@ -187,7 +203,7 @@ func (s *Users) UpdateUser(ctx context.Context, id string, fn func(*store.User) 
 	case err != nil:
 		return store.User{}, dbError(err)
 	}
-	return normalizeUser(next), nil
+	return next, nil
 }
 
 func (s *Users) DeleteUser(ctx context.Context, id string) error {
@@ -243,14 +259,62 @@ func (s *Users) Close() error {
 }
 
 // userArgs are the query arguments of u in the order of userColumns,
-// followed by its email key.
-func userArgs(u store.User) []any {
+// followed by its email key. EINVALID when its factors cannot be written.
+func userArgs(u store.User) ([]any, error) {
 	var key *string
 	if k := store.EmailKey(u.Email); k != "" {
 		key = &k // legacy users without an email share none
 	}
+	factors, err := factorsJSON(u.Factors)
+	if err != nil {
+		return nil, err
+	}
 	return []any{u.ID, u.Email, u.PasswordHash, u.FirstName, u.LastName, string(u.Role),
-		dbTime(u.CreatedAt), dbTime(u.UpdatedAt), key}
+		dbTime(u.CreatedAt), dbTime(u.UpdatedAt), factors, key}, nil
+}
+
+// factorsJSON is the factors column's value: nil (NULL) when f holds
+// nothing, else f's JSON document with its times in UTC.
+func factorsJSON(f store.Factors) ([]byte, error) {
+	if f.IsZero() {
+		return nil, nil
+	}
+	f = f.Clone()
+	if f.TOTP != nil {
+		f.TOTP.CreatedAt = f.TOTP.CreatedAt.UTC()
+	}
+	for i := range f.RecoveryCodes {
+		f.RecoveryCodes[i].UsedAt = utcPtr(f.RecoveryCodes[i].UsedAt)
+	}
+	for i := range f.Passkeys {
+		f.Passkeys[i].CreatedAt = f.Passkeys[i].CreatedAt.UTC()
+		f.Passkeys[i].LastUsedAt = utcPtr(f.Passkeys[i].LastUsedAt)
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, store.Errorf(store.EINVALID, "second factors: %v", err)
+	}
+	return b, nil
+}
+
+// utcPtr converts *p to UTC in place (p is a private copy) and returns p.
+func utcPtr(p *time.Time) *time.Time {
+	if p != nil {
+		*p = p.UTC()
+	}
+	return p
+}
+
+// scanFactors reads the factors column: none when NULL.
+func scanFactors(b []byte) (store.Factors, error) {
+	var f store.Factors
+	if b == nil {
+		return f, nil
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return store.Factors{}, fmt.Errorf("postgres: users.factors: %w", err)
+	}
+	return f, nil
 }
 
 // userWriteError maps a unique violation of an insert or update to the
@@ -272,12 +336,16 @@ func scanUser(row pgx.Row) (store.User, error) {
 	// (and their allocations) that *string and *time.Time need.
 	var first, last pgtype.Text
 	var created, updated pgtype.Timestamptz
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &first, &last, &role, &created, &updated)
+	var factors []byte
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &first, &last, &role, &created, &updated, &factors)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.User{}, notFound()
 	}
 	if err != nil {
 		return store.User{}, dbError(err)
+	}
+	if u.Factors, err = scanFactors(factors); err != nil {
+		return store.User{}, err
 	}
 	u.Role = store.Role(role)
 	if first.Valid {
@@ -290,11 +358,20 @@ func scanUser(row pgx.Row) (store.User, error) {
 	return u, nil
 }
 
-// normalizeUser returns u as it reads back from the database.
-func normalizeUser(u store.User) store.User {
+// normalizeUser returns u as it reads back from the database: times cut
+// to the second, factors through their JSON document (in UTC, empty lists
+// as none). EINVALID when its factors cannot be written.
+func normalizeUser(u store.User) (store.User, error) {
 	u.CreatedAt = normalizeTime(u.CreatedAt)
 	u.UpdatedAt = normalizeTime(u.UpdatedAt)
-	return u
+	b, err := factorsJSON(u.Factors)
+	if err != nil {
+		return store.User{}, err
+	}
+	if u.Factors, err = scanFactors(b); err != nil {
+		return store.User{}, err
+	}
+	return u, nil
 }
 
 // Users' times are kept as every store keeps them: UTC, whole seconds.

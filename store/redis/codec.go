@@ -14,6 +14,7 @@ const (
 	fID, fUser, fFamily, fHash, fPrevHash = "id", "user", "family", "hash", "prev"
 	fCreated, fExpires, fIdle, fSeen      = "created", "expires", "idle", "seen"
 	fIP, fUA, fRotated, fPrevValidUntil   = "ip", "ua", "rotated", "prev_until"
+	fAAL, fAuthAt                         = "aal", "auth_at"
 )
 
 // Positions of the fields in a record.
@@ -31,6 +32,8 @@ const (
 	iUA
 	iRotated
 	iPrevValidUntil
+	iAAL
+	iAuthAt
 	numFields
 )
 
@@ -40,6 +43,7 @@ var fields = [numFields]string{
 	iID: fID, iUser: fUser, iFamily: fFamily, iHash: fHash, iPrevHash: fPrevHash,
 	iCreated: fCreated, iExpires: fExpires, iIdle: fIdle, iSeen: fSeen,
 	iIP: fIP, iUA: fUA, iRotated: fRotated, iPrevValidUntil: fPrevValidUntil,
+	iAAL: fAAL, iAuthAt: fAuthAt,
 }
 
 // record is the values of a session hash, in the order of fields.
@@ -64,6 +68,8 @@ func encode(v store.Session) []any {
 		iUA:             v.UserAgent,
 		iRotated:        timeText(v.RotatedAt),
 		iPrevValidUntil: timeText(v.PrevValidUntil),
+		iAAL:            v.AAL,
+		iAuthAt:         timeText(v.AuthAt),
 	}
 	pairs := make([]any, 0, 2*numFields)
 	for i, f := range fields {
@@ -83,17 +89,19 @@ func decode(m map[string]string) (store.Session, bool) {
 
 // session reads a record; ok is false when it is damaged. A session
 // stored before families has no family field: its token hash is its
-// family.
+// family. One stored before assurance levels has no aal and auth_at
+// fields: it reads with AAL "" and a zero AuthAt.
 func (r *record) session() (v store.Session, ok bool) {
 	if r[iID] == "" || r[iUser] == "" {
 		return store.Session{}, false
 	}
-	v = store.Session{ID: r[iID], UserID: r[iUser], IP: r[iIP], UserAgent: r[iUA]}
+	v = store.Session{ID: r[iID], UserID: r[iUser], IP: r[iIP], UserAgent: r[iUA], AAL: r[iAAL]}
 	ok = parseHash(r[iFamily], &v.Family) && parseHash(r[iHash], &v.TokenHash) &&
 		parseHash(r[iPrevHash], &v.PrevTokenHash) &&
 		parseTime(r[iCreated], &v.CreatedAt) && parseTime(r[iExpires], &v.ExpiresAt) &&
 		parseTime(r[iIdle], &v.IdleExpiresAt) && parseTime(r[iSeen], &v.LastSeenAt) &&
-		parseTime(r[iRotated], &v.RotatedAt) && parseTime(r[iPrevValidUntil], &v.PrevValidUntil)
+		parseTime(r[iRotated], &v.RotatedAt) && parseTime(r[iPrevValidUntil], &v.PrevValidUntil) &&
+		parseTime(r[iAuthAt], &v.AuthAt)
 	if v.Family == (store.TokenHash{}) {
 		v.Family = v.TokenHash
 	}

@@ -198,6 +198,37 @@ func TestSessionStoredBeforeFamilies(t *testing.T) {
 			keysUnder(t, c, ss.prefix), "both token keys gone")
 	})
 
+	// It has no assurance level (AAL "", counting as AAL1) and no
+	// authentication time, and takes both.
+	t.Run("Auth", func(t *testing.T) {
+		ss, clk := newSessions(t)
+		ctx := t.Context()
+		c := ss.c.(*goredis.Client)
+		want := writeLegacy(t, ss, legacySession(1, "alice"))
+		got, err := ss.SessionByID(ctx, want.ID)
+		require.NoError(t, err)
+		assert.Empty(t, got.AAL)
+		assert.True(t, got.AuthAt.IsZero())
+
+		at := baseTime.Add(1500 * time.Microsecond)
+		got, err = ss.SetSessionAuth(ctx, want.ID, store.AAL2, at)
+		require.NoError(t, err)
+		want.AAL, want.AuthAt = store.AAL2, at.Truncate(time.Millisecond)
+		assert.Equal(t, want, got, "the rest as it was")
+		got, err = ss.SessionByFamily(ctx, want.Family)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		stored, err := c.HGetAll(ctx, ss.sessionKey(want.ID)).Result()
+		require.NoError(t, err)
+		assert.Equal(t, "aal2", stored["aal"])
+		assert.Equal(t, strconv.FormatInt(at.UnixMilli(), 10), stored["auth_at"], "written in ms")
+		assert.Len(t, stored["created"], 19, "untouched: still ns")
+
+		clk.Set(want.IdleExpiresAt) // the 0.6 ms past it are not kept
+		_, err = ss.SetSessionAuth(ctx, want.ID, store.AAL1, clk.Now())
+		assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err), "ended")
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		ss, _ := newSessions(t)
 		ctx := t.Context()
@@ -210,6 +241,43 @@ func TestSessionStoredBeforeFamilies(t *testing.T) {
 		assert.Equal(t, 1, n)
 		assert.Empty(t, keysUnder(t, c, ss.prefix), "with both token keys of each")
 	})
+}
+
+// A session stored before assurance levels, in the layout of families and
+// ms times but without the aal and auth_at fields, loads with AAL "" and a
+// zero AuthAt, everywhere, and takes SetSessionAuth.
+func TestSessionStoredBeforeAssuranceLevels(t *testing.T) {
+	ss, _ := newSessions(t)
+	ctx := t.Context()
+	c := ss.c.(*goredis.Client)
+	want := session(1, "alice")
+	want.AAL, want.AuthAt = store.AAL2, baseTime // dropped below
+	require.NoError(t, ss.CreateSession(ctx, want))
+	require.NoError(t, c.HDel(ctx, ss.sessionKey(want.ID), "aal", "auth_at").Err())
+	want.AAL, want.AuthAt = "", time.Time{}
+
+	got, err := ss.SessionByFamily(ctx, want.Family)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	got, err = ss.SessionByID(ctx, want.ID)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	list, err := ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{want}, list)
+	r := store.Rotation{Family: want.Family, TokenHash: storetest.NewTokenHash(), RotatedAt: baseTime.Add(time.Second)}
+	got, err = ss.RotateToken(ctx, want.ID, want.TokenHash, r)
+	require.NoError(t, err)
+	want.TokenHash, want.RotatedAt = r.TokenHash, r.RotatedAt
+	assert.Equal(t, want, got)
+
+	got, err = ss.SetSessionAuth(ctx, want.ID, store.AALPending, baseTime.Add(time.Second))
+	require.NoError(t, err)
+	want.AAL, want.AuthAt = store.AALPending, baseTime.Add(time.Second)
+	assert.Equal(t, want, got)
+	got, err = ss.SessionByID(ctx, want.ID)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
 }
 
 // Times are written in ms; values in ns, as stored before, still read,

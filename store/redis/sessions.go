@@ -1,8 +1,10 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -24,6 +26,8 @@ import (
 //	                expires after the user's last session
 //	live            sorted set: every session id by deadline (ms), so that
 //	                counting live sessions reads no session
+//	c:<key>         string: a challenge, "<deadline ms>:<data>"; expires
+//	                at its deadline
 //
 // The family index is named "t:" because sessions were once indexed by
 // token hash there: a session stored then has its token hash for family
@@ -37,7 +41,8 @@ import (
 // instead of retrying optimistic transactions that they could exhaust.
 //
 // Key expiry runs on Redis's clock; the store's clock filters every read
-// too, so that a session is never returned past its deadline.
+// too, so that a session (or a challenge) is never returned past its
+// deadline.
 type Sessions struct {
 	c      goredis.UniversalClient
 	prefix string
@@ -64,9 +69,10 @@ func NewSessions(c goredis.UniversalClient, opts Options) *Sessions {
 // calls on their way at once, and families per call.
 const lookupLanes, lookupBatch = 1, 64
 
-func (s *Sessions) sessionKey(id string) string { return s.prefix + "s:" + id }
-func (s *Sessions) userKey(user string) string  { return s.prefix + "u:" + user }
-func (s *Sessions) liveKey() string             { return s.prefix + "live" }
+func (s *Sessions) sessionKey(id string) string  { return s.prefix + "s:" + id }
+func (s *Sessions) userKey(user string) string   { return s.prefix + "u:" + user }
+func (s *Sessions) liveKey() string              { return s.prefix + "live" }
+func (s *Sessions) challengeKey(k string) string { return s.prefix + "c:" + k }
 func (s *Sessions) familyKey(f store.TokenHash) string {
 	return s.prefix + "t:" + hex.EncodeToString(f[:])
 }
@@ -241,6 +247,32 @@ end
 if v[6] ~= family then unindex(v[6], id) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 return redis.call('HMGET', KEYS[1], ` + luaFields + `)
+`)
+
+// authScript records a (re-)authentication of session KEYS[1]: its aal
+// and auth_at fields become ARGV[3] and ARGV[4]. It returns the session's
+// values in the order of fields, or 0 when the session is not live.
+var authScript = goredis.NewScript(sessionLib + `
+local v = redis.call('HMGET', KEYS[1], 'user', 'expires', 'idle')
+if not v[1] then return 0 end
+local d = deadline(v[2], v[3])
+if d and d <= now then return 0 end
+redis.call('HSET', KEYS[1], 'aal', ARGV[3], 'auth_at', ARGV[4])
+return redis.call('HMGET', KEYS[1], ` + luaFields + `)
+`)
+
+// putChallengeScript stores challenge value ARGV[2] under KEYS[1] for
+// ARGV[3] ms unless the key holds one that is live at the store's clock,
+// ARGV[1] (Unix ms): Redis's clock may keep a key the store's clock has
+// ended. It returns 1, or 0 when the key is in use.
+var putChallengeScript = goredis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+local d = tonumber(string.match(redis.call('GET', KEYS[1]) or '', '^(-?%d+):'))
+if d and d <= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
 `)
 
 // deleteScript removes session ARGV[3] and returns 1 when it was live.
@@ -458,6 +490,81 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	return v, nil
 }
 
+func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
+	ctx, done := s.opts.begin(ctx, "set_session_auth")
+	defer done()
+	reply, err := authScript.Run(ctx, s.c, []string{s.sessionKey(id)},
+		s.prefix, s.now().UnixMilli(), aal, timeText(at)).Result()
+	if err != nil {
+		return store.Session{}, mapErr(err)
+	}
+	if reply == int64(0) {
+		return store.Session{}, notFound()
+	}
+	rec, ok := toRecord(reply)
+	if !ok {
+		return store.Session{}, fmt.Errorf("redis: auth script replied %v", reply)
+	}
+	v, ok := rec.session()
+	if !ok {
+		return store.Session{}, fmt.Errorf("redis: session %s is damaged", id)
+	}
+	return v, nil
+}
+
+// PutChallenge stores the challenge with its deadline at the store's
+// clock, which TakeChallenge checks, and a key TTL of the same length,
+// which removes it on Redis's clock.
+func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	switch {
+	case key == "":
+		return store.Errorf(store.EINVALID, "challenge needs a key")
+	case ttl <= 0:
+		return store.Errorf(store.EINVALID, "challenge needs a positive time to live")
+	case len(data) > store.MaxChallenge:
+		return store.Errorf(store.EINVALID, "challenge too large")
+	}
+	ctx, done := s.opts.begin(ctx, "put_challenge")
+	defer done()
+	now := s.now()
+	deadline := now.Add(ttl).UnixMilli()
+	px := max(deadline-now.UnixMilli(), 1) // under 1 ms: ended at the store's clock already
+	value := make([]byte, 0, 21+len(data))
+	value = strconv.AppendInt(value, deadline, 10)
+	value = append(append(value, ':'), data...)
+	n, err := putChallengeScript.Run(ctx, s.c, []string{s.challengeKey(key)}, now.UnixMilli(), value, px).Int()
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return store.Errorf(store.ECONFLICT, "challenge key in use")
+	}
+	return nil
+}
+
+// TakeChallenge removes the challenge with GETDEL, whether or not it has
+// ended at the store's clock, and returns its data if it has not.
+func (s *Sessions) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
+	ctx, done := s.opts.begin(ctx, "take_challenge")
+	defer done()
+	value, err := s.c.GetDel(ctx, s.challengeKey(key)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, notFound()
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	head, data, ok := bytes.Cut(value, []byte{':'})
+	deadline, err := strconv.ParseInt(string(head), 10, 64)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("redis: challenge %q is damaged", key)
+	}
+	if s.now().UnixMilli() >= deadline {
+		return nil, notFound()
+	}
+	return data, nil
+}
+
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 	ctx, done := s.opts.begin(ctx, "delete_session")
 	defer done()
@@ -480,7 +587,8 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 }
 
 // DeleteExpired drops ended sessions from the live set; the sessions
-// themselves expire by Redis key TTL, so it always reports 0.
+// themselves (and challenges) expire by Redis key TTL, so it always
+// reports 0.
 func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
 	ctx, done := s.opts.begin(ctx, "delete_expired")
 	defer done()

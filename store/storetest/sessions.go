@@ -103,6 +103,8 @@ func SessionStore(t *testing.T, open OpenSessionStore) {
 	t.Run("RotateRace", func(t *testing.T) { ss, c := setUp(t); testRotateRace(t, ss, c) })
 	t.Run("Renew", func(t *testing.T) { ss, c := setUp(t); testRenew(t, ss, c) })
 	t.Run("SubSecond", func(t *testing.T) { ss, c := setUp(t); testSubSecond(t, ss, c) })
+	t.Run("Auth", func(t *testing.T) { ss, c := setUp(t); testSessionAuth(t, ss, c) })
+	t.Run("Challenges", func(t *testing.T) { ss, c := setUp(t); testChallenges(t, ss, c) })
 	t.Run("Delete", func(t *testing.T) { ss, c := setUp(t); testDelete(t, ss, c) })
 }
 
@@ -128,7 +130,7 @@ func EqualSessions(t *testing.T, want, got []store.Session, msgAndArgs ...any) b
 }
 
 func utc(s store.Session) store.Session {
-	for _, p := range []*time.Time{&s.CreatedAt, &s.ExpiresAt, &s.IdleExpiresAt, &s.LastSeenAt, &s.RotatedAt, &s.PrevValidUntil} {
+	for _, p := range []*time.Time{&s.CreatedAt, &s.ExpiresAt, &s.IdleExpiresAt, &s.LastSeenAt, &s.RotatedAt, &s.PrevValidUntil, &s.AuthAt} {
 		if !p.IsZero() {
 			*p = p.UTC()
 		}

@@ -42,6 +42,7 @@ func UserStore(t *testing.T, open func(t *testing.T) store.UserStore) {
 	t.Run("CreateAndRead", func(t *testing.T) { usersCreateAndRead(t, open(t)) })
 	t.Run("Legacy", func(t *testing.T) { usersLegacy(t, open(t)) })
 	t.Run("Update", func(t *testing.T) { usersUpdate(t, open(t)) })
+	t.Run("Factors", func(t *testing.T) { usersFactors(t, open(t)) })
 	t.Run("LastAdmin", func(t *testing.T) { usersLastAdmin(t, open(t)) })
 	t.Run("ParallelCreatesOfOneEmail", func(t *testing.T) { usersParallelCreates(t, open(t)) })
 	t.Run("ParallelRemovalOfLastTwoAdmins", func(t *testing.T) {
