@@ -191,7 +191,7 @@ func warnIfNoAdmin(ctx context.Context, svc *App, log *slog.Logger) {
 }
 
 // maxRequestHead is the largest request head (request line and headers,
-// through the blank line that ends them) accepted, as the README says:
+// through the blank line that ends them) accepted, as docs/configuration.md says:
 // 64 KiB. A larger head is answered 431.
 const maxRequestHead = 64 << 10
 

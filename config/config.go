@@ -71,7 +71,7 @@ type Argon2Params struct {
 	Parallelism uint8
 }
 
-// LoginLimits are the login throttling settings (README: Security and Configuration).
+// LoginLimits are the login throttling settings (docs/security.md, docs/configuration.md).
 type LoginLimits struct {
 	MaxFailures        int           // LOGIN_MAX_FAILURES, default 5: failures before delays start
 	BaseDelay          time.Duration // LOGIN_BASE_DELAY seconds, default 1

@@ -111,7 +111,7 @@ func loginCredentials(c *gin.Context, maxBody int64) (email, password string, er
 
 // handleLogin signs a user in: body errors, then "email missing",
 // "password missing", then the password check of auth.Login (throttled,
-// unknown email, wrong password), as the README's API section lists them.
+// unknown email, wrong password), as docs/api.md lists them.
 func handleLogin(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()

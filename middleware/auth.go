@@ -22,7 +22,7 @@ type Caller struct {
 
 // Authenticator finds the caller of a request. It returns EUNAUTHORIZED
 // when the request carries no credentials at all and EFORBIDDEN when the
-// credentials it carries are not valid (see the README, API).
+// credentials it carries are not valid (see docs/api.md).
 type Authenticator interface {
 	Authenticate(c *gin.Context) (*Caller, error)
 }

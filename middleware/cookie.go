@@ -179,7 +179,7 @@ func (sc *SessionCookies) Clear(c *gin.Context) error {
 	return s.Save()
 }
 
-// options are the cookie attributes (see the README, Authentication modes): Path=/, HttpOnly,
+// options are the cookie attributes (see docs/api.md, Authentication modes): Path=/, HttpOnly,
 // SameSite, Secure as configured, no Domain.
 func (sc *SessionCookies) options(r *http.Request, maxAge int) sessions.Options {
 	return sessions.Options{
