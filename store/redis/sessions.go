@@ -294,8 +294,8 @@ return n
 `)
 
 func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
-	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
-		return store.Errorf(store.EINVALID, "session needs an id, a user id and a family")
+	if err := v.Validate(); err != nil {
+		return err
 	}
 	ctx, done := s.opts.begin(ctx, "create_session")
 	defer done()
@@ -459,8 +459,8 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 }
 
 func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
-	if r.Family == (store.TokenHash{}) {
-		return store.Session{}, store.Errorf(store.EINVALID, "rotation needs a family")
+	if err := r.Validate(); err != nil {
+		return store.Session{}, err
 	}
 	ctx, done := s.opts.begin(ctx, "rotate_token")
 	defer done()
@@ -516,13 +516,8 @@ func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.T
 // clock, which TakeChallenge checks, and a key TTL of the same length,
 // which removes it on Redis's clock.
 func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	switch {
-	case key == "":
-		return store.Errorf(store.EINVALID, "challenge needs a key")
-	case ttl <= 0:
-		return store.Errorf(store.EINVALID, "challenge needs a positive time to live")
-	case len(data) > store.MaxChallenge:
-		return store.Errorf(store.EINVALID, "challenge too large")
+	if err := store.ValidateChallenge(key, data, ttl); err != nil {
+		return err
 	}
 	ctx, done := s.opts.begin(ctx, "put_challenge")
 	defer done()
