@@ -749,13 +749,12 @@ func TestSessionRecordSizeBounded(t *testing.T) {
 // snapshot and the snapshot's size, checking that the journal is empty.
 func sessionOnDisk(t *testing.T, dir, id string) (json.RawMessage, int64) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, sessionsFile))
-	require.NoError(t, err)
-	var recs map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(b, &recs))
+	recs := snapshotOnDisk(t, dir, sessionsFile)
 	require.Contains(t, recs, id)
+	snap, err := os.Stat(filepath.Join(dir, sessionsFile))
+	require.NoError(t, err)
 	st, err := os.Stat(filepath.Join(dir, sessionsFile+".journal"))
 	require.NoError(t, err)
 	require.Zero(t, st.Size(), "journal after a close")
-	return recs[id], int64(len(b))
+	return recs[id], snap.Size()
 }
