@@ -158,17 +158,8 @@ func TestSessionFileBeforeAuth(t *testing.T) {
 		`"token_hash":"` + hashB + `","created_at":"2024-05-17T12:30:45.000Z","updated_at":"2024-05-17T12:30:45.000Z",` +
 		`"expires_at":null,"idle_expires_at":null,"last_seen_at":"2024-05-17T12:30:45.000Z","ip":"198.51.100.1",` +
 		`"user_agent":"Mozilla/5.0","rotated_at":"2024-05-17T12:30:45.000Z"}`
-	dir := dirWithUsers(t)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile),
-		[]byte(`{`+"\n"+`"5e550000-0000-4000-8000-000000000001": `+recA+"\n}\n"), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile+".journal"),
-		appendRecord(nil, 1, "put", "5e550000-0000-4000-8000-000000000002", []byte(recB)), 0o600))
-
-	hash := func(s string) store.TokenHash {
-		var h store.TokenHash
-		require.NoError(t, decodeHash(&h, s))
-		return h
-	}
+	dir := dirWithSessionRecords(t, recA, recB)
+	hash := func(s string) store.TokenHash { return hexHash(t, s) }
 	ms := time.Millisecond
 	a := store.Session{
 		ID: "5e550000-0000-4000-8000-000000000001", Family: hash(family), TokenHash: hash(hashA), UserID: "alice",
