@@ -479,15 +479,7 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	case int64(2):
 		return store.Session{}, store.Errorf(store.ECONFLICT, "session family in use")
 	}
-	rec, ok := toRecord(reply)
-	if !ok {
-		return store.Session{}, fmt.Errorf("redis: rotation script replied %v", reply)
-	}
-	v, ok := rec.session()
-	if !ok {
-		return store.Session{}, fmt.Errorf("redis: session %s is damaged", id)
-	}
-	return v, nil
+	return writtenSession("rotation", reply, id)
 }
 
 func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
@@ -501,9 +493,15 @@ func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.T
 	if reply == int64(0) {
 		return store.Session{}, notFound()
 	}
+	return writtenSession("auth", reply, id)
+}
+
+// writtenSession reads the reply of the script that changed session id
+// and returned its values (script names it in an error).
+func writtenSession(script string, reply any, id string) (store.Session, error) {
 	rec, ok := toRecord(reply)
 	if !ok {
-		return store.Session{}, fmt.Errorf("redis: auth script replied %v", reply)
+		return store.Session{}, fmt.Errorf("redis: %s script replied %v", script, reply)
 	}
 	v, ok := rec.session()
 	if !ok {
