@@ -233,12 +233,11 @@ const touchFlushInterval = time.Minute
 // number of its rotations: a rotation replaces the value, and token hashes
 // are plain fields, not indexed (a token finds its session by family).
 //
-// Challenges (PutChallenge) are kept in memory only (package challenges),
-// never in the file: they live minutes, and a data directory serves one
-// instance, so the instance that began a ceremony is the one that
-// finishes it. A restart loses them, which fails the ceremonies under way:
-// their users begin again. They have their own lock, so they never wait on
-// the table.
+// Challenges (PutChallenge) are kept in memory only, in a challenges.Store
+// with a lock of its own, never in the file: they live minutes, and a data
+// directory serves one instance, so the instance that began a ceremony is
+// the one that finishes it. A restart loses them, which fails the
+// ceremonies under way: their users begin again.
 type sessionStore struct {
 	t        *table[store.Session]
 	now      func() time.Time

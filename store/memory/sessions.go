@@ -41,10 +41,8 @@ import (
 // A session past its deadline is invisible at once and stays in memory
 // until DeleteExpired sweeps it.
 //
-// Challenges are kept apart (package challenges), under a lock of their
-// own: they are not sessions, and a ceremony's put and take hold up no
-// session lookup. An expired one is invisible at once and swept by
-// DeleteExpired.
+// Challenges are kept apart, in a challenges.Store with a lock of its own:
+// an expired one is invisible at once and swept by DeleteExpired.
 type Sessions struct {
 	now func() time.Time
 
