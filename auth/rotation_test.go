@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,47 +74,6 @@ func TestUseNeverRotatesWithIntervalZero(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, next)
 	}
-}
-
-// Parallel requests that all find the token due make exactly one
-// successor; every one of them is served.
-func TestUseParallelRotationMakesOneSuccessor(t *testing.T) {
-	ctx := t.Context()
-	var logs bytes.Buffer
-	m, st, clk := newRotatingManager(time.Minute, time.Minute, &logs)
-	token, created, err := m.Create(ctx, "user-1", "", "")
-	require.NoError(t, err)
-	clk.Add(time.Hour - time.Minute) // due, and still within the idle timeout
-
-	const requests = 32
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var successors []string
-	start := make(chan struct{})
-	for range requests {
-		wg.Go(func() {
-			<-start
-			s, next, err := m.Use(ctx, ParseToken(token))
-			assert.NoError(t, err)
-			assert.Equal(t, created.ID, s.ID)
-			if next != "" {
-				mu.Lock()
-				successors = append(successors, next)
-				mu.Unlock()
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	require.Len(t, successors, 1, "exactly one successor")
-	stored, err := st.SessionByID(ctx, created.ID)
-	require.NoError(t, err)
-	assert.Equal(t, HashToken(successors[0]), stored.TokenHash, "the successor handed out is the one kept")
-	assert.Equal(t, HashToken(token), stored.PrevTokenHash)
-
-	_, next, err := m.Use(ctx, ParseToken(token))
-	require.NoError(t, err, "the old token works within the grace period")
-	assert.Empty(t, next, "and makes no second successor")
 }
 
 // The replaced token presented after its grace period ends the session:

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -85,6 +86,54 @@ func (f Factors) Clone() Factors {
 		f.Passkeys = keys
 	}
 	return f
+}
+
+// Document returns f as stores keep it: its JSON document (the tags
+// above) with its times in UTC, or nil when f holds nothing. EINVALID
+// when f cannot be written.
+func (f Factors) Document() ([]byte, error) {
+	if f.IsZero() {
+		return nil, nil
+	}
+	f = f.Clone()
+	if f.TOTP != nil {
+		f.TOTP.CreatedAt = f.TOTP.CreatedAt.UTC()
+	}
+	for i := range f.RecoveryCodes {
+		f.RecoveryCodes[i].UsedAt = utcPtr(f.RecoveryCodes[i].UsedAt)
+	}
+	for i := range f.Passkeys {
+		f.Passkeys[i].CreatedAt = f.Passkeys[i].CreatedAt.UTC()
+		f.Passkeys[i].LastUsedAt = utcPtr(f.Passkeys[i].LastUsedAt)
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, Errorf(EINVALID, "second factors: %v", err)
+	}
+	return b, nil
+}
+
+// Normalized returns a copy of f as it reads back from its Document:
+// times in UTC (their fraction kept), empty lists as none, and the zero
+// value when f holds nothing. EINVALID when f cannot be written.
+func (f Factors) Normalized() (Factors, error) {
+	b, err := f.Document()
+	if err != nil || b == nil {
+		return Factors{}, err
+	}
+	var out Factors
+	if err := json.Unmarshal(b, &out); err != nil {
+		return Factors{}, Errorf(EINVALID, "second factors: %v", err)
+	}
+	return out, nil
+}
+
+// utcPtr converts *p to UTC in place (p is a private copy) and returns p.
+func utcPtr(p *time.Time) *time.Time {
+	if p != nil {
+		*p = p.UTC()
+	}
+	return p
 }
 
 func cloneTime(t *time.Time) *time.Time {

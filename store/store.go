@@ -153,8 +153,32 @@ func (s Session) Live(now time.Time) bool {
 	return d.IsZero() || now.Before(d)
 }
 
+// Validate is what every store's CreateSession checks first: EINVALID
+// without an ID, a UserID or a Family.
+func (s Session) Validate() error {
+	if s.ID == "" || s.UserID == "" || s.Family == (TokenHash{}) {
+		return Errorf(EINVALID, "session needs an id, a user id and a family")
+	}
+	return nil
+}
+
 // MaxChallenge is the largest challenge a session store keeps.
 const MaxChallenge = 8 << 10
+
+// ValidateChallenge is what every store's PutChallenge checks first:
+// EINVALID for an empty key, a ttl that is not positive, or data over
+// MaxChallenge.
+func ValidateChallenge(key string, data []byte, ttl time.Duration) error {
+	switch {
+	case key == "":
+		return Errorf(EINVALID, "challenge needs a key")
+	case ttl <= 0:
+		return Errorf(EINVALID, "challenge needs a positive time to live")
+	case len(data) > MaxChallenge:
+		return Errorf(EINVALID, "challenge too large")
+	}
+	return nil
+}
 
 // Rotation is the token state RotateToken writes.
 type Rotation struct {
@@ -165,6 +189,15 @@ type Rotation struct {
 	PrevValidUntil time.Time // end of the replaced token's grace period
 }
 
+// Validate is what every store's RotateToken checks first: EINVALID
+// without a Family, which would leave the session unfindable.
+func (r Rotation) Validate() error {
+	if r.Family == (TokenHash{}) {
+		return Errorf(EINVALID, "rotation needs a family")
+	}
+	return nil
+}
+
 // SessionStore keeps sessions. Stores are built with a clock (Now) and
 // never return, list or count a session that is not Live at that clock.
 // No operation scans every session through Go code: lookups by token hash,
@@ -172,7 +205,7 @@ type Rotation struct {
 type SessionStore interface {
 	// CreateSession stores s durably (as durable as the implementation
 	// is). ECONFLICT when its id or family is in use; EINVALID without an
-	// ID, a UserID or a Family.
+	// ID, a UserID or a Family (Session.Validate).
 	CreateSession(ctx context.Context, s Session) error
 	// SessionByFamily returns the live session whose Family is f;
 	// ENOTFOUND when there is none. It is the lookup of every
@@ -196,7 +229,8 @@ type SessionStore interface {
 	// statement, a lock), never an optimistic retry that parallel
 	// requests could exhaust. It returns the updated session; ECONFLICT
 	// when the token was already replaced or r.Family belongs to another
-	// session, ENOTFOUND when the session is not live.
+	// session, ENOTFOUND when the session is not live, EINVALID without
+	// r.Family (Rotation.Validate).
 	RotateToken(ctx context.Context, id string, from TokenHash, r Rotation) (Session, error)
 	// SetSessionAuth records a (re-)authentication of a live session: its
 	// AAL and AuthAt become aal and at, in one write. It returns the
@@ -206,7 +240,7 @@ type SessionStore interface {
 	// WebAuthn ceremony) under key until ttl has passed, so that a
 	// ceremony begun on one instance can finish on another. ECONFLICT when
 	// key is in use; EINVALID for an empty key, a ttl that is not
-	// positive, or data over MaxChallenge.
+	// positive, or data over MaxChallenge (ValidateChallenge).
 	PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error
 	// TakeChallenge returns the data kept under key and removes it: a
 	// challenge is answered once. ENOTFOUND when there is none, or it

@@ -99,12 +99,21 @@ func loginOn(t testing.TB, p *process, email, password string) string {
 	r := call(t, p, "POST", "/api/v1/auth_session/login", "",
 		fmt.Sprintf(`{"email":%q,"password":%q}`, email, password))
 	require.Equal(t, 200, r.status, r.body)
+	c := r.sessionCookie()
+	if c == "" {
+		t.Fatal("no session cookie")
+	}
+	return c
+}
+
+// sessionCookie returns the session cookie r set, as a Cookie header
+// gives it ("name=value"), or "" for none.
+func (r httpResult) sessionCookie() string {
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
 		if c.Name == "_my_session_id" {
 			return c.Name + "=" + c.Value
 		}
 	}
-	t.Fatal("no session cookie")
 	return ""
 }
 

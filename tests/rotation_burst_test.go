@@ -33,6 +33,48 @@ type burstResult struct {
 	successors []string // the cookies set, one per rotation
 }
 
+// sendBurst sends n requests at once, request i through send, which returns
+// its status and the session cookie it set ("" for none), and tallies
+// them. A request that fails in transport (send's error) is not counted,
+// and fails the test.
+func sendBurst(t *testing.T, n int, send func(i int) (status int, cookie string, err error)) burstResult {
+	res := burstResult{statuses: map[int]int{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			status, cookie, err := send(i)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.statuses[status]++
+			if cookie != "" {
+				res.successors = append(res.successors, cookie)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	assert.Zero(t, errs.Load(), "transport errors")
+	return res
+}
+
+// getMe is a burst's request to s: GET /api/v1/users/me with cookie c.
+// It returns the status and the value of the session cookie set, if any.
+func (s *server) getMe(c *http.Cookie) (int, string, error) {
+	rec := s.do("GET", "/api/v1/users/me", "", withCookie(c))
+	if next := cookieOf(s.t, rec); next != nil {
+		return rec.Code, next.Value, nil
+	}
+	return rec.Code, "", nil
+}
+
 // TestRotationBursts: 64 parallel requests with one cookie, 20 times, on
 // every session store. Every other burst lands at a random millisecond
 // just after the token is due; the bursts between carry the replaced and
@@ -46,26 +88,9 @@ func TestRotationBursts(t *testing.T) {
 			current := s.adminCookie().Value
 			var replaced string
 			burst := func(cookies ...string) burstResult {
-				res := burstResult{statuses: map[int]int{}}
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i := range 64 {
-					wg.Go(func() {
-						<-start
-						c := &http.Cookie{Name: "_my_session_id", Value: cookies[i%len(cookies)]}
-						rec := s.do("GET", "/api/v1/users/me", "", withCookie(c))
-						mu.Lock()
-						defer mu.Unlock()
-						res.statuses[rec.Code]++
-						if next := cookieOf(t, rec); next != nil {
-							res.successors = append(res.successors, next.Value)
-						}
-					})
-				}
-				close(start)
-				wg.Wait()
-				return res
+				return sendBurst(t, 64, func(i int) (int, string, error) {
+					return s.getMe(&http.Cookie{Name: "_my_session_id", Value: cookies[i%len(cookies)]})
+				})
 			}
 			for round := range 10 {
 				// Due: the token is 2 s old, plus a random part of a second.
@@ -107,41 +132,11 @@ func TestRotationBurstsTwoInstances(t *testing.T) {
 	require.NotNil(t, b)
 	pair := []*process{a, b}
 
-	cookieOf := func(r httpResult) string {
-		for _, c := range (&http.Response{Header: r.header}).Cookies() {
-			if c.Name == "_my_session_id" {
-				return c.Name + "=" + c.Value
-			}
-		}
-		return ""
-	}
-	burst := func(cookies ...string) (map[int]int, []string) {
-		statuses := map[int]int{}
-		var successors []string
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		var errs atomic.Int64
-		start := make(chan struct{})
-		for i := range 64 {
-			wg.Go(func() {
-				<-start
-				r, err := tryCall(pair[i%2], "GET", "/api/v1/users/me", cookies[(i/2)%len(cookies)], "")
-				if err != nil {
-					errs.Add(1)
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				statuses[r.status]++
-				if c := cookieOf(r); c != "" {
-					successors = append(successors, c)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		assert.Zero(t, errs.Load(), "transport errors")
-		return statuses, successors
+	burst := func(cookies ...string) burstResult {
+		return sendBurst(t, 64, func(i int) (int, string, error) {
+			r, err := tryCall(pair[i%2], "GET", "/api/v1/users/me", cookies[(i/2)%len(cookies)], "")
+			return r.status, r.sessionCookie(), err
+		})
 	}
 
 	current := loginOn(t, a, adminEmail, adminPassword)
@@ -150,17 +145,17 @@ func TestRotationBurstsTwoInstances(t *testing.T) {
 		// Due 2 s after the latest rotation; land at a random point of
 		// the next second.
 		time.Sleep(time.Until(rotated.Add(2*time.Second + time.Duration(rand.IntN(900))*time.Millisecond)))
-		statuses, successors := burst(current)
+		res := burst(current)
 		rotated = time.Now()
-		assert.Equal(t, map[int]int{200: 64}, statuses, "round %d, at rotation", round)
-		require.Len(t, successors, 1, "round %d: exactly one successor", round)
+		assert.Equal(t, map[int]int{200: 64}, res.statuses, "round %d, at rotation", round)
+		require.Len(t, res.successors, 1, "round %d: exactly one successor", round)
 		replaced := current
-		current = successors[0]
+		current = res.successors[0]
 
 		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
-		statuses, successors = burst(replaced, current)
-		assert.Equal(t, map[int]int{200: 64}, statuses, "round %d, within the grace period", round)
-		assert.Empty(t, successors, "round %d: nothing due", round)
+		res = burst(replaced, current)
+		assert.Equal(t, map[int]int{200: 64}, res.statuses, "round %d, within the grace period", round)
+		assert.Empty(t, res.successors, "round %d: nothing due", round)
 	}
 	r := call(t, b, "GET", "/api/v1/auth_session/sessions", current, "")
 	require.Equal(t, 200, r.status, r.body)

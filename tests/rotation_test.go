@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -98,23 +96,9 @@ func TestSessionTokenRotationParallel(t *testing.T) {
 				"SESSION_ROTATE_GRACE", "10")
 			c := s.adminCookie()
 			s.clock.Advance(60)
-			const requests = 32
-			var wg sync.WaitGroup
-			var fresh atomic.Int64
-			start := make(chan struct{})
-			for range requests {
-				wg.Go(func() {
-					<-start
-					rec := s.do("GET", "/api/v1/users/me", "", withCookie(c))
-					assert.Equal(t, 200, rec.Code)
-					if cookieOf(t, rec) != nil {
-						fresh.Add(1)
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			assert.Equal(t, int64(1), fresh.Load(), "exactly one successor")
+			res := sendBurst(t, 32, func(int) (int, string, error) { return s.getMe(c) })
+			assert.Equal(t, map[int]int{200: 32}, res.statuses)
+			assert.Len(t, res.successors, 1, "exactly one successor")
 		})
 	}
 }

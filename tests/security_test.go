@@ -343,13 +343,17 @@ func TestEnumerationResistance(t *testing.T) {
 	assert.Equal(t, unknown.Header().Get("Content-Type"), wrong.Header().Get("Content-Type"))
 }
 
+// createWithCookie creates the user x<n>@example.com with cookie c and
+// opts, as a cross-site test's request, and returns the status.
+func (s *server) createWithCookie(c *http.Cookie, n int, opts ...option) int {
+	body := fmt.Sprintf(`{"email":"x%d@example.com","password":"%s"}`, n, userPassword)
+	return s.do("POST", "/api/v1/users", body, append([]option{withCookie(c)}, opts...)...).Code
+}
+
 func TestCrossSiteRequests(t *testing.T) {
 	s := newSessionServer(t, "CORS_ORIGINS", "https://app.example.com")
 	admin := s.adminCookie()
-	create := func(n int, opts ...option) int {
-		body := fmt.Sprintf(`{"email":"x%d@example.com","password":"%s"}`, n, userPassword)
-		return s.do("POST", "/api/v1/users", body, append([]option{withCookie(admin)}, opts...)...).Code
-	}
+	create := func(n int, opts ...option) int { return s.createWithCookie(admin, n, opts...) }
 	assert.Equal(t, 403, create(1, header("Sec-Fetch-Site", "cross-site")))
 	assert.Equal(t, 403, create(2, header("Origin", "https://evil.example.com")))
 	assert.Equal(t, 201, create(3, header("Sec-Fetch-Site", "same-origin")))
@@ -378,10 +382,7 @@ func TestCrossSiteRequests(t *testing.T) {
 func TestCrossSiteRequestsFromTheOtherScheme(t *testing.T) {
 	s := newSessionServer(t, "TRUSTED_PROXIES", "10.0.0.0/8")
 	admin := s.adminCookie()
-	create := func(n int, opts ...option) int {
-		body := fmt.Sprintf(`{"email":"x%d@example.com","password":"%s"}`, n, userPassword)
-		return s.do("POST", "/api/v1/users", body, append([]option{withCookie(admin)}, opts...)...).Code
-	}
+	create := func(n int, opts ...option) int { return s.createWithCookie(admin, n, opts...) }
 	// httptest requests are to http://example.com.
 	const httpsOrigin, httpOrigin = "https://example.com", "http://example.com"
 	proxied := []option{remoteAddr("10.0.0.1:4000"), header("X-Forwarded-Proto", "https")}

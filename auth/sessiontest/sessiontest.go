@@ -139,7 +139,9 @@ func testAncestor(t *testing.T, open storetest.OpenSessionStore, back int) {
 }
 
 // testParallelRotation: 64 requests with one token, at the moment it is
-// due, are all served, and exactly one successor comes out of them.
+// due, are all served, and exactly one successor comes out of them; the
+// replaced token still works within its grace period, and makes no second
+// successor.
 func testParallelRotation(t *testing.T, open storetest.OpenSessionStore) {
 	m, clk, logs := setUp(t, open, time.Minute, time.Second)
 	token, s, err := m.Create(t.Context(), "user-1", "", "")
@@ -171,6 +173,10 @@ func testParallelRotation(t *testing.T, open storetest.OpenSessionStore) {
 		stored, err := m.Get(t.Context(), s.ID)
 		require.NoError(t, err)
 		assert.Equal(t, auth.HashToken(successors[0]), stored.TokenHash, "the successor handed out is the one kept")
+		assert.Equal(t, auth.HashToken(token), stored.PrevTokenHash)
+		_, next, err := use(t, m, token)
+		require.NoError(t, err, "round %d: the replaced token works within the grace period", round)
+		assert.Empty(t, next, "round %d: and makes no second successor", round)
 		token = successors[0]
 	}
 	assert.Empty(t, reuseEvents(t, logs))

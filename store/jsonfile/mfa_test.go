@@ -86,7 +86,7 @@ func TestUserFactorsRoundTrip(t *testing.T) {
 	check(dir, "from the snapshot")
 
 	// The record: the old keys, then second_factors in Factors' format.
-	recs := usersOnDisk(t, dir)
+	recs := snapshotOnDisk(t, dir, usersFile)
 	var rec map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(recs[u.ID], &rec))
 	wantFactors, err := json.Marshal(storetest.SampleFactors())
@@ -100,21 +100,11 @@ func TestUserFactorsRoundTrip(t *testing.T) {
 	_, err = db.Users().UpdateUser(ctx, u.ID, func(u *store.User) error { u.Factors = store.Factors{}; return nil })
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	recs = usersOnDisk(t, dir)
+	recs = snapshotOnDisk(t, dir, usersFile)
 	before := testUser(1)
 	want, err := encodeUser(&before)
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(recs[u.ID]))
-}
-
-// usersOnDisk returns the records of dir's users snapshot by id.
-func usersOnDisk(t *testing.T, dir string) map[string]json.RawMessage {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, usersFile))
-	require.NoError(t, err)
-	var recs map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(b, &recs))
-	return recs
 }
 
 // TestSessionAuthPersists: a session's AAL and AuthAt survive a crash and
@@ -148,19 +138,10 @@ func TestSessionAuthPersists(t *testing.T) {
 	require.NoError(t, db.Close())
 	check(openSessionsDB(t, dir).Sessions(), "from the snapshot")
 
-	recs := sessionsOnDisk(t, dir)
+	recs := snapshotOnDisk(t, dir, sessionsFile)
 	assert.Contains(t, string(recs[a.ID]), `"aal":"aal2","auth_at":"2024-05-17T12:30:46.250Z"`)
 	assert.NotContains(t, string(recs[b.ID]), `"aal"`)
 	assert.NotContains(t, string(recs[b.ID]), `"auth_at"`)
-}
-
-func sessionsOnDisk(t *testing.T, dir string) map[string]json.RawMessage {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, sessionsFile))
-	require.NoError(t, err)
-	var recs map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(b, &recs))
-	return recs
 }
 
 // TestSessionFileBeforeAuth: records in today's format, written before
@@ -177,17 +158,8 @@ func TestSessionFileBeforeAuth(t *testing.T) {
 		`"token_hash":"` + hashB + `","created_at":"2024-05-17T12:30:45.000Z","updated_at":"2024-05-17T12:30:45.000Z",` +
 		`"expires_at":null,"idle_expires_at":null,"last_seen_at":"2024-05-17T12:30:45.000Z","ip":"198.51.100.1",` +
 		`"user_agent":"Mozilla/5.0","rotated_at":"2024-05-17T12:30:45.000Z"}`
-	dir := dirWithUsers(t)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile),
-		[]byte(`{`+"\n"+`"5e550000-0000-4000-8000-000000000001": `+recA+"\n}\n"), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile+".journal"),
-		appendRecord(nil, 1, "put", "5e550000-0000-4000-8000-000000000002", []byte(recB)), 0o600))
-
-	hash := func(s string) store.TokenHash {
-		var h store.TokenHash
-		require.NoError(t, decodeHash(&h, s))
-		return h
-	}
+	dir := dirWithSessionRecords(t, recA, recB)
+	hash := func(s string) store.TokenHash { return hexHash(t, s) }
 	ms := time.Millisecond
 	a := store.Session{
 		ID: "5e550000-0000-4000-8000-000000000001", Family: hash(family), TokenHash: hash(hashA), UserID: "alice",
@@ -247,14 +219,8 @@ func TestChallengesInMemoryOnly(t *testing.T) {
 	assert.Empty(t, got)
 
 	for _, d := range []string{copyDir(t, dir), dir} {
-		entries, err := os.ReadDir(d)
-		require.NoError(t, err)
-		for _, e := range entries {
-			if e.Type().IsRegular() {
-				b, err := os.ReadFile(filepath.Join(d, e.Name()))
-				require.NoError(t, err)
-				assert.NotContains(t, string(b), "look-for", e.Name())
-			}
+		for name, b := range dirContents(t, d) {
+			assert.NotContains(t, b, "look-for", name)
 		}
 	}
 	require.NoError(t, db.Close())

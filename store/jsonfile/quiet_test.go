@@ -55,6 +55,15 @@ func readSnapshotFile(path string) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
+// snapshotOnDisk returns the records of the snapshot of file (usersFile,
+// sessionsFile) in dir, by id.
+func snapshotOnDisk(t *testing.T, dir, file string) map[string]json.RawMessage {
+	t.Helper()
+	recs, err := readSnapshotFile(filepath.Join(dir, file))
+	require.NoError(t, err)
+	return recs
+}
+
 // journalEmpty reports whether the journals of the file at path hold
 // nothing: path.journal empty or absent, path.journal.old absent.
 func journalEmpty(path string) error {

@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"simpleapi/store"
+	"simpleapi/store/internal/challenges"
 )
 
 // sessionsFile holds the sessions of the session_db_auth mode.
@@ -234,11 +233,11 @@ const touchFlushInterval = time.Minute
 // number of its rotations: a rotation replaces the value, and token hashes
 // are plain fields, not indexed (a token finds its session by family).
 //
-// Challenges (PutChallenge) are kept in memory only, never in the file:
-// they live minutes, and a data directory serves one instance, so the
-// instance that began a ceremony is the one that finishes it. A restart
-// loses them, which fails the ceremonies under way: their users begin
-// again. They have their own lock, so they never wait on the table.
+// Challenges (PutChallenge) are kept in memory only, in a challenges.Store
+// with a lock of its own, never in the file: they live minutes, and a data
+// directory serves one instance, so the instance that began a ceremony is
+// the one that finishes it. A restart loses them, which fails the
+// ceremonies under way: their users begin again.
 type sessionStore struct {
 	t        *table[store.Session]
 	now      func() time.Time
@@ -249,15 +248,7 @@ type sessionStore struct {
 	flushedAt time.Time           // when pending touches were last journaled
 	touchSeq  uint64              // journal sequence number of the latest touch written
 
-	cmu        sync.Mutex
-	challenges map[string]challenge // key → challenge; expired ones until DeleteExpired
-}
-
-// challenge is one kept challenge and its deadline (to the millisecond,
-// like session times): it is gone once the clock reaches the deadline.
-type challenge struct {
-	data     []byte
-	deadline time.Time
+	challenges *challenges.Store // expired ones until DeleteExpired
 }
 
 func openSessions(path string, opts Options) (*sessionStore, error) {
@@ -273,7 +264,7 @@ func openSessions(path string, opts Options) (*sessionStore, error) {
 		pending:   make(map[string]struct{}),
 		flushedAt: opts.Now(),
 
-		challenges: make(map[string]challenge),
+		challenges: challenges.New(),
 	}
 	t.all(func(v *store.Session) bool {
 		s.index(v)
@@ -283,8 +274,8 @@ func openSessions(path string, opts Options) (*sessionStore, error) {
 }
 
 func (s *sessionStore) CreateSession(ctx context.Context, v store.Session) error {
-	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
-		return store.Errorf(store.EINVALID, "session needs an id, a user id and a family")
+	if err := v.Validate(); err != nil {
+		return err
 	}
 	n := normalizeSession(v)
 
@@ -413,8 +404,8 @@ func (s *sessionStore) flushTouches(now time.Time) error {
 // RotateToken also moves the session to r.Family: the same family for a
 // rotation, a new one for a renewal, which frees the old one.
 func (s *sessionStore) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
-	if r.Family == (store.TokenHash{}) {
-		return store.Session{}, store.Errorf(store.EINVALID, "rotation needs a family")
+	if err := r.Validate(); err != nil {
+		return store.Session{}, err
 	}
 	now := s.now()
 	s.t.mu.Lock()
@@ -483,47 +474,13 @@ func (s *sessionStore) SetSessionAuth(ctx context.Context, id, aal string, at ti
 // PutChallenge keeps the challenge in memory (see sessionStore); its
 // deadline is taken on the store's clock, to the millisecond.
 func (s *sessionStore) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	switch {
-	case key == "":
-		return store.Errorf(store.EINVALID, "challenge without a key")
-	case ttl <= 0:
-		return store.Errorf(store.EINVALID, "challenge without a time to live")
-	case len(data) > store.MaxChallenge:
-		return store.Errorf(store.EINVALID, "challenge too large")
-	}
-	now := s.now()
-	c := challenge{data: slices.Clone(data), deadline: normalizeSessionTime(now.Add(ttl))}
-	if c.data == nil {
-		c.data = []byte{}
-	}
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	if old, ok := s.challenges[key]; ok && now.Before(old.deadline) {
-		return store.Errorf(store.ECONFLICT, "challenge key in use")
-	}
-	s.challenges[key] = c
-	return nil
+	return s.challenges.Put(key, data, ttl, s.now())
 }
 
 // TakeChallenge removes the challenge under key, expired or not, and
 // returns it if it was still live at the store's clock.
 func (s *sessionStore) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
-	now := s.now()
-	s.cmu.Lock()
-	c, ok := s.challenges[key]
-	delete(s.challenges, key)
-	s.cmu.Unlock()
-	if !ok || !now.Before(c.deadline) {
-		return nil, notFound()
-	}
-	return c.data, nil
-}
-
-// deleteExpiredChallenges drops the challenges past their deadline at now.
-func (s *sessionStore) deleteExpiredChallenges(now time.Time) {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	maps.DeleteFunc(s.challenges, func(_ string, c challenge) bool { return !now.Before(c.deadline) })
+	return s.challenges.Take(key, s.now())
 }
 
 func (s *sessionStore) DeleteSession(ctx context.Context, id string) error {
@@ -587,7 +544,7 @@ func (s *sessionStore) DeleteUserSessions(ctx context.Context, userID, exceptID 
 // the count is of sessions only.
 func (s *sessionStore) DeleteExpired(ctx context.Context) (int, error) {
 	now := s.now()
-	s.deleteExpiredChallenges(now)
+	s.challenges.DeleteExpired(now)
 	var ids []string
 	s.t.mu.RLock()
 	s.t.all(func(v *store.Session) bool {

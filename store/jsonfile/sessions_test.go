@@ -258,9 +258,7 @@ func TestSessionFileBeforeDeadlines(t *testing.T) {
 	file := `{"5e550000-0000-4000-8000-000000000001": {"id": "5e550000-0000-4000-8000-000000000001", "user_id": "alice", ` +
 		`"token_hash": "` + hash + `", "created_at": "2024-05-17T12:30:45", "updated_at": "2024-05-17T12:40:45", ` +
 		`"expires_at": "2024-05-18T12:30:45", "last_seen_at": "2024-05-17T12:40:45", "ip": "203.0.113.7", "user_agent": "curl/8.8.0"}}`
-	var h store.TokenHash
-	_, err := hex.Decode(h[:], []byte(hash))
-	require.NoError(t, err)
+	h := hexHash(t, hash)
 	want := store.Session{
 		ID: "5e550000-0000-4000-8000-000000000001", Family: h, TokenHash: h, UserID: "alice",
 		CreatedAt: testTime, ExpiresAt: testTime.Add(24 * time.Hour), LastSeenAt: testTime.Add(10 * time.Minute),
@@ -534,6 +532,28 @@ func TestSessionsAfterWriteFailure(t *testing.T) {
 	assert.Equal(t, store.EUNAVAILABLE, codeOf(err))
 }
 
+// dirWithSessionRecords returns a data directory whose sessions snapshot
+// holds the record a, of session 5e550000-0000-4000-8000-000000000001,
+// and whose sessions journal holds the record b, of session …002: records
+// as an earlier version wrote them.
+func dirWithSessionRecords(t *testing.T, a, b string) string {
+	t.Helper()
+	dir := dirWithUsers(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile),
+		[]byte(`{`+"\n"+`"5e550000-0000-4000-8000-000000000001": `+a+"\n}\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile+".journal"),
+		appendRecord(nil, 1, "put", "5e550000-0000-4000-8000-000000000002", []byte(b)), 0o600))
+	return dir
+}
+
+// hexHash decodes a token hash written in hex.
+func hexHash(t *testing.T, s string) store.TokenHash {
+	t.Helper()
+	var h store.TokenHash
+	require.NoError(t, decodeHash(&h, s))
+	return h
+}
+
 // TestSessionFileBeforeFamilies: a sessions file in the format written
 // before families and milliseconds (a snapshot and a journal record) still
 // loads. Each session's family is its token hash, so its current token
@@ -550,17 +570,8 @@ func TestSessionFileBeforeFamilies(t *testing.T) {
 		`"created_at":"2024-05-17T12:30:45","updated_at":"2024-05-17T12:30:45","expires_at":null,` +
 		`"idle_expires_at":null,"last_seen_at":"2024-05-17T12:30:45","ip":"198.51.100.1",` +
 		`"user_agent":"Mozilla/5.0","rotated_at":"2024-05-17T12:30:45"}`
-	dir := dirWithUsers(t)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile),
-		[]byte(`{`+"\n"+`"5e550000-0000-4000-8000-000000000001": `+recA+"\n}\n"), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, sessionsFile+".journal"),
-		appendRecord(nil, 1, "put", "5e550000-0000-4000-8000-000000000002", []byte(recB)), 0o600))
-
-	hash := func(s string) store.TokenHash {
-		var h store.TokenHash
-		require.NoError(t, decodeHash(&h, s))
-		return h
-	}
+	dir := dirWithSessionRecords(t, recA, recB)
+	hash := func(s string) store.TokenHash { return hexHash(t, s) }
 	a := store.Session{
 		ID: "5e550000-0000-4000-8000-000000000001", Family: hash(hashA), TokenHash: hash(hashA), UserID: "alice",
 		CreatedAt: testTime, ExpiresAt: testTime.Add(24 * time.Hour), IdleExpiresAt: testTime.Add(40 * time.Minute),
@@ -749,13 +760,12 @@ func TestSessionRecordSizeBounded(t *testing.T) {
 // snapshot and the snapshot's size, checking that the journal is empty.
 func sessionOnDisk(t *testing.T, dir, id string) (json.RawMessage, int64) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, sessionsFile))
-	require.NoError(t, err)
-	var recs map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(b, &recs))
+	recs := snapshotOnDisk(t, dir, sessionsFile)
 	require.Contains(t, recs, id)
+	snap, err := os.Stat(filepath.Join(dir, sessionsFile))
+	require.NoError(t, err)
 	st, err := os.Stat(filepath.Join(dir, sessionsFile+".journal"))
 	require.NoError(t, err)
 	require.Zero(t, st.Size(), "journal after a close")
-	return recs[id], int64(len(b))
+	return recs[id], snap.Size()
 }

@@ -357,51 +357,13 @@ var emailKey = store.EmailKey
 func normalizeUser(u store.User) (*store.User, error) {
 	u.CreatedAt = normalizeTime(u.CreatedAt)
 	u.UpdatedAt = normalizeTime(u.UpdatedAt)
-	f, err := normalizeFactors(u.Factors)
+	f, err := u.Factors.Normalized()
 	if err != nil {
 		return nil, err
 	}
 	u = u.Clone()
 	u.Factors = f
 	return &u, nil
-}
-
-// normalizeFactors returns a copy of f as it reads back from the file:
-// times in UTC (their fraction is kept), and through a JSON round trip, so
-// that empty lists come back as none, as they would after a restart. The
-// zero value (nothing at all) is none.
-func normalizeFactors(f store.Factors) (store.Factors, error) {
-	if f.IsZero() {
-		return store.Factors{}, nil
-	}
-	f = f.Clone()
-	if f.TOTP != nil {
-		f.TOTP.CreatedAt = f.TOTP.CreatedAt.UTC()
-	}
-	for i := range f.RecoveryCodes {
-		f.RecoveryCodes[i].UsedAt = utcPtr(f.RecoveryCodes[i].UsedAt)
-	}
-	for i := range f.Passkeys {
-		f.Passkeys[i].CreatedAt = f.Passkeys[i].CreatedAt.UTC()
-		f.Passkeys[i].LastUsedAt = utcPtr(f.Passkeys[i].LastUsedAt)
-	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		return store.Factors{}, store.Errorf(store.EINVALID, "second factors: %v", err)
-	}
-	var out store.Factors
-	if err := json.Unmarshal(b, &out); err != nil {
-		return store.Factors{}, store.Errorf(store.EINVALID, "second factors: %v", err)
-	}
-	return out, nil
-}
-
-// utcPtr converts *p to UTC in place (p is a private copy) and returns p.
-func utcPtr(p *time.Time) *time.Time {
-	if p != nil {
-		*p = p.UTC()
-	}
-	return p
 }
 
 // copyUser returns a copy of a stored user that shares nothing mutable

@@ -11,6 +11,7 @@ import (
 	"unique"
 
 	"simpleapi/store"
+	"simpleapi/store/internal/challenges"
 )
 
 // Sessions is an in-memory store.SessionStore, safe for concurrent use.
@@ -40,9 +41,8 @@ import (
 // A session past its deadline is invisible at once and stays in memory
 // until DeleteExpired sweeps it.
 //
-// Challenges sit in a map of their own, under a lock of their own: they
-// are not sessions, and a ceremony's put and take hold up no session
-// lookup. An expired one is invisible at once and swept by DeleteExpired.
+// Challenges are kept apart, in a challenges.Store with a lock of its own:
+// an expired one is invisible at once and swept by DeleteExpired.
 type Sessions struct {
 	now func() time.Time
 
@@ -51,14 +51,7 @@ type Sessions struct {
 	byFamily map[store.TokenHash]*entry
 	byUser   map[unique.Handle[string]][]*entry // in creation order
 
-	cmu        sync.Mutex
-	challenges map[string]challenge
-}
-
-// challenge is the data of one challenge and its deadline (Unix ms).
-type challenge struct {
-	data    []byte
-	expires int64
+	challenges *challenges.Store
 }
 
 // entry is one session. Times are Unix milliseconds, or zeroTime for none.
@@ -97,7 +90,7 @@ func NewSessions(now func() time.Time) *Sessions {
 		byFamily: make(map[store.TokenHash]*entry),
 		byUser:   make(map[unique.Handle[string]][]*entry),
 
-		challenges: make(map[string]challenge),
+		challenges: challenges.New(),
 	}
 }
 
@@ -106,8 +99,8 @@ var _ store.SessionStore = (*Sessions)(nil)
 // CreateSession refuses an id or a family held by any kept session, live
 // or expired but not yet swept.
 func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
-	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
-		return store.Errorf(store.EINVALID, "session needs an id, a user id and a family")
+	if err := v.Validate(); err != nil {
+		return err
 	}
 	e := &entry{
 		family:   v.Family,
@@ -191,11 +184,9 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 	return nil
 }
 
-// RotateToken also refuses (EINVALID) a rotation without a family, which
-// would leave the session unfindable.
 func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
-	if r.Family == (store.TokenHash{}) {
-		return store.Session{}, store.Errorf(store.EINVALID, "rotation needs a family")
+	if err := r.Validate(); err != nil {
+		return store.Session{}, err
 	}
 	now := toMilli(s.now())
 	s.mu.Lock()
@@ -244,44 +235,15 @@ func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.T
 	return e.session(), nil
 }
 
-// PutChallenge keeps a copy of data. A key whose challenge has expired
-// is free again.
+// PutChallenge keeps a copy of data (see challenges.Store.Put).
 func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	switch {
-	case key == "":
-		return store.Errorf(store.EINVALID, "challenge needs a key")
-	case ttl <= 0:
-		return store.Errorf(store.EINVALID, "challenge needs a positive time to live")
-	case len(data) > store.MaxChallenge:
-		return store.Errorf(store.EINVALID, "challenge too large")
-	}
-	now := s.now()
-	c := challenge{data: slices.Clone(data), expires: toMilli(now.Add(ttl))}
-	if c.data == nil {
-		c.data = []byte{}
-	}
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	if old, ok := s.challenges[key]; ok && toMilli(now) < old.expires {
-		return store.Errorf(store.ECONFLICT, "challenge key in use")
-	}
-	s.challenges[strings.Clone(key)] = c
-	return nil
+	return s.challenges.Put(key, data, ttl, s.now())
 }
 
-// TakeChallenge removes the challenge, expired or not, and returns its
-// data if it had not expired. The data is the store's own copy, which
-// nothing else holds any more.
+// TakeChallenge removes the challenge, expired or not (see
+// challenges.Store.Take).
 func (s *Sessions) TakeChallenge(ctx context.Context, key string) ([]byte, error) {
-	now := toMilli(s.now())
-	s.cmu.Lock()
-	c, ok := s.challenges[key]
-	delete(s.challenges, key)
-	s.cmu.Unlock()
-	if !ok || now >= c.expires {
-		return nil, notFound()
-	}
-	return c.data, nil
+	return s.challenges.Take(key, s.now())
 }
 
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
@@ -321,14 +283,9 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 // if they are still expired (a touch cannot revive one, but a clock that
 // moved back can). It removes expired challenges too, uncounted.
 func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
-	now := toMilli(s.now())
-	s.cmu.Lock()
-	for k, c := range s.challenges {
-		if now >= c.expires {
-			delete(s.challenges, k)
-		}
-	}
-	s.cmu.Unlock()
+	t := s.now()
+	s.challenges.DeleteExpired(t)
+	now := toMilli(t)
 
 	var found []*entry
 	s.mu.RLock()

@@ -39,8 +39,8 @@ func (s *Sessions) now() time.Time { return s.db.opts.Now() }
 func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
 	ctx, done := s.db.begin(ctx, "create_session")
 	defer done()
-	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
-		return store.Errorf(store.EINVALID, "session without an id, a user or a family")
+	if err := v.Validate(); err != nil {
+		return err
 	}
 	_, err := s.db.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
@@ -130,8 +130,8 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
 	ctx, done := s.db.begin(ctx, "rotate_token")
 	defer done()
-	if r.Family == (store.TokenHash{}) {
-		return store.Session{}, store.Errorf(store.EINVALID, "rotation without a family")
+	if err := r.Validate(); err != nil {
+		return store.Session{}, err
 	}
 	var rotated bool
 	v, err := scanSession(s.db.pool.QueryRow(ctx, `WITH rotated AS (
@@ -177,13 +177,8 @@ func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.T
 func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
 	ctx, done := s.db.begin(ctx, "put_challenge")
 	defer done()
-	switch {
-	case key == "":
-		return store.Errorf(store.EINVALID, "challenge without a key")
-	case ttl <= 0:
-		return store.Errorf(store.EINVALID, "challenge without a time to live")
-	case len(data) > store.MaxChallenge:
-		return store.Errorf(store.EINVALID, "challenge too large")
+	if err := store.ValidateChallenge(key, data, ttl); err != nil {
+		return err
 	}
 	if data == nil {
 		data = []byte{} // the column is NOT NULL

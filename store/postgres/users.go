@@ -265,44 +265,12 @@ func userArgs(u store.User) ([]any, error) {
 	if k := store.EmailKey(u.Email); k != "" {
 		key = &k // legacy users without an email share none
 	}
-	factors, err := factorsJSON(u.Factors)
+	factors, err := u.Factors.Document() // NULL when none
 	if err != nil {
 		return nil, err
 	}
 	return []any{u.ID, u.Email, u.PasswordHash, u.FirstName, u.LastName, string(u.Role),
 		dbTime(u.CreatedAt), dbTime(u.UpdatedAt), factors, key}, nil
-}
-
-// factorsJSON is the factors column's value: nil (NULL) when f holds
-// nothing, else f's JSON document with its times in UTC.
-func factorsJSON(f store.Factors) ([]byte, error) {
-	if f.IsZero() {
-		return nil, nil
-	}
-	f = f.Clone()
-	if f.TOTP != nil {
-		f.TOTP.CreatedAt = f.TOTP.CreatedAt.UTC()
-	}
-	for i := range f.RecoveryCodes {
-		f.RecoveryCodes[i].UsedAt = utcPtr(f.RecoveryCodes[i].UsedAt)
-	}
-	for i := range f.Passkeys {
-		f.Passkeys[i].CreatedAt = f.Passkeys[i].CreatedAt.UTC()
-		f.Passkeys[i].LastUsedAt = utcPtr(f.Passkeys[i].LastUsedAt)
-	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		return nil, store.Errorf(store.EINVALID, "second factors: %v", err)
-	}
-	return b, nil
-}
-
-// utcPtr converts *p to UTC in place (p is a private copy) and returns p.
-func utcPtr(p *time.Time) *time.Time {
-	if p != nil {
-		*p = p.UTC()
-	}
-	return p
 }
 
 // scanFactors reads the factors column: none when NULL.
@@ -364,11 +332,8 @@ func scanUser(row pgx.Row) (store.User, error) {
 func normalizeUser(u store.User) (store.User, error) {
 	u.CreatedAt = normalizeTime(u.CreatedAt)
 	u.UpdatedAt = normalizeTime(u.UpdatedAt)
-	b, err := factorsJSON(u.Factors)
-	if err != nil {
-		return store.User{}, err
-	}
-	if u.Factors, err = scanFactors(b); err != nil {
+	var err error
+	if u.Factors, err = u.Factors.Normalized(); err != nil {
 		return store.User{}, err
 	}
 	return u, nil

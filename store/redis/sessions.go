@@ -294,8 +294,8 @@ return n
 `)
 
 func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
-	if v.ID == "" || v.UserID == "" || v.Family == (store.TokenHash{}) {
-		return store.Errorf(store.EINVALID, "session needs an id, a user id and a family")
+	if err := v.Validate(); err != nil {
+		return err
 	}
 	ctx, done := s.opts.begin(ctx, "create_session")
 	defer done()
@@ -459,8 +459,8 @@ func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpire
 }
 
 func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenHash, r store.Rotation) (store.Session, error) {
-	if r.Family == (store.TokenHash{}) {
-		return store.Session{}, store.Errorf(store.EINVALID, "rotation needs a family")
+	if err := r.Validate(); err != nil {
+		return store.Session{}, err
 	}
 	ctx, done := s.opts.begin(ctx, "rotate_token")
 	defer done()
@@ -479,15 +479,7 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	case int64(2):
 		return store.Session{}, store.Errorf(store.ECONFLICT, "session family in use")
 	}
-	rec, ok := toRecord(reply)
-	if !ok {
-		return store.Session{}, fmt.Errorf("redis: rotation script replied %v", reply)
-	}
-	v, ok := rec.session()
-	if !ok {
-		return store.Session{}, fmt.Errorf("redis: session %s is damaged", id)
-	}
-	return v, nil
+	return writtenSession("rotation", reply, id)
 }
 
 func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
@@ -501,9 +493,15 @@ func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.T
 	if reply == int64(0) {
 		return store.Session{}, notFound()
 	}
+	return writtenSession("auth", reply, id)
+}
+
+// writtenSession reads the reply of the script that changed session id
+// and returned its values (script names it in an error).
+func writtenSession(script string, reply any, id string) (store.Session, error) {
 	rec, ok := toRecord(reply)
 	if !ok {
-		return store.Session{}, fmt.Errorf("redis: auth script replied %v", reply)
+		return store.Session{}, fmt.Errorf("redis: %s script replied %v", script, reply)
 	}
 	v, ok := rec.session()
 	if !ok {
@@ -516,13 +514,8 @@ func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.T
 // clock, which TakeChallenge checks, and a key TTL of the same length,
 // which removes it on Redis's clock.
 func (s *Sessions) PutChallenge(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	switch {
-	case key == "":
-		return store.Errorf(store.EINVALID, "challenge needs a key")
-	case ttl <= 0:
-		return store.Errorf(store.EINVALID, "challenge needs a positive time to live")
-	case len(data) > store.MaxChallenge:
-		return store.Errorf(store.EINVALID, "challenge too large")
+	if err := store.ValidateChallenge(key, data, ttl); err != nil {
+		return err
 	}
 	ctx, done := s.opts.begin(ctx, "put_challenge")
 	defer done()
