@@ -16,6 +16,7 @@ import (
 const (
 	MethodTOTP         = metrics.FactorTOTP
 	MethodRecoveryCode = metrics.FactorRecoveryCode
+	MethodPasskey      = metrics.FactorPasskey
 )
 
 // Error messages of the second-factor routes (handlers/openapi.yaml).
@@ -34,8 +35,8 @@ const (
 )
 
 // SecondFactors enrols, checks and removes the second factors of
-// accounts: TOTP and recovery codes (passkeys are checked elsewhere and
-// complete a sign-in the same way). Every code check goes through the
+// accounts: TOTP and recovery codes (passkeys are checked by Passkeys,
+// through the same check, and complete a sign-in the same way). Every code check goes through the
 // login throttling, so a guessed code costs as much as a guessed password.
 // No secret or code is ever logged.
 type SecondFactors struct {
@@ -59,6 +60,9 @@ func Methods(f store.Factors) []string {
 		return nil
 	}
 	var out []string
+	if len(f.Passkeys) > 0 {
+		out = append(out, MethodPasskey) // phishing-resistant: the strongest
+	}
 	if f.TOTP != nil && f.TOTP.Confirmed {
 		out = append(out, MethodTOTP)
 	}
@@ -263,7 +267,7 @@ func (f *SecondFactors) check(ctx context.Context, u store.User, method, addr st
 	}
 	if result != metrics.FactorSuccess {
 		f.audit(ctx, slog.LevelWarn, EventSecondFactorFailed, slog.String("user_id", u.ID),
-			slog.String("method", method), slog.String("reason", result+": "+store.ErrorMessage(err)))
+			slog.String("method", method), slog.String("reason", result+": "+failureReason(err)))
 	}
 	return err
 }
@@ -342,7 +346,7 @@ func factorNames(f store.Factors) []string {
 		out = append(out, MethodRecoveryCode)
 	}
 	if len(f.Passkeys) > 0 {
-		out = append(out, "passkey")
+		out = append(out, MethodPasskey)
 	}
 	return out
 }
