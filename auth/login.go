@@ -348,8 +348,29 @@ func (l *Login) CheckFactor(ctx context.Context, email, addr string, check func(
 // throttled by someone else's failures. A success gives the attempt back
 // to the address's budget, as a login does.
 func (l *Login) CheckPasskeySignIn(ctx context.Context, addr string, check func() error) error {
-	// An email never holds a space, so this key is no account's.
-	return l.checkAttempt(ctx, "passkey sign-in from "+ThrottleKey(addr, l.ipv6Bits), addr, check)
+	return l.checkAttempt(ctx, l.passkeyAccount(addr), addr, check)
+}
+
+// BeginPasskeySignIn spends one attempt of the budget of a client at addr
+// on the start of a sign-in by passkey, which anyone may ask for and
+// which the session store keeps for a while: refused with a
+// *ThrottledError while the client is throttled. It is no failure.
+func (l *Login) BeginPasskeySignIn(ctx context.Context, addr string) error {
+	account := l.passkeyAccount(addr)
+	wait, ok, err := l.limiter.Allow(ctx, account, ThrottleKey(addr, l.ipv6Bits))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	return l.limiter.Abandon(ctx, account)
+}
+
+// passkeyAccount is the limiter's account of the passkey sign-ins from
+// addr. An email never holds a space, so it is no person's account.
+func (l *Login) passkeyAccount(addr string) string {
+	return "passkey sign-in from " + ThrottleKey(addr, l.ipv6Bits)
 }
 
 // checkAttempt runs check as one attempt on the limiter's account

@@ -336,9 +336,14 @@ func (p *Passkeys) finishAssertion(ctx context.Context, kind ceremony, u store.U
 	})
 }
 
-// BeginSignIn starts a sign-in by passkey alone: the browser offers every
-// passkey it holds for the RP id, and the one chosen says whose it is.
-func (p *Passkeys) BeginSignIn(ctx context.Context) (*protocol.CredentialAssertion, error) {
+// BeginSignIn starts a sign-in by passkey alone for a client at addr: the
+// browser offers every passkey it holds for the RP id, and the one chosen
+// says whose it is. Anyone may begin one, so each costs the client an
+// attempt of its login budget (Login.BeginPasskeySignIn).
+func (p *Passkeys) BeginSignIn(ctx context.Context, addr string) (*protocol.CredentialAssertion, error) {
+	if err := p.login.BeginPasskeySignIn(ctx, addr); err != nil {
+		return nil, err
+	}
 	assertion, data, err := p.rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return nil, fmt.Errorf("beginning a passkey sign-in: %w", err)

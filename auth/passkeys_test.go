@@ -103,7 +103,7 @@ func (f *passkeyFixture) register(t *testing.T, u store.User, sessionID, name st
 func (f *passkeyFixture) signIn(t *testing.T, addr string) (store.User, error) {
 	t.Helper()
 	ctx := context.Background()
-	options, err := f.passkeys.BeginSignIn(ctx)
+	options, err := f.passkeys.BeginSignIn(ctx, addr)
 	require.NoError(t, err)
 	credential, err := f.authn.Get(toJSON(t, options))
 	require.NoError(t, err)
@@ -205,7 +205,7 @@ func TestPasskeyCeremonyIsTakenOnce(t *testing.T) {
 	assertCode(t, err, store.EINVALID, auth.MsgNoCeremony, "taken by the other session's attempt")
 
 	f.register(t, u, "session-1", "Laptop")
-	options2, err := f.passkeys.BeginSignIn(ctx)
+	options2, err := f.passkeys.BeginSignIn(ctx, "192.0.2.1")
 	require.NoError(t, err)
 	assertion, err := f.authn.Get(toJSON(t, options2))
 	require.NoError(t, err)
@@ -220,7 +220,7 @@ func TestPasskeyReplayedAssertionRefused(t *testing.T) {
 	ctx := context.Background()
 	u := f.addUser(t, "ada@example.com")
 	f.register(t, u, "session-1", "Laptop")
-	options, err := f.passkeys.BeginSignIn(ctx)
+	options, err := f.passkeys.BeginSignIn(ctx, "192.0.2.1")
 	require.NoError(t, err)
 	assertion, err := f.authn.Get(toJSON(t, options))
 	require.NoError(t, err)
@@ -425,15 +425,32 @@ func TestPasskeySignInThrottledPerAddress(t *testing.T) {
 		_, err := f.signIn(t, "192.0.2.1")
 		assertCode(t, err, store.EUNAUTHORIZED, auth.MsgPasskeyRejected)
 	}
-	_, err := f.signIn(t, "192.0.2.1")
+	_, err := f.passkeys.BeginSignIn(context.Background(), "192.0.2.1")
 	_, throttled := auth.RetryAfter(err)
-	assert.True(t, throttled, "%v", err)
+	assert.True(t, throttled, "even a begin waits: %v", err)
 
 	f.authn.SkipUserVerification = false
 	_, err = f.signIn(t, "192.0.2.99")
 	require.NoError(t, err, "another address")
-	assert.Equal(t, []string{"passkey/failure", "passkey/failure", "passkey/throttled", "passkey/success"}, f.results)
-	assert.Equal(t, 3, strings.Count(f.logs.String(), `"event":"login_failed"`))
+	assert.Equal(t, []string{"passkey/failure", "passkey/failure", "passkey/success"}, f.results)
+	assert.Equal(t, 2, strings.Count(f.logs.String(), `"event":"login_failed"`))
+}
+
+// Beginning a sign-in costs the address an attempt, finishing one that
+// verifies gives one back.
+func TestPasskeySignInBeginSpendsTheAddressBudget(t *testing.T) {
+	f := newPasskeyFixture(t, config.LoginLimits{MaxFailures: 5, BaseDelay: time.Minute, MaxDelay: time.Hour,
+		MaxFailuresPerHour: 100, IPPerMinute: 1, IPBurst: 3})
+	ctx := context.Background()
+	for range 3 {
+		_, err := f.passkeys.BeginSignIn(ctx, "192.0.2.1")
+		require.NoError(t, err)
+	}
+	_, err := f.passkeys.BeginSignIn(ctx, "192.0.2.1")
+	_, throttled := auth.RetryAfter(err)
+	assert.True(t, throttled, "%v", err)
+	_, err = f.passkeys.BeginSignIn(ctx, "192.0.2.2")
+	require.NoError(t, err, "another address")
 }
 
 func TestMethodsListPasskeysFirst(t *testing.T) {

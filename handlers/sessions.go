@@ -26,6 +26,7 @@ type sessionDeps struct {
 	cookies       *middleware.SessionCookies
 	login         *auth.Login
 	factors       *auth.SecondFactors
+	passkeys      *auth.Passkeys // nil in basic_auth
 	genericErrors bool
 	maxBody       int64
 	log           *slog.Logger
