@@ -79,6 +79,132 @@ function button(label, cls, onClick) {
 }
 
 let me = null; // the signed-in user
+let myPasskeys = []; // the signed-in user's passkeys, as last listed
+
+// ---- passkeys (WebAuthn) ----
+// The API writes the binary members of the options and of the browser's
+// answer in base64url; the browser wants and gives ArrayBuffers.
+
+function fromB64url(s) {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
+
+function toB64url(buf) {
+  let bin = "";
+  for (const b of new Uint8Array(buf)) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function withIDs(list) {
+  return (list || []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+}
+
+function creationOptions(options) {
+  const pk = options.publicKey;
+  return {
+    publicKey: {
+      ...pk,
+      challenge: fromB64url(pk.challenge),
+      user: { ...pk.user, id: fromB64url(pk.user.id) },
+      excludeCredentials: withIDs(pk.excludeCredentials),
+    },
+  };
+}
+
+function requestOptions(options) {
+  const pk = options.publicKey;
+  const out = { ...pk, challenge: fromB64url(pk.challenge) };
+  if (pk.allowCredentials) out.allowCredentials = withIDs(pk.allowCredentials);
+  return { publicKey: out };
+}
+
+// credentialJSON is the browser's PublicKeyCredential as the API reads it.
+function credentialJSON(cred) {
+  const r = cred.response;
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toB64url(r.attestationObject);
+    response.transports = typeof r.getTransports === "function" ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = toB64url(r.authenticatorData);
+    response.signature = toB64url(r.signature);
+    if (r.userHandle) response.userHandle = toB64url(r.userHandle);
+  }
+  return {
+    id: cred.id,
+    rawId: toB64url(cred.rawId),
+    type: cred.type,
+    authenticatorAttachment: cred.authenticatorAttachment || null,
+    clientExtensionResults: cred.getClientExtensionResults(),
+    response,
+  };
+}
+
+// passkeyError says what went wrong in the browser (the API was not
+// asked), in the page's words.
+function passkeyError(e) {
+  if (e && e.name === "NotAllowedError") return new ApiError(0, "The passkey request was cancelled or timed out");
+  if (e && e.name === "InvalidStateError") return new ApiError(0, "This device already has a passkey for this account");
+  return new ApiError(0, "This browser cannot use passkeys here");
+}
+
+const passkeysSupported = () => typeof window.PublicKeyCredential === "function";
+
+// usePasskey runs a check of a passkey: the options from path + "/begin",
+// the browser's answer to path + "/finish", whose answer it returns.
+async function usePasskey(path) {
+  const options = await api("POST", path + "/begin");
+  let cred;
+  try {
+    cred = await navigator.credentials.get(requestOptions(options));
+  } catch (e) {
+    throw passkeyError(e);
+  }
+  return api("POST", path + "/finish", { credential: credentialJSON(cred) });
+}
+
+// ---- re-authentication ----
+// Routes that change how an account is protected want a recent sign-in;
+// withReauth asks the person to confirm and tries once more.
+
+let reauthDone = null; // resolves the confirmation in progress
+
+const needsReauth = (err) => err instanceof ApiError && err.status === 403 && err.message === "reauthentication required";
+
+async function withReauth(action) {
+  try {
+    return await action();
+  } catch (err) {
+    if (!needsReauth(err)) throw err;
+  }
+  const confirmed = await new Promise((resolve) => {
+    reauthDone = resolve;
+    show($("#reauth-passkey"), passkeysSupported() && myPasskeys.length > 0);
+    $("#reauth-form").elements.username.value = me.email;
+    show($("#reauth-view"), true);
+    $("#reauth-view").scrollIntoView();
+  });
+  if (!confirmed) throw new ApiError(403, "reauthentication required");
+  return action();
+}
+
+function endReauth(confirmed) {
+  show($("#reauth-view"), false);
+  $("#reauth-form").reset();
+  if (reauthDone !== null) reauthDone(confirmed);
+  reauthDone = null;
+}
+
+// codeBody is a typed second-factor code as the API reads it: six digits
+// are an authenticator app's code, anything else a recovery code.
+function codeBody(typed) {
+  const v = typed.trim();
+  return /^\d{6}$/.test(v) ? { code: v } : { recovery_code: v };
+}
 
 // fail shows an API error as the API wrote it. A 401 or 403 may mean the
 // session has ended (or merely that the caller may not do that): when the
@@ -95,7 +221,11 @@ async function fail(err) {
 
 function signedOut() {
   me = null;
+  myPasskeys = [];
+  if (reauthDone !== null) endReauth(false);
   show($("#account-view"), false);
+  show($("#second-factor-view"), false);
+  show($("#passkey-signin-box"), passkeysSupported());
   show($("#signin-view"), true);
   show($("#signout"), false);
   show($("#whoami"), false);
@@ -119,13 +249,16 @@ async function load() {
 async function refresh() {
   try {
     const admin = me.role === "admin";
-    const [user, sessions, users] = await Promise.all([
+    const [user, sessions, passkeys, users] = await Promise.all([
       api("GET", "/users/me"),
       api("GET", "/auth_session/sessions"),
+      api("GET", "/users/me/passkeys"),
       admin ? api("GET", "/users") : Promise.resolve(null),
     ]);
     me = user;
+    myPasskeys = passkeys;
     renderAccount(sessions, users);
+    renderPasskeys(passkeys);
   } catch (err) {
     await fail(err);
   }
@@ -133,6 +266,7 @@ async function refresh() {
 
 function renderAccount(sessions, users) {
   show($("#signin-view"), false);
+  show($("#second-factor-view"), false);
   show($("#account-view"), true);
   show($("#signout"), true);
   const who = $("#whoami");
@@ -172,6 +306,75 @@ function renderAccount(sessions, users) {
   if (users !== null) renderUsers(users);
 }
 
+function renderPasskeys(passkeys) {
+  const tbody = $("#passkeys tbody");
+  tbody.replaceChildren();
+  for (const k of passkeys) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = k.id;
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    actions.append(button("Remove", "danger", () => removePasskey(k)));
+    tr.append(cell(k.name), cell(when(k.created_at), "time"), cell(k.last_used_at ? when(k.last_used_at) : "never", "time"),
+      actions);
+    tbody.append(tr);
+  }
+  show($("#passkeys"), passkeys.length > 0);
+  show($("#passkeys-none"), passkeys.length === 0);
+  show($("#passkey-form"), passkeysSupported());
+}
+
+async function addPasskey(form) {
+  const name = form.elements.name.value;
+  try {
+    const options = await withReauth(() => api("POST", "/users/me/passkeys/register/begin"));
+    let cred;
+    try {
+      cred = await navigator.credentials.create(creationOptions(options));
+    } catch (e) {
+      throw passkeyError(e);
+    }
+    const k = await api("POST", "/users/me/passkeys/register/finish", { name, credential: credentialJSON(cred) });
+    form.reset();
+    say("Passkey " + k.name + " added", true);
+  } catch (err) {
+    await fail(err);
+    return;
+  }
+  await refresh();
+}
+
+async function removePasskey(k) {
+  try {
+    await withReauth(() => api("DELETE", "/users/me/passkeys/" + encodeURIComponent(k.id)));
+    say("Passkey " + k.name + " removed", true);
+  } catch (err) {
+    await fail(err);
+    return;
+  }
+  await refresh();
+}
+
+// signedIn goes on from an answer of a sign-in route: the user, or a
+// second factor to ask for.
+async function signedIn(answer) {
+  if (answer && answer.second_factor_required === true) {
+    askSecondFactor(answer.methods);
+    return;
+  }
+  me = answer;
+  say("");
+  await refresh();
+}
+
+function askSecondFactor(methods) {
+  say("");
+  show($("#signin-view"), false);
+  show($("#second-factor-passkey"), passkeysSupported() && methods.includes("passkey"));
+  show($("#second-factor-form"), methods.includes("totp") || methods.includes("recovery_code"));
+  show($("#second-factor-view"), true);
+}
+
 function renderUsers(users) {
   const tbody = $("#users tbody");
   tbody.replaceChildren();
@@ -204,7 +407,7 @@ function renderUsers(users) {
 
 async function userAction(method, path, body, done) {
   try {
-    await api(method, path, body);
+    await withReauth(() => api(method, path, body));
     say(done, true);
   } catch (err) {
     await fail(err);
@@ -239,16 +442,91 @@ function wire() {
   $("#signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const form = ev.target;
+    let answer;
     try {
-      me = await api("POST", "/auth_session/login", new URLSearchParams(new FormData(form)));
+      answer = await api("POST", "/auth_session/login", new URLSearchParams(new FormData(form)));
     } catch (err) {
       say(err.message);
       return;
     }
     form.reset();
-    say("");
-    await refresh();
+    await signedIn(answer);
   });
+
+  $("#passkey-signin").addEventListener("click", async () => {
+    say("");
+    let answer;
+    try {
+      answer = await usePasskey("/auth_session/login/passkey");
+    } catch (err) {
+      say(err.message);
+      return;
+    }
+    $("#signin-form").reset();
+    await signedIn(answer);
+  });
+
+  $("#second-factor-passkey").addEventListener("click", async () => {
+    say("");
+    let answer;
+    try {
+      answer = await usePasskey("/auth_session/second_factor/passkey");
+    } catch (err) {
+      say(err.message);
+      return;
+    }
+    await signedIn(answer);
+  });
+
+  $("#second-factor-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    let answer;
+    try {
+      answer = await api("POST", "/auth_session/second_factor", codeBody(form.elements.code.value));
+    } catch (err) {
+      say(err.message);
+      return;
+    }
+    form.reset();
+    await signedIn(answer);
+  });
+
+  $("#second-factor-cancel").addEventListener("click", () => {
+    say("");
+    signedOut();
+  });
+
+  $("#passkey-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    await addPasskey(ev.target);
+  });
+
+  $("#reauth-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const body = { password: form.elements.password.value };
+    if (form.elements.code.value.trim() !== "") Object.assign(body, codeBody(form.elements.code.value));
+    try {
+      await api("POST", "/auth_session/reauth", body);
+    } catch (err) {
+      say(err.message);
+      return;
+    }
+    endReauth(true);
+  });
+
+  $("#reauth-passkey").addEventListener("click", async () => {
+    try {
+      await usePasskey("/auth_session/reauth/passkey");
+    } catch (err) {
+      say(err.message);
+      return;
+    }
+    endReauth(true);
+  });
+
+  $("#reauth-cancel").addEventListener("click", () => endReauth(false));
 
   $("#signout").addEventListener("click", async () => {
     try {
@@ -288,7 +566,8 @@ function wire() {
     ev.preventDefault();
     const form = ev.target;
     try {
-      await api("PUT", "/users/me/password", formJSON(form, ["current_password", "new_password"]));
+      const body = formJSON(form, ["current_password", "new_password"]);
+      await withReauth(() => api("PUT", "/users/me/password", body));
     } catch (err) {
       await fail(err);
       return;
