@@ -50,7 +50,7 @@ const (
 	EventSessionTokenReused = "session_token_reused"
 
 	// Second factors. The events name the method ("totp",
-	// "recovery_code"), never a secret or a code.
+	// "recovery_code", "passkey"), never a secret or a code.
 	EventTOTPEnrolmentStarted  = "totp_enrolment_started"
 	EventTOTPEnrolled          = "totp_enrolled"
 	EventTOTPRemoved           = "totp_removed"

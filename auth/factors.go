@@ -35,10 +35,10 @@ const (
 )
 
 // SecondFactors enrols, checks and removes the second factors of
-// accounts: TOTP and recovery codes (passkeys are checked by Passkeys,
-// through the same check, and complete a sign-in the same way). Every code check goes through the
-// login throttling, so a guessed code costs as much as a guessed password.
-// No secret or code is ever logged.
+// accounts: TOTP and recovery codes (Passkeys checks passkeys through the
+// same check, and they complete a sign-in the same way). Every code check
+// goes through the login throttling, so a guessed code costs as much as a
+// guessed password. No secret or code is ever logged.
 type SecondFactors struct {
 	Users store.UserStore
 	Login *Login
