@@ -332,7 +332,7 @@ func (p *Passkeys) finishAssertion(ctx context.Context, kind ceremony, u store.U
 		if err != nil {
 			return &passkeyRejected{reason: webauthnReason(err)}
 		}
-		return p.recordUse(ctx, u, cred)
+		return p.recordUse(ctx, u, cred, parsed.Response.AuthenticatorData.Counter)
 	})
 }
 
@@ -393,7 +393,7 @@ func (p *Passkeys) FinishSignIn(ctx context.Context, credential json.RawMessage,
 			}
 			return &passkeyRejected{reason: webauthnReason(err)}
 		}
-		return p.recordUse(ctx, user, cred)
+		return p.recordUse(ctx, user, cred, parsed.Response.AuthenticatorData.Counter)
 	})
 	result := metrics.FactorSuccess
 	switch _, throttled := RetryAfter(err); {
@@ -419,13 +419,12 @@ func (p *Passkeys) FinishSignIn(ctx context.Context, credential json.RawMessage,
 }
 
 // recordUse records that u's passkey cred (as the library verified it)
-// was used just now: its new signature counter, backup state and time of
-// use, in one update that also checks, against the counter as stored
-// then, that the counter increased. A counter that did not (when the
-// authenticator keeps one) means two copies of the passkey may exist: the
-// use is refused and audited.
-func (p *Passkeys) recordUse(ctx context.Context, u store.User, cred *webauthn.Credential) error {
-	got := cred.Authenticator.SignCount // what the authenticator said, when it increased
+// was used just now with the signature counter got: the counter, backup
+// state and time of use, in one update that also checks, against the
+// counter as stored then, that the counter increased. A counter that did
+// not (when the authenticator keeps one) means two copies of the passkey
+// may exist: the use is refused and audited.
+func (p *Passkeys) recordUse(ctx context.Context, u store.User, cred *webauthn.Credential, got uint32) error {
 	now := p.now().UTC().Truncate(time.Second)
 	var regressed *store.Passkey
 	_, err := p.users.UpdateUser(ctx, u.ID, func(cur *store.User) error {
@@ -433,7 +432,7 @@ func (p *Passkeys) recordUse(ctx context.Context, u store.User, cred *webauthn.C
 		if k == nil {
 			return &passkeyRejected{reason: "the passkey was removed meanwhile"}
 		}
-		if cred.Authenticator.CloneWarning || !counterIncreased(k.SignCount, got) {
+		if !counterIncreased(k.SignCount, got) {
 			copied := *k
 			regressed = &copied
 			return &passkeyRejected{reason: "sign count did not increase"}
@@ -444,10 +443,9 @@ func (p *Passkeys) recordUse(ctx context.Context, u store.User, cred *webauthn.C
 		return nil
 	})
 	if regressed != nil {
-		// With CloneWarning the library keeps the stored counter, not the
-		// one the authenticator reported; the log says which was stored.
 		p.audit(ctx, slog.LevelWarn, EventPasskeySignCountRegressed, slog.String("user_id", u.ID),
-			slog.String("passkey_id", PasskeyID(*regressed)), slog.Uint64("stored_sign_count", uint64(regressed.SignCount)))
+			slog.String("passkey_id", PasskeyID(*regressed)), slog.Uint64("stored_sign_count", uint64(regressed.SignCount)),
+			slog.Uint64("sign_count", uint64(got)))
 	}
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return &passkeyRejected{reason: "the account was deleted meanwhile"}

@@ -326,6 +326,7 @@ func TestPasskeySignCountRegression(t *testing.T) {
 	assert.Equal(t, k.ID, regressed[0]["passkey_id"])
 	assert.Equal(t, id, regressed[0]["user_id"])
 	assert.Equal(t, 1000.0, regressed[0]["stored_sign_count"])
+	assert.Equal(t, 2.0, regressed[0]["sign_count"], "the authenticator's second signature")
 	failed := s.auditEvents("login_failed")
 	require.Len(t, failed, 1)
 	assert.Equal(t, "failure: passkey not accepted (sign count did not increase)", failed[0]["reason"])
