@@ -253,13 +253,8 @@ func (f *SecondFactors) useRecoveryCode(cur *store.User, normal string) error {
 // reports it to the metrics and, when it failed, the audit log.
 func (f *SecondFactors) check(ctx context.Context, u store.User, method, addr string, run func() error) error {
 	err := f.Login.CheckFactor(ctx, u.Email, addr, run)
-	result := metrics.FactorSuccess
-	switch _, throttled := RetryAfter(err); {
-	case throttled:
-		result = metrics.FactorThrottled
-	case store.ErrorCode(err) == store.EUNAUTHORIZED, store.ErrorCode(err) == store.EINVALID:
-		result = metrics.FactorFailure
-	case err != nil:
+	result, ok := checkResult(err)
+	if !ok {
 		return err // an outage: neither
 	}
 	if f.Observe != nil {
@@ -270,6 +265,20 @@ func (f *SecondFactors) check(ctx context.Context, u store.User, method, addr st
 			slog.String("method", method), slog.String("reason", result+": "+failureReason(err)))
 	}
 	return err
+}
+
+// checkResult is the metrics.Factor* result of a check that ended in err;
+// ok is false for an outage, which is no result.
+func checkResult(err error) (result string, ok bool) {
+	switch _, throttled := RetryAfter(err); {
+	case throttled:
+		return metrics.FactorThrottled, true
+	case store.ErrorCode(err) == store.EUNAUTHORIZED, store.ErrorCode(err) == store.EINVALID:
+		return metrics.FactorFailure, true
+	case err != nil:
+		return "", false
+	}
+	return metrics.FactorSuccess, true
 }
 
 // RemoveTOTP removes u's TOTP secret, confirmed or not, and with it the

@@ -15,7 +15,6 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
-	"simpleapi/metrics"
 	"simpleapi/store"
 )
 
@@ -395,13 +394,8 @@ func (p *Passkeys) FinishSignIn(ctx context.Context, credential json.RawMessage,
 		}
 		return p.recordUse(ctx, user, cred, parsed.Response.AuthenticatorData.Counter)
 	})
-	result := metrics.FactorSuccess
-	switch _, throttled := RetryAfter(err); {
-	case throttled:
-		result = metrics.FactorThrottled
-	case store.ErrorCode(err) == store.EUNAUTHORIZED, store.ErrorCode(err) == store.EINVALID:
-		result = metrics.FactorFailure
-	case err != nil:
+	result, ok := checkResult(err)
+	if !ok {
 		return store.User{}, err // an outage: neither
 	}
 	if p.factors.Observe != nil {

@@ -224,21 +224,16 @@ func handleBeginPasskeySignIn(d sessionDeps) gin.HandlerFunc {
 // a login: a session the client brought is ended, never adopted.
 func handleFinishPasskeySignIn(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx := c.Request.Context()
 		_, credential, ok := finishBody(c)
 		if !ok {
 			return
 		}
-		user, err := d.passkeys.FinishSignIn(ctx, credential, c.ClientIP())
+		user, err := d.passkeys.FinishSignIn(c.Request.Context(), credential, c.ClientIP())
 		if err != nil {
 			answerCheck(c, err)
 			return
 		}
-		if token, _, ok := d.cookies.Token(c.Request); ok {
-			if old, err := d.sessions.Lookup(ctx, token); err == nil {
-				_ = d.sessions.Destroy(ctx, old.ID)
-			}
-		}
+		endBroughtSession(c, d)
 		startSignedIn(c, d, user, auth.MethodPasskey)
 	}
 }

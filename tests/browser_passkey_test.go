@@ -91,7 +91,7 @@ func newPasskeyBrowserServer(t *testing.T, kv ...string) (*server, string) {
 	return s, serveOn(t, ln, port, s.handler)
 }
 
-// browserCookie is the browser's session cookie as the test's requests
+// cookie is the browser's session cookie as the test's requests
 // send it.
 func (b *browser) cookie(base string) *http.Cookie {
 	b.t.Helper()
@@ -139,13 +139,8 @@ func TestBrowserPasskeys(t *testing.T) {
 
 	// After the password, the passkey is the second factor.
 	b.click("#signout")
-	b.do(
-		chromedp.WaitVisible("#signin-form"),
-		chromedp.SendKeys(`#signin-form input[name="email"]`, "ada@example.com"),
-		chromedp.SendKeys(`#signin-form input[name="password"]`, userPassword),
-		chromedp.Click(`#signin-form button[type="submit"]`),
-		chromedp.WaitVisible("#second-factor-passkey"),
-	)
+	b.enterPassword("ada@example.com", userPassword)
+	b.do(chromedp.WaitVisible("#second-factor-passkey"))
 	assert.False(t, evalJS[bool](b, `!document.querySelector("#second-factor-form").hidden`), "no code to type")
 	assert.False(t, evalJS[bool](b, `!document.querySelector("#message").hidden`), "the last message is gone")
 	b.screenshot("second-factor")
@@ -242,13 +237,8 @@ func TestBrowserPasskeysAcrossInstances(t *testing.T) {
 	assert.Equal(t, "ada@example.com", b.text("#whoami"))
 
 	b.click("#signout")
-	b.do(
-		chromedp.WaitVisible("#signin-form"),
-		chromedp.SendKeys(`#signin-form input[name="email"]`, "ada@example.com"),
-		chromedp.SendKeys(`#signin-form input[name="password"]`, userPassword),
-		chromedp.Click(`#signin-form button[type="submit"]`),
-		chromedp.WaitVisible("#second-factor-passkey"),
-	)
+	b.enterPassword("ada@example.com", userPassword)
+	b.do(chromedp.WaitVisible("#second-factor-passkey"))
 	b.click("#second-factor-passkey")
 	b.do(chromedp.WaitVisible("#account-view"))
 	assert.Equal(t, "aal2", a.sessionAAL(b.cookie(base)))

@@ -355,6 +355,22 @@ async function removePasskey(k) {
   await refresh();
 }
 
+// signInWith runs one step of a sign-in and goes on from its answer; a
+// refusal is shown as the API wrote it, and form (when given) keeps what
+// was typed until the step succeeds.
+async function signInWith(step, form) {
+  say("");
+  let answer;
+  try {
+    answer = await step();
+  } catch (err) {
+    say(err.message);
+    return;
+  }
+  if (form) form.reset();
+  await signedIn(answer);
+}
+
 // signedIn goes on from an answer of a sign-in route: the user, or a
 // second factor to ask for.
 async function signedIn(answer) {
@@ -439,57 +455,22 @@ function formJSON(form, names) {
 }
 
 function wire() {
-  $("#signin-form").addEventListener("submit", async (ev) => {
+  $("#signin-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const form = ev.target;
-    let answer;
-    try {
-      answer = await api("POST", "/auth_session/login", new URLSearchParams(new FormData(form)));
-    } catch (err) {
-      say(err.message);
-      return;
-    }
-    form.reset();
-    await signedIn(answer);
+    signInWith(() => api("POST", "/auth_session/login", new URLSearchParams(new FormData(form))), form);
   });
 
-  $("#passkey-signin").addEventListener("click", async () => {
-    say("");
-    let answer;
-    try {
-      answer = await usePasskey("/auth_session/login/passkey");
-    } catch (err) {
-      say(err.message);
-      return;
-    }
-    $("#signin-form").reset();
-    await signedIn(answer);
-  });
+  $("#passkey-signin").addEventListener("click", () =>
+    signInWith(() => usePasskey("/auth_session/login/passkey"), $("#signin-form")));
 
-  $("#second-factor-passkey").addEventListener("click", async () => {
-    say("");
-    let answer;
-    try {
-      answer = await usePasskey("/auth_session/second_factor/passkey");
-    } catch (err) {
-      say(err.message);
-      return;
-    }
-    await signedIn(answer);
-  });
+  $("#second-factor-passkey").addEventListener("click", () =>
+    signInWith(() => usePasskey("/auth_session/second_factor/passkey")));
 
-  $("#second-factor-form").addEventListener("submit", async (ev) => {
+  $("#second-factor-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const form = ev.target;
-    let answer;
-    try {
-      answer = await api("POST", "/auth_session/second_factor", codeBody(form.elements.code.value));
-    } catch (err) {
-      say(err.message);
-      return;
-    }
-    form.reset();
-    await signedIn(answer);
+    signInWith(() => api("POST", "/auth_session/second_factor", codeBody(form.elements.code.value)), form);
   });
 
   $("#second-factor-cancel").addEventListener("click", () => {
