@@ -140,6 +140,12 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	if err != nil {
 		return err
 	}
+	var passkeys *auth.Passkeys
+	if cfg.SessionMode() {
+		if passkeys, err = a.passkeys(cfg, factors, login, log, now); err != nil {
+			return err
+		}
+	}
 	var authn middleware.Authenticator
 	if cfg.SessionMode() {
 		authn = middleware.SessionAuth{Cookies: cookies, Sessions: sessions, Users: users}
@@ -160,6 +166,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Accounts:           accounts,
 		Login:              login,
 		Factors:            factors,
+		Passkeys:           passkeys,
 		Authenticator:      authn,
 		Policy:             policy(cfg, now),
 		CrossOrigin:        crossOrigin,
@@ -280,6 +287,10 @@ func (a *App) HasAdmin(ctx context.Context) (bool, error) { return a.accounts.Ha
 
 // Hasher is the password hasher, for tests that count its work.
 func (a *App) Hasher() *auth.Hasher { return a.hasher }
+
+// Users is the user store, for tests that set up what the API cannot
+// (a passkey's signature counter).
+func (a *App) Users() store.UserStore { return a.stores.users }
 
 // SessionStore is the session store of the session modes (nil in
 // basic_auth), for tests and benchmarks.

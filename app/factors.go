@@ -33,6 +33,22 @@ func (a *App) secondFactors(secrets [][]byte, login *auth.Login, ender auth.Sess
 	return f, nil
 }
 
+// passkeys builds the passkey service of the session modes: the RP id and
+// origins of the configuration, ceremonies kept in the session store.
+func (a *App) passkeys(cfg config.Config, factors *auth.SecondFactors, login *auth.Login, log *slog.Logger,
+	now func() time.Time) (*auth.Passkeys, error) {
+	return auth.NewPasskeys(auth.PasskeyConfig{
+		RPID:       cfg.WebAuthnRPID,
+		Origins:    cfg.WebAuthnOrigins,
+		Users:      a.stores.users,
+		Challenges: a.sessionStore,
+		Factors:    factors,
+		Login:      login,
+		Now:        now,
+		Log:        log,
+	})
+}
+
 // policy is what the marks of a route's access ask of a caller.
 func policy(cfg config.Config, now func() time.Time) auth.Policy {
 	roles := make([]store.Role, len(cfg.MFARequiredRoles))

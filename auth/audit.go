@@ -50,7 +50,7 @@ const (
 	EventSessionTokenReused = "session_token_reused"
 
 	// Second factors. The events name the method ("totp",
-	// "recovery_code"), never a secret or a code.
+	// "recovery_code", "passkey"), never a secret or a code.
 	EventTOTPEnrolmentStarted  = "totp_enrolment_started"
 	EventTOTPEnrolled          = "totp_enrolled"
 	EventTOTPRemoved           = "totp_removed"
@@ -61,6 +61,17 @@ const (
 	EventSecondFactorsRemoved  = "second_factors_removed" // by an admin
 	EventReauthSucceeded       = "reauth_succeeded"
 	EventReauthFailed          = "reauth_failed"
+
+	// Passkeys. A passkey is named by its credential id (base64url), as
+	// the API names it. A sign-in by passkey alone is login_succeeded or
+	// login_failed with "method"="passkey"; its use as a second factor or
+	// to re-authenticate is second_factor_succeeded or _failed.
+	EventPasskeyRegistered         = "passkey_registered"
+	EventPasskeyRegistrationFailed = "passkey_registration_failed"
+	EventPasskeyRemoved            = "passkey_removed"
+	// EventPasskeySignCountRegressed: a passkey's signature counter did
+	// not increase, a sign that it was copied; the use was refused.
+	EventPasskeySignCountRegressed = "passkey_sign_count_regressed"
 )
 
 // Audit writes one audit event with the request's id, client address,

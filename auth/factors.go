@@ -16,6 +16,7 @@ import (
 const (
 	MethodTOTP         = metrics.FactorTOTP
 	MethodRecoveryCode = metrics.FactorRecoveryCode
+	MethodPasskey      = metrics.FactorPasskey
 )
 
 // Error messages of the second-factor routes (handlers/openapi.yaml).
@@ -34,10 +35,10 @@ const (
 )
 
 // SecondFactors enrols, checks and removes the second factors of
-// accounts: TOTP and recovery codes (passkeys are checked elsewhere and
-// complete a sign-in the same way). Every code check goes through the
-// login throttling, so a guessed code costs as much as a guessed password.
-// No secret or code is ever logged.
+// accounts: TOTP and recovery codes (Passkeys checks passkeys through the
+// same check, and they complete a sign-in the same way). Every code check
+// goes through the login throttling, so a guessed code costs as much as a
+// guessed password. No secret or code is ever logged.
 type SecondFactors struct {
 	Users store.UserStore
 	Login *Login
@@ -59,6 +60,9 @@ func Methods(f store.Factors) []string {
 		return nil
 	}
 	var out []string
+	if len(f.Passkeys) > 0 {
+		out = append(out, MethodPasskey) // phishing-resistant: the strongest
+	}
 	if f.TOTP != nil && f.TOTP.Confirmed {
 		out = append(out, MethodTOTP)
 	}
@@ -279,13 +283,8 @@ func (f *SecondFactors) useRecoveryCode(cur *store.User, normal string) error {
 // reports it to the metrics and, when it failed, the audit log.
 func (f *SecondFactors) check(ctx context.Context, u store.User, method, addr string, run func() error) error {
 	err := f.Login.CheckFactor(ctx, u.Email, addr, run)
-	result := metrics.FactorSuccess
-	switch _, throttled := RetryAfter(err); {
-	case throttled:
-		result = metrics.FactorThrottled
-	case store.ErrorCode(err) == store.EUNAUTHORIZED, store.ErrorCode(err) == store.EINVALID:
-		result = metrics.FactorFailure
-	case err != nil:
+	result, ok := checkResult(err)
+	if !ok {
 		return err // an outage: neither
 	}
 	if f.Observe != nil {
@@ -293,9 +292,23 @@ func (f *SecondFactors) check(ctx context.Context, u store.User, method, addr st
 	}
 	if result != metrics.FactorSuccess {
 		f.audit(ctx, slog.LevelWarn, EventSecondFactorFailed, slog.String("user_id", u.ID),
-			slog.String("method", method), slog.String("reason", result+": "+store.ErrorMessage(err)))
+			slog.String("method", method), slog.String("reason", result+": "+failureReason(err)))
 	}
 	return err
+}
+
+// checkResult is the metrics.Factor* result of a check that ended in err;
+// ok is false for an outage, which is no result.
+func checkResult(err error) (result string, ok bool) {
+	switch _, throttled := RetryAfter(err); {
+	case throttled:
+		return metrics.FactorThrottled, true
+	case store.ErrorCode(err) == store.EUNAUTHORIZED, store.ErrorCode(err) == store.EINVALID:
+		return metrics.FactorFailure, true
+	case err != nil:
+		return "", false
+	}
+	return metrics.FactorSuccess, true
 }
 
 // RemoveTOTP removes u's TOTP secret, confirmed or not, and with it the
@@ -372,7 +385,7 @@ func factorNames(f store.Factors) []string {
 		out = append(out, MethodRecoveryCode)
 	}
 	if len(f.Passkeys) > 0 {
-		out = append(out, "passkey")
+		out = append(out, MethodPasskey)
 	}
 	return out
 }

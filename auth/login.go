@@ -336,7 +336,46 @@ func (l *Login) ChangePassword(ctx context.Context, caller store.User, current, 
 // and a right one a success that clears its failures. Any other error of
 // check (a malformed code, an outage) counts neither way.
 func (l *Login) CheckFactor(ctx context.Context, email, addr string, check func() error) error {
-	account := store.EmailKey(email)
+	return l.checkAttempt(ctx, store.EmailKey(email), addr, check)
+}
+
+// CheckPasskeySignIn runs check, the verification of a passkey that signs
+// in alone, as a login attempt of a client at addr. Whose passkey it is
+// is known only once it verified, so failures are counted against the
+// client's address (its ThrottleKey) as an account of its own: an
+// address that keeps presenting passkeys that do not verify is slowed
+// down as one that keeps guessing a password, and no account can be
+// throttled by someone else's failures. A success gives the attempt back
+// to the address's budget, as a login does.
+func (l *Login) CheckPasskeySignIn(ctx context.Context, addr string, check func() error) error {
+	return l.checkAttempt(ctx, l.passkeyAccount(addr), addr, check)
+}
+
+// BeginPasskeySignIn spends one attempt of the budget of a client at addr
+// on the start of a sign-in by passkey, which anyone may ask for and
+// which the session store keeps for a while: refused with a
+// *ThrottledError while the client is throttled. It is no failure.
+func (l *Login) BeginPasskeySignIn(ctx context.Context, addr string) error {
+	account := l.passkeyAccount(addr)
+	wait, ok, err := l.limiter.Allow(ctx, account, ThrottleKey(addr, l.ipv6Bits))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	return l.limiter.Abandon(ctx, account)
+}
+
+// passkeyAccount is the limiter's account of the passkey sign-ins from
+// addr. An email never holds a space, so it is no person's account.
+func (l *Login) passkeyAccount(addr string) string {
+	return "passkey sign-in from " + ThrottleKey(addr, l.ipv6Bits)
+}
+
+// checkAttempt runs check as one attempt on the limiter's account
+// (CheckFactor says how its outcome counts).
+func (l *Login) checkAttempt(ctx context.Context, account, addr string, check func() error) error {
 	wait, ok, err := l.limiter.Allow(ctx, account, ThrottleKey(addr, l.ipv6Bits))
 	if err != nil {
 		return err

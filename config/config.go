@@ -39,6 +39,11 @@ type Config struct {
 	ReauthMaxAge     time.Duration // REAUTH_MAX_AGE seconds, default 300, at least 1: how long an authentication counts as recent
 	MFARequiredRoles []string      // MFA_REQUIRED_ROLES, comma-separated roles that must enrol a second factor; empty: none
 
+	// Passkeys (WebAuthn). A passkey is bound to the relying-party id, a
+	// domain, and is only offered to pages of the listed origins.
+	WebAuthnRPID    string   // WEBAUTHN_RP_ID, default localhost
+	WebAuthnOrigins []string // WEBAUTHN_ORIGINS, comma-separated; default: see check
+
 	PasswordMinLength int   // PASSWORD_MIN_LENGTH, default 8, 1..128
 	AuthGenericErrors bool  // AUTH_GENERIC_ERRORS, default false
 	MaxBodyBytes      int64 // MAX_BODY_BYTES, default 1 MiB

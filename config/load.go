@@ -159,6 +159,15 @@ var settings = []setting{
 		help: "comma-separated roles (admin, user) whose accounts must enrol a second factor before they can use " +
 			"anything else; empty: none",
 		set: setMFARequiredRoles},
+	{name: "WEBAUTHN_RP_ID", def: "localhost", arg: "DOMAIN",
+		help: "relying-party id of passkeys: the domain the account page is served from (or a parent domain of it); " +
+			"passkeys registered under one id do not work under another",
+		set: setWebAuthnRPID},
+	{name: "WEBAUTHN_ORIGINS", arg: "LIST",
+		help: "comma-separated origins (scheme://host[:port]) the account page is served from, each on WEBAUTHN_RP_ID " +
+			"or a subdomain of it; empty: http://localhost:API_PORT (https with TLS_CERT_FILE) when WEBAUTHN_RP_ID is " +
+			"localhost, else https://WEBAUTHN_RP_ID",
+		set: setWebAuthnOrigins},
 
 	{name: "PASSWORD_MIN_LENGTH", def: "8", arg: "N", help: "minimum password length in characters, 1..128",
 		set: func(c *Config, v string) (err error) { c.PasswordMinLength, err = intIn(v, 1, 128); return err }},
@@ -326,7 +335,50 @@ func (c *Config) check() error {
 	case c.AdminPassword != "" && c.AdminEmail == "":
 		return c.Invalid("ADMIN_EMAIL", "", "want it set when ADMIN_PASSWORD is set")
 	}
+	return c.checkWebAuthn()
+}
+
+// checkWebAuthn fills in the default passkey origins and checks that every
+// origin is one a browser would let use passkeys of WEBAUTHN_RP_ID: the
+// RP id itself or a subdomain of it, over https (plain http only for
+// localhost, which browsers treat as secure).
+func (c *Config) checkWebAuthn() error {
+	if len(c.WebAuthnOrigins) == 0 {
+		c.WebAuthnOrigins = []string{c.defaultWebAuthnOrigin()}
+	}
+	for i, o := range c.WebAuthnOrigins {
+		u, _ := url.Parse(o) // setWebAuthnOrigins checked it
+		host := u.Hostname()
+		if host != c.WebAuthnRPID && !strings.HasSuffix(host, "."+c.WebAuthnRPID) {
+			return c.Invalid("WEBAUTHN_ORIGINS", strings.Join(c.WebAuthnOrigins, ","),
+				fmt.Sprintf("want origins on WEBAUTHN_RP_ID (%s) or a subdomain of it: entry %d is not", c.WebAuthnRPID, i+1))
+		}
+		if u.Scheme != "https" && !isLocalhost(host) {
+			return c.Invalid("WEBAUTHN_ORIGINS", strings.Join(c.WebAuthnOrigins, ","),
+				fmt.Sprintf("want https origins (browsers allow passkeys over http only on localhost): entry %d is http", i+1))
+		}
+	}
 	return nil
+}
+
+// defaultWebAuthnOrigin is the origin of the account page when none is
+// configured: a local server as `go run .` starts it, or the RP id itself
+// over https (behind a reverse proxy on the standard port).
+func (c *Config) defaultWebAuthnOrigin() string {
+	if !isLocalhost(c.WebAuthnRPID) {
+		return "https://" + c.WebAuthnRPID
+	}
+	scheme := "http"
+	if c.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s:%d", scheme, c.WebAuthnRPID, c.APIPort)
+}
+
+// isLocalhost reports whether host is localhost or one of its subdomains,
+// which browsers treat as a secure context even over http.
+func isLocalhost(host string) bool {
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 func intIn(v string, lo, hi int) (int, error) {
@@ -505,6 +557,36 @@ func setMFARequiredRoles(c *Config, v string) error {
 		}
 	}
 	c.MFARequiredRoles = entries
+	return nil
+}
+
+// setWebAuthnRPID accepts a domain name in lower case, as browsers compare
+// it; an IP address cannot be an RP id.
+func setWebAuthnRPID(c *Config, v string) error {
+	const want = "want a domain name in lower case, such as localhost or example.com (not an IP address)"
+	if _, err := netip.ParseAddr(v); err == nil || !isHostname(v) || strings.HasSuffix(v, ".") || strings.ToLower(v) != v {
+		return errors.New(want)
+	}
+	c.WebAuthnRPID = v
+	return nil
+}
+
+func setWebAuthnOrigins(c *Config, v string) error {
+	const want = "want comma-separated origins like https://example.com:8443 (http or https, no path)"
+	entries, err := list(v)
+	if err != nil {
+		return fmt.Errorf("%s: %v", want, err)
+	}
+	for i, e := range entries {
+		if !isOrigin(e) {
+			return fmt.Errorf("%s: entry %d is not an origin", want, i+1)
+		}
+		// Browsers send the origin lower-cased; such an entry would never match.
+		if strings.ToLower(e) != e {
+			return fmt.Errorf("%s: entry %d is not lower-case", want, i+1)
+		}
+	}
+	c.WebAuthnOrigins = entries
 	return nil
 }
 

@@ -44,6 +44,8 @@ func TestLoadDefaults(t *testing.T) {
 		CookieSecure:       "auto",
 		CookieSameSite:     "lax",
 		ReauthMaxAge:       300 * time.Second,
+		WebAuthnRPID:       "localhost",
+		WebAuthnOrigins:    []string{"http://localhost:5000"},
 		PasswordMinLength:  8,
 		MaxBodyBytes:       1 << 20,
 		Argon2:             Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
@@ -145,6 +147,7 @@ func TestLoadEnv(t *testing.T) {
 	assert.Equal(t, "key.pem", c.TLSKeyFile)
 	assert.Zero(t, c.ShutdownTimeout)
 	assert.Zero(t, c.HSTSMaxAge, "0 turns Strict-Transport-Security off")
+	assert.Equal(t, []string{"https://localhost:8080"}, c.WebAuthnOrigins, "the default origin follows the port and TLS")
 }
 
 func TestLoadFlagsWinOverEnv(t *testing.T) {
@@ -251,6 +254,19 @@ func TestLoadBadValues(t *testing.T) {
 		{"max body text", map[string]string{"MAX_BODY_BYTES": "1MB"}, nil, "MAX_BODY_BYTES"},
 		{"bad boolean", map[string]string{"AUTH_GENERIC_ERRORS": "yes"}, nil, "AUTH_GENERIC_ERRORS"},
 		{"bad boolean flag", nil, []string{"--auth-generic-errors=maybe"}, "AUTH_GENERIC_ERRORS"},
+		{"rp id with scheme", map[string]string{"WEBAUTHN_RP_ID": "https://example.com"}, nil, "WEBAUTHN_RP_ID"},
+		{"rp id with port", map[string]string{"WEBAUTHN_RP_ID": "example.com:443"}, nil, "WEBAUTHN_RP_ID"},
+		{"rp id an IP", map[string]string{"WEBAUTHN_RP_ID": "127.0.0.1"}, nil, "WEBAUTHN_RP_ID"},
+		{"rp id upper case", map[string]string{"WEBAUTHN_RP_ID": "Example.com"}, nil, "WEBAUTHN_RP_ID"},
+		{"rp id trailing dot", map[string]string{"WEBAUTHN_RP_ID": "example.com."}, nil, "WEBAUTHN_RP_ID"},
+		{"webauthn origin with path", map[string]string{"WEBAUTHN_ORIGINS": "http://localhost:5000/"}, nil, "WEBAUTHN_ORIGINS"},
+		{"webauthn origin upper case", map[string]string{"WEBAUTHN_ORIGINS": "http://LOCALHOST:5000"}, nil, "WEBAUTHN_ORIGINS"},
+		{"webauthn origin elsewhere", map[string]string{"WEBAUTHN_ORIGINS": "https://example.com"}, nil, "WEBAUTHN_ORIGINS"},
+		{"webauthn origin suffix only", map[string]string{"WEBAUTHN_RP_ID": "example.com",
+			"WEBAUTHN_ORIGINS": "https://badexample.com"}, nil, "WEBAUTHN_ORIGINS"},
+		{"webauthn origin http", map[string]string{"WEBAUTHN_RP_ID": "example.com",
+			"WEBAUTHN_ORIGINS": "http://example.com"}, nil, "WEBAUTHN_ORIGINS"},
+		{"webauthn origin an IP", map[string]string{"WEBAUTHN_ORIGINS": "http://127.0.0.1:5000"}, nil, "WEBAUTHN_ORIGINS"},
 		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, nil, "LOG_LEVEL"},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, nil, "LOG_FORMAT"},
 		{"cert without key", map[string]string{"TLS_CERT_FILE": "cert.pem"}, nil, "TLS_KEY_FILE"},
@@ -400,6 +416,33 @@ func TestLoadLoginIPv6Prefix(t *testing.T) {
 
 	_, err = Load(nil, env(map[string]string{"LOGIN_IPV6_PREFIX": "129"}))
 	assert.EqualError(t, err, `LOGIN_IPV6_PREFIX="129" is not allowed: want an integer from 1 to 128`)
+}
+
+// Passkeys: the RP id and the origins the page is served from, with
+// defaults for a local server and for a domain behind a proxy.
+func TestLoadWebAuthn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		rpID    string
+		origins []string
+	}{
+		{"default", nil, "localhost", []string{"http://localhost:5000"}},
+		{"port", map[string]string{"API_PORT": "8443"}, "localhost", []string{"http://localhost:8443"}},
+		{"a domain", map[string]string{"WEBAUTHN_RP_ID": "example.com"}, "example.com", []string{"https://example.com"}},
+		{"origins", map[string]string{"WEBAUTHN_RP_ID": "example.com",
+			"WEBAUTHN_ORIGINS": "https://example.com, https://app.example.com:8443"},
+			"example.com", []string{"https://example.com", "https://app.example.com:8443"}},
+		{"localhost subdomain over http", map[string]string{"WEBAUTHN_ORIGINS": "http://app.localhost:3000"},
+			"localhost", []string{"http://app.localhost:3000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(nil, env(tc.env))
+			require.NoError(t, err)
+			assert.Equal(t, tc.rpID, c.WebAuthnRPID)
+			assert.Equal(t, tc.origins, c.WebAuthnOrigins)
+		})
+	}
 }
 
 func TestErrorMessage(t *testing.T) {

@@ -29,10 +29,13 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	Users   store.UserStore
 	// Ready reports whether every store answers (/readyz).
-	Ready         func(context.Context) error
-	Accounts      *auth.Accounts
-	Login         *auth.Login
-	Factors       *auth.SecondFactors
+	Ready    func(context.Context) error
+	Accounts *auth.Accounts
+	Login    *auth.Login
+	Factors  *auth.SecondFactors
+	// Passkeys is set in the session modes, whose session store keeps
+	// the ceremonies; nil in basic_auth.
+	Passkeys      *auth.Passkeys
 	Authenticator middleware.Authenticator
 	// Policy is what the marks of a route's access ask of a caller:
 	// REAUTH_MAX_AGE and MFA_REQUIRED_ROLES.

@@ -86,6 +86,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 		cookies:       d.Cookies,
 		login:         d.Login,
 		factors:       d.Factors,
+		passkeys:      d.Passkeys,
 		genericErrors: d.GenericLoginErrors,
 		maxBody:       d.MaxBodyBytes,
 		log:           d.Log,
@@ -121,6 +122,25 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	api.handle("PUT", "/users/me/totp", enrol, session(handleConfirmTOTP(d.Factors))...)
 	api.handle("DELETE", "/users/me/totp", enrol, session(handleRemoveTOTP(d.Factors))...)
 	api.handle("POST", "/users/me/recovery_codes", auth.SignedIn.Reauth(), session(handleRegenerateRecoveryCodes(d.Factors))...)
+
+	// Passkeys, registered from a session like the factors above. The
+	// finish of a registration needs no recent authentication of its own:
+	// it completes only a ceremony that this session began with one,
+	// within minutes.
+	api.handle("GET", "/users/me/passkeys", auth.SignedIn.Enrolment(), session(handleListPasskeys())...)
+	api.handle("POST", "/users/me/passkeys/register/begin", enrol, session(handleBeginPasskeyRegistration(d.Passkeys))...)
+	api.handle("POST", "/users/me/passkeys/register/finish", auth.SignedIn.Enrolment(),
+		session(handleFinishPasskeyRegistration(d.Passkeys))...)
+	api.handle("DELETE", "/users/me/passkeys/:passkey_id", auth.SignedIn.Reauth(), session(handleRemovePasskey(d.Passkeys))...)
+	// Public, like the routes they complete: a passkey as the second
+	// factor of the cookie's pending sign-in, or a sign-in by passkey
+	// alone (whose begin anyone may ask for, within the login budget).
+	api.handle("POST", "/auth_session/second_factor/passkey/begin", auth.Anyone, session(handleBeginPasskeySecondFactor(sd))...)
+	api.handle("POST", "/auth_session/second_factor/passkey/finish", auth.Anyone, cookie(handleFinishPasskeySecondFactor(sd))...)
+	api.handle("POST", "/auth_session/login/passkey/begin", auth.Anyone, session(handleBeginPasskeySignIn(sd))...)
+	api.handle("POST", "/auth_session/login/passkey/finish", auth.Anyone, cookie(handleFinishPasskeySignIn(sd))...)
+	api.handle("POST", "/auth_session/reauth/passkey/begin", auth.SignedIn.Enrolment(), session(handleBeginPasskeyReauth(d.Passkeys))...)
+	api.handle("POST", "/auth_session/reauth/passkey/finish", auth.SignedIn.Enrolment(), session(handleFinishPasskeyReauth(sd))...)
 
 	return r, nil
 }

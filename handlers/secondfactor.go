@@ -83,21 +83,8 @@ func startPendingSession(c *gin.Context, d sessionDeps, user store.User, methods
 func handleSecondFactor(d sessionDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
-		token, present, ok := d.cookies.Token(c.Request)
-		if !present {
-			respond.Fail(c, store.EUNAUTHORIZED, respond.MsgUnauthorized)
-			return
-		}
+		pending, ok := pendingSignIn(c, d)
 		if !ok {
-			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
-			return
-		}
-		pending, err := d.sessions.Lookup(ctx, token)
-		if err == nil && pending.AAL != store.AALPending {
-			err = store.Errorf(store.EFORBIDDEN, respond.MsgForbidden) // signed in already
-		}
-		if err != nil {
-			respond.Error(c, err)
 			return
 		}
 		body, err := respond.DecodeObject(c)
@@ -113,12 +100,8 @@ func handleSecondFactor(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
-		user, err := d.users.UserByID(ctx, pending.UserID)
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			err = store.Errorf(store.EFORBIDDEN, respond.MsgForbidden)
-		}
-		if err != nil {
-			respond.Error(c, err)
+		user, ok := pendingUser(c, d, pending)
+		if !ok {
 			return
 		}
 		err = d.factors.Verify(ctx, user, proof, c.ClientIP())
@@ -130,27 +113,82 @@ func handleSecondFactor(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
-		// Of parallel completions of one pending session, one wins.
-		if err := d.sessions.Destroy(ctx, pending.ID); err != nil {
-			if store.ErrorCode(err) == store.ENOTFOUND {
-				err = store.Errorf(store.EFORBIDDEN, respond.MsgForbidden)
-			}
-			respond.Error(c, err)
-			return
-		}
-		token2, s, err := d.sessions.Start(ctx, user.ID, c.ClientIP(), c.Request.UserAgent(), store.AAL2)
-		if err != nil {
-			respond.Error(c, err)
-			return
-		}
-		if err := d.cookies.Set(c, token2, d.sessions.MaxAge(s)); err != nil {
-			respond.Error(c, err)
-			return
-		}
-		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded, slog.String("user_id", user.ID),
-			slog.String("session_id", s.ID), slog.String("aal", store.AAL2), slog.String("method", proof.Method))
-		writeUser(c, http.StatusOK, user)
+		completeSignIn(c, d, pending, user, proof.Method)
 	}
+}
+
+// pendingSignIn returns the pending session of the request's cookie: a
+// sign-in whose password was right and whose second factor is due. When
+// there is none it answers the request (401 without a cookie, 403 for a
+// cookie without a live pending session) and ok is false.
+func pendingSignIn(c *gin.Context, d sessionDeps) (pending store.Session, ok bool) {
+	token, present, valid := d.cookies.Token(c.Request)
+	if !present {
+		respond.Fail(c, store.EUNAUTHORIZED, respond.MsgUnauthorized)
+		return store.Session{}, false
+	}
+	if !valid {
+		respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
+		return store.Session{}, false
+	}
+	pending, err := d.sessions.Lookup(c.Request.Context(), token)
+	if err == nil && pending.AAL != store.AALPending {
+		err = store.Errorf(store.EFORBIDDEN, respond.MsgForbidden) // signed in already
+	}
+	if err != nil {
+		respond.Error(c, err)
+		return store.Session{}, false
+	}
+	return pending, true
+}
+
+// pendingUser returns the user of a pending sign-in, read fresh; when the
+// account is gone it answers 403 and ok is false.
+func pendingUser(c *gin.Context, d sessionDeps, pending store.Session) (store.User, bool) {
+	user, err := d.users.UserByID(c.Request.Context(), pending.UserID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		err = store.Errorf(store.EFORBIDDEN, respond.MsgForbidden)
+	}
+	if err != nil {
+		respond.Error(c, err)
+		return store.User{}, false
+	}
+	return user, true
+}
+
+// completeSignIn ends a pending sign-in whose second factor (method) was
+// right: the pending session ends and a new one at AAL2 starts, whose
+// cookie and user are the answer.
+func completeSignIn(c *gin.Context, d sessionDeps, pending store.Session, user store.User, method string) {
+	ctx := c.Request.Context()
+	// Of parallel completions of one pending session, one wins.
+	if err := d.sessions.Destroy(ctx, pending.ID); err != nil {
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			err = store.Errorf(store.EFORBIDDEN, respond.MsgForbidden)
+		}
+		respond.Error(c, err)
+		return
+	}
+	startSignedIn(c, d, user, method)
+}
+
+// startSignedIn starts a session at AAL2 for user, signed in with method
+// (a second factor, or a passkey alone), and answers its cookie and the
+// user.
+func startSignedIn(c *gin.Context, d sessionDeps, user store.User, method string) {
+	ctx := c.Request.Context()
+	token, s, err := d.sessions.Start(ctx, user.ID, c.ClientIP(), c.Request.UserAgent(), store.AAL2)
+	if err != nil {
+		respond.Error(c, err)
+		return
+	}
+	if err := d.cookies.Set(c, token, d.sessions.MaxAge(s)); err != nil {
+		respond.Error(c, err)
+		return
+	}
+	auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded, slog.String("user_id", user.ID),
+		slog.String("session_id", s.ID), slog.String("aal", store.AAL2), slog.String("method", method))
+	writeUser(c, http.StatusOK, user)
 }
 
 // handleReauth refreshes the current session's authentication time
@@ -176,6 +214,10 @@ func handleReauth(d sessionDeps) gin.HandlerFunc {
 		case err != nil:
 		case password == "":
 			err = store.Errorf(store.EINVALID, auth.MsgPasswordMissing)
+		case !sent && user.Factors.Enrolled() && !hasCodeFactor(user.Factors):
+			// Passkeys alone: the password is not enough, and there is no
+			// code to send (POST /auth_session/reauth/passkey/begin).
+			err = store.Errorf(store.EINVALID, auth.MsgReauthWithPasskey)
 		case !sent && user.Factors.Enrolled():
 			err = store.Errorf(store.EINVALID, auth.MsgCodeMissing)
 		}
@@ -212,4 +254,15 @@ func handleReauth(d sessionDeps) gin.HandlerFunc {
 			slog.String("aal", aal))
 		respond.JSON(c, http.StatusOK, reauthJSON{AAL: aal, AuthenticatedAt: formatTime(updated.AuthAt)})
 	}
+}
+
+// hasCodeFactor reports whether an account with factors f can send a code
+// (TOTP or a recovery code) to re-authenticate.
+func hasCodeFactor(f store.Factors) bool {
+	for _, m := range auth.Methods(f) {
+		if m == auth.MethodTOTP || m == auth.MethodRecoveryCode {
+			return true
+		}
+	}
+	return false
 }

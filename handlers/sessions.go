@@ -26,6 +26,7 @@ type sessionDeps struct {
 	cookies       *middleware.SessionCookies
 	login         *auth.Login
 	factors       *auth.SecondFactors
+	passkeys      *auth.Passkeys // nil in basic_auth
 	genericErrors bool
 	maxBody       int64
 	log           *slog.Logger
@@ -143,13 +144,7 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			respond.Error(c, err)
 			return
 		}
-		// Session fixation: a session the client brought is ended, never
-		// adopted.
-		if token, _, ok := d.cookies.Token(c.Request); ok {
-			if old, err := d.sessions.Lookup(ctx, token); err == nil {
-				_ = d.sessions.Destroy(ctx, old.ID)
-			}
-		}
+		endBroughtSession(c, d)
 		if methods := auth.Methods(user.Factors); len(methods) > 0 {
 			startPendingSession(c, d, user, methods)
 			return
@@ -166,6 +161,17 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
 		writeUser(c, http.StatusOK, user)
+	}
+}
+
+// endBroughtSession ends the session whose cookie came with a sign-in
+// (session fixation): a sign-in never keeps or adopts an existing token.
+func endBroughtSession(c *gin.Context, d sessionDeps) {
+	ctx := c.Request.Context()
+	if token, _, ok := d.cookies.Token(c.Request); ok {
+		if old, err := d.sessions.Lookup(ctx, token); err == nil {
+			_ = d.sessions.Destroy(ctx, old.ID)
+		}
 	}
 }
 

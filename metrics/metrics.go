@@ -37,6 +37,7 @@ const (
 const (
 	FactorTOTP         = "totp"
 	FactorRecoveryCode = "recovery_code"
+	FactorPasskey      = "passkey" // a second factor, a re-authentication or a sign-in by passkey alone
 
 	FactorSuccess   = "success"   // the code was right
 	FactorFailure   = "failure"   // wrong, or already used
@@ -79,8 +80,8 @@ func New() *Metrics {
 		}, []string{"outcome"}),
 		factors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "second_factor_attempts_total",
-			Help: "Second-factor checks (sign-in, re-authentication, enrolment) by method (totp, recovery_code) " +
-				"and result (success, failure, throttled).",
+			Help: "Second-factor checks (sign-in, re-authentication, enrolment) by method (totp, recovery_code, " +
+				"passkey, which counts sign-ins by passkey alone too) and result (success, failure, throttled).",
 		}, []string{"method", "result"}),
 		passwordHash: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "password_hash_seconds",
@@ -105,7 +106,7 @@ func New() *Metrics {
 	for _, o := range []string{LoginSuccess, LoginUnknownEmail, LoginWrongPassword, LoginThrottled, LoginInvalid} {
 		m.logins.WithLabelValues(o)
 	}
-	for _, method := range []string{FactorTOTP, FactorRecoveryCode} {
+	for _, method := range []string{FactorTOTP, FactorRecoveryCode, FactorPasskey} {
 		for _, result := range []string{FactorSuccess, FactorFailure, FactorThrottled} {
 			m.factors.WithLabelValues(method, result)
 		}

@@ -66,13 +66,9 @@ func TestBrowserTOTPEnrolmentAndSignIn(t *testing.T) {
 	b.click("#signout")
 	assert.Equal(t, "Signed out", b.message(true))
 	s.clock.Advance(30) // the confirming code is spent
-	b.do(
-		chromedp.WaitVisible("#signin-form"),
-		chromedp.SendKeys(`#signin-form input[name="email"]`, "bob@example.com"),
-		chromedp.SendKeys(`#signin-form input[name="password"]`, userPassword),
-		chromedp.Click(`#signin-form button[type="submit"]`),
-		chromedp.WaitVisible("#second-factor-form"),
-	)
+	b.enterPassword("bob@example.com", userPassword)
+	b.do(chromedp.WaitVisible("#second-factor-form"), chromedp.WaitVisible(`#second-factor-form input[name="recovery_code"]`))
+	assert.False(t, evalJS[bool](b, `!document.querySelector("#second-factor-passkey").hidden`), "no passkey to use")
 	b.screenshot("second-factor")
 	assert.Equal(t, 401, b.fetchStatus("GET", "/api/v1/users/me"), "a pending sign-in is no sign-in")
 	b.submitForm("#second-factor-form", map[string]string{"code": "000000"})

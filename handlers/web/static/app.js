@@ -79,9 +79,130 @@ function button(label, cls, onClick) {
 }
 
 let me = null; // the signed-in user
+let myFactors = { methods: [], recovery_codes_left: 0, totp: "none" }; // their second factors, as last read
 
-// LEVELS names a session's assurance level for people.
-const LEVELS = { aal1: "password", aal2: "password and second factor", pending: "password, second factor due" };
+// ---- passkeys (WebAuthn) ----
+// The API writes the binary members of the options and of the browser's
+// answer in base64url; the browser wants and gives ArrayBuffers.
+
+function fromB64url(s) {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
+
+function toB64url(buf) {
+  let bin = "";
+  for (const b of new Uint8Array(buf)) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function withIDs(list) {
+  return (list || []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+}
+
+function creationOptions(options) {
+  const pk = options.publicKey;
+  return {
+    publicKey: {
+      ...pk,
+      challenge: fromB64url(pk.challenge),
+      user: { ...pk.user, id: fromB64url(pk.user.id) },
+      excludeCredentials: withIDs(pk.excludeCredentials),
+    },
+  };
+}
+
+function requestOptions(options) {
+  const pk = options.publicKey;
+  const out = { ...pk, challenge: fromB64url(pk.challenge) };
+  if (pk.allowCredentials) out.allowCredentials = withIDs(pk.allowCredentials);
+  return { publicKey: out };
+}
+
+// credentialJSON is the browser's PublicKeyCredential as the API reads it.
+function credentialJSON(cred) {
+  const r = cred.response;
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toB64url(r.attestationObject);
+    response.transports = typeof r.getTransports === "function" ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = toB64url(r.authenticatorData);
+    response.signature = toB64url(r.signature);
+    if (r.userHandle) response.userHandle = toB64url(r.userHandle);
+  }
+  return {
+    id: cred.id,
+    rawId: toB64url(cred.rawId),
+    type: cred.type,
+    authenticatorAttachment: cred.authenticatorAttachment || null,
+    clientExtensionResults: cred.getClientExtensionResults(),
+    response,
+  };
+}
+
+// passkeyError says what went wrong in the browser (the API was not
+// asked), in the page's words.
+function passkeyError(e) {
+  if (e && e.name === "NotAllowedError") return new ApiError(0, "The passkey request was cancelled or timed out");
+  if (e && e.name === "InvalidStateError") return new ApiError(0, "This device already has a passkey for this account");
+  return new ApiError(0, "This browser cannot use passkeys here");
+}
+
+const passkeysSupported = () => typeof window.PublicKeyCredential === "function";
+
+// usePasskey runs a check of a passkey: the options from path + "/begin",
+// the browser's answer to path + "/finish", whose answer it returns.
+async function usePasskey(path) {
+  const options = await api("POST", path + "/begin");
+  let cred;
+  try {
+    cred = await navigator.credentials.get(requestOptions(options));
+  } catch (e) {
+    throw passkeyError(e);
+  }
+  return api("POST", path + "/finish", { credential: credentialJSON(cred) });
+}
+
+// LEVELS names a session's assurance level for people. A passkey alone
+// signs in at aal2 too: it is something the person has, unlocked by
+// something they know or are.
+const LEVELS = {
+  aal1: "password",
+  aal2: "password and second factor, or a passkey",
+  pending: "password, second factor due",
+};
+
+// NO_FACTORS is the second-factor status of an account without any.
+const NO_FACTORS = { methods: [], recovery_codes_left: 0, totp: "none" };
+
+// showMethods shows, within root, the parts of a second-factor step
+// ([data-method]) for the methods the API listed, a passkey only where the
+// browser can use one. It reports whether a code (an authenticator app's or
+// a recovery code) can be typed.
+function showMethods(root, methods) {
+  for (const el of root.querySelectorAll("[data-method]")) {
+    const m = el.dataset.method;
+    show(el, methods.includes(m) && (m !== "passkey" || passkeysSupported()));
+  }
+  for (const el of root.querySelectorAll(".recovery-label")) {
+    el.textContent = methods.includes("totp") ? "Or a recovery code" : "Recovery code";
+  }
+  return methods.includes("totp") || methods.includes("recovery_code");
+}
+
+// withCodes adds to body the code and the recovery code typed in form,
+// as the API reads them.
+function withCodes(form, body) {
+  for (const n of ["code", "recovery_code"]) {
+    const v = form.elements[n].value.trim();
+    if (v !== "") body[n] = v;
+  }
+  return body;
+}
 
 // fail shows an API error as the API wrote it. A 401 or 403 may mean the
 // session has ended (or merely that the caller may not do that): when the
@@ -98,10 +219,11 @@ async function fail(err) {
 
 function signedOut() {
   me = null;
+  myFactors = NO_FACTORS;
+  endReauth();
   show($("#account-view"), false);
-  show($("#reauth-view"), false);
-  show($("#second-factor-form"), false);
-  show($("#signin-form"), true);
+  show($("#second-factor-view"), false);
+  show($("#passkey-signin-box"), passkeysSupported());
   show($("#signin-view"), true);
   show($("#signout"), false);
   show($("#whoami"), false);
@@ -130,8 +252,13 @@ const MFA_REQUIRED = "second factor required";
 async function refresh() {
   try {
     const admin = me.role === "admin";
-    const [user, factors] = await Promise.all([api("GET", "/users/me"), api("GET", "/users/me/second_factors")]);
+    const [user, factors, passkeys] = await Promise.all([
+      api("GET", "/users/me"),
+      api("GET", "/users/me/second_factors"),
+      api("GET", "/users/me/passkeys"),
+    ]);
     me = user;
+    myFactors = factors;
     let sessions = [];
     let users = null;
     let mustEnrol = false;
@@ -145,6 +272,7 @@ async function refresh() {
       mustEnrol = true;
     }
     renderAccount(sessions, users, factors, mustEnrol);
+    renderPasskeys(passkeys);
   } catch (err) {
     await fail(err);
   }
@@ -154,19 +282,26 @@ async function refresh() {
 // that change it.
 function renderFactors(factors, mustEnrol) {
   const enabled = factors.totp === "enabled";
-  let status = enabled
-    ? "On: signing in takes a code from your authenticator app. Recovery codes left: " + factors.recovery_codes_left + "."
-    : "Off: signing in takes only your password.";
-  if (mustEnrol) status += " Your role requires it: set it up to use the rest of your account.";
+  const passkey = factors.methods.includes("passkey");
+  const left = " Recovery codes left: " + factors.recovery_codes_left + ".";
+  let status = "Off: signing in takes only your password.";
+  if (enabled) {
+    status = "On: signing in takes a code from your authenticator app" + (passkey ? " or a passkey" : "") + "." + left;
+  } else if (passkey) {
+    status = "On: after your password, signing in takes one of your passkeys. No authenticator app is set up." +
+      (factors.recovery_codes_left > 0 ? left : "");
+  }
+  if (mustEnrol) status += " Your role requires it: set up an authenticator app or add a passkey to use the rest of your account.";
   $("#mfa-status").textContent = status;
   show($("#totp-start"), !enabled && $("#totp-setup").hidden);
   show($("#totp-remove"), enabled);
-  show($("#recovery-new"), enabled);
+  show($("#recovery-new"), enabled || passkey);
   for (const id of ["#sessions-section", "#password-section"]) show($(id), !mustEnrol);
 }
 
 function renderAccount(sessions, users, factors, mustEnrol) {
   show($("#signin-view"), false);
+  show($("#second-factor-view"), false);
   show($("#account-view"), true);
   show($("#signout"), true);
   const who = $("#whoami");
@@ -179,7 +314,6 @@ function renderAccount(sessions, users, factors, mustEnrol) {
   pf.elements.first_name.value = me.first_name || "";
   pf.elements.last_name.value = me.last_name || "";
   $("#password-form").elements.username.value = me.email;
-  $("#reauth-form").elements.username.value = me.email;
   renderFactors(factors, mustEnrol);
 
   const tbody = $("#sessions tbody");
@@ -206,6 +340,100 @@ function renderAccount(sessions, users, factors, mustEnrol) {
 
   show($("#admin-view"), users !== null);
   if (users !== null) renderUsers(users);
+}
+
+function renderPasskeys(passkeys) {
+  const tbody = $("#passkeys tbody");
+  tbody.replaceChildren();
+  for (const k of passkeys) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = k.id;
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    actions.append(button("Remove", "danger", () => removePasskey(k)));
+    tr.append(cell(k.name), cell(when(k.created_at), "time"), cell(k.last_used_at ? when(k.last_used_at) : "never", "time"),
+      actions);
+    tbody.append(tr);
+  }
+  show($("#passkeys"), passkeys.length > 0);
+  show($("#passkeys-none"), passkeys.length === 0);
+  show($("#passkey-form"), passkeysSupported());
+}
+
+// addPasskey registers a passkey of this device under the name typed in
+// form (a change that needs a recent sign-in).
+function addPasskey(form) {
+  const name = form.elements.name.value;
+  return sensitive(async () => {
+    const options = await api("POST", "/users/me/passkeys/register/begin");
+    let cred;
+    try {
+      cred = await navigator.credentials.create(creationOptions(options));
+    } catch (e) {
+      throw passkeyError(e);
+    }
+    const k = await api("POST", "/users/me/passkeys/register/finish", { name, credential: credentialJSON(cred) });
+    form.reset();
+    say("Passkey " + k.name + " added", true);
+    await refresh();
+  });
+}
+
+function removePasskey(k) {
+  return sensitive(async () => {
+    await api("DELETE", "/users/me/passkeys/" + encodeURIComponent(k.id));
+    say("Passkey " + k.name + " removed", true);
+    await refresh();
+  });
+}
+
+// signInWith runs one step of a sign-in and goes on from its answer; a
+// refusal is shown as the API wrote it, and form (when given) keeps what
+// was typed until the step succeeds. A second-factor step (pending) whose
+// pending sign-in is over goes back to the sign-in form.
+async function signInWith(step, form, pending) {
+  say("");
+  let answer;
+  try {
+    answer = await step();
+  } catch (err) {
+    say(err.message);
+    if (pending && err instanceof ApiError && (err.status === 401 && err.message === "Unauthorized" || err.status === 403)) {
+      signedOut();
+    }
+    return;
+  }
+  if (form) form.reset();
+  await signedIn(answer);
+}
+
+// signedIn goes on from an answer of a sign-in route: the user, or a
+// second factor to ask for.
+async function signedIn(answer) {
+  if (answer && answer.second_factor_required === true) {
+    askSecondFactor(answer.methods);
+    return;
+  }
+  me = answer;
+  say("");
+  await refresh();
+}
+
+// askSecondFactor shows the second step of a sign-in with the methods the
+// API listed: a passkey, a code from the authenticator app, a recovery
+// code.
+function askSecondFactor(methods) {
+  say("");
+  const view = $("#second-factor-view");
+  const form = $("#second-factor-form");
+  form.reset();
+  show($("#signin-view"), false);
+  const codes = showMethods(view, methods);
+  show(form, codes);
+  show(view, true);
+  if (!codes && $("#second-factor-passkey").hidden) say(passkeyError(null).message); // passkeys only, none here
+  const first = view.querySelector("button[data-method]:not([hidden]), label:not([hidden]) input");
+  if (first !== null) first.focus();
 }
 
 function renderUsers(users) {
@@ -248,9 +476,11 @@ async function userAction(method, path, body, done) {
   });
 }
 
+// ---- re-authentication ----
 // sensitive runs action, a change that may need a recent sign-in: when
-// the API answers "reauthentication required", the visitor confirms with
-// their password (and a code), and the action runs again.
+// the API answers "reauthentication required", the visitor confirms it is
+// them (a passkey, or the password and a code when the account has a
+// second factor), and the action runs again.
 let afterReauth = null;
 
 async function sensitive(action) {
@@ -258,16 +488,58 @@ async function sensitive(action) {
     await action();
   } catch (err) {
     if (err instanceof ApiError && err.status === 403 && err.message === "reauthentication required") {
-      afterReauth = action;
-      const factors = await api("GET", "/users/me/second_factors").catch(() => ({ totp: "none" }));
-      for (const el of document.querySelectorAll(".needs-code")) show(el, factors.totp === "enabled");
-      say("");
-      show($("#reauth-view"), true);
-      $("#reauth-form").elements.password.focus();
+      await askReauth(action);
       return;
     }
     await fail(err);
   }
+}
+
+// askReauth shows the confirmation prompt with the ways this account can
+// confirm, and keeps action to run once it is confirmed.
+async function askReauth(action) {
+  afterReauth = action;
+  const factors = await api("GET", "/users/me/second_factors").catch(() => myFactors);
+  const methods = factors.methods || [];
+  const view = $("#reauth-view");
+  const form = $("#reauth-form");
+  const passkey = passkeysSupported() && methods.includes("passkey");
+  const codes = showMethods(view, methods);
+  // With passkeys alone the password is not enough, and there is no code
+  // to send with it.
+  const password = codes || !passkey;
+  let code = "";
+  if (methods.includes("totp")) {
+    code = " and a code from your authenticator app" + (methods.includes("recovery_code") ? " (or a recovery code)" : "");
+  } else if (codes) {
+    code = " and a recovery code";
+  }
+  let hint = "This change needs a recent sign-in. ";
+  if (passkey && password) hint += "Confirm with a passkey, or with your password" + code + ".";
+  else if (passkey) hint += "Confirm with a passkey.";
+  else hint += "Enter your password" + code + ".";
+  $("#reauth-hint").textContent = hint;
+  form.reset();
+  form.elements.username.value = me ? me.email : "";
+  show(form, password);
+  say("");
+  show(view, true);
+  view.scrollIntoView();
+  (password ? form.elements.password : $("#reauth-passkey")).focus();
+}
+
+// endReauth closes the prompt; a change it was for is dropped.
+function endReauth() {
+  afterReauth = null;
+  $("#reauth-form").reset();
+  show($("#reauth-view"), false);
+}
+
+// reauthenticated closes the prompt and runs the change it was for again.
+async function reauthenticated() {
+  const action = afterReauth;
+  endReauth();
+  if (action) await sensitive(action);
 }
 
 // showRecoveryCodes lists new recovery codes, shown only this once.
@@ -305,69 +577,56 @@ function formJSON(form, names) {
 }
 
 function wire() {
-  $("#signin-form").addEventListener("submit", async (ev) => {
+  $("#signin-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const form = ev.target;
-    let answer;
-    try {
-      answer = await api("POST", "/auth_session/login", new URLSearchParams(new FormData(form)));
-    } catch (err) {
-      say(err.message);
-      return;
-    }
-    form.reset();
-    say("");
-    if (answer.second_factor_required) {
-      show(form, false);
-      show($("#second-factor-form"), true);
-      $("#second-factor-form").elements.code.focus();
-      return;
-    }
-    me = answer;
-    await refresh();
+    signInWith(() => api("POST", "/auth_session/login", new URLSearchParams(new FormData(form))), form);
   });
 
-  $("#second-factor-form").addEventListener("submit", async (ev) => {
+  $("#passkey-signin").addEventListener("click", () =>
+    signInWith(() => usePasskey("/auth_session/login/passkey"), $("#signin-form")));
+
+  $("#second-factor-passkey").addEventListener("click", () =>
+    signInWith(() => usePasskey("/auth_session/second_factor/passkey"), undefined, true));
+
+  $("#second-factor-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const form = ev.target;
-    const body = {};
-    for (const n of ["code", "recovery_code"]) {
-      if (form.elements[n].value.trim() !== "") body[n] = form.elements[n].value.trim();
-    }
-    try {
-      me = await api("POST", "/auth_session/second_factor", body);
-    } catch (err) {
-      say(err.message);
-      if (err.status === 401 && err.message === "Unauthorized" || err.status === 403) signedOut(); // pending sign-in over
-      return;
-    }
-    form.reset();
+    signInWith(() => api("POST", "/auth_session/second_factor", withCodes(form, {})), form, true);
+  });
+
+  $("#second-factor-cancel").addEventListener("click", () => {
     say("");
-    await refresh();
+    signedOut();
   });
 
   $("#reauth-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const form = ev.target;
-    const body = { password: form.elements.password.value };
-    if (form.elements.code.value.trim() !== "") body.code = form.elements.code.value.trim();
     try {
-      await api("POST", "/auth_session/reauth", body);
+      await api("POST", "/auth_session/reauth", withCodes(form, { password: form.elements.password.value }));
     } catch (err) {
       await fail(err);
       return;
     }
-    form.reset();
-    show($("#reauth-view"), false);
-    const action = afterReauth;
-    afterReauth = null;
-    if (action) await sensitive(action);
+    await reauthenticated();
   });
 
-  $("#reauth-cancel").addEventListener("click", () => {
-    afterReauth = null;
-    $("#reauth-form").reset();
-    show($("#reauth-view"), false);
+  $("#reauth-passkey").addEventListener("click", async () => {
+    try {
+      await usePasskey("/auth_session/reauth/passkey");
+    } catch (err) {
+      await fail(err);
+      return;
+    }
+    await reauthenticated();
+  });
+
+  $("#reauth-cancel").addEventListener("click", () => endReauth());
+
+  $("#passkey-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    return addPasskey(ev.target);
   });
 
   $("#totp-start").addEventListener("click", () => sensitive(async () => {
