@@ -10,7 +10,9 @@ import (
 // user and session once they are known.
 type RequestInfo struct {
 	RequestID string
-	ClientIP  string
+	// ClientIP works out the client's address from the request each time
+	// it is called (most requests never ask); nil names none.
+	ClientIP  func() string
 	UserID    string // the authenticated caller, if any
 	SessionID string // public id of the caller's session, if any
 }
@@ -84,9 +86,13 @@ func Audit(ctx context.Context, log *slog.Logger, level slog.Level, event string
 	all := make([]slog.Attr, 0, len(attrs)+6)
 	all = append(all, slog.Bool("audit", true), slog.String("event", event))
 	if info := RequestInfoFrom(ctx); info != nil {
+		var clientIP string
+		if info.ClientIP != nil {
+			clientIP = info.ClientIP()
+		}
 		all = append(all,
 			slog.String("request_id", info.RequestID),
-			slog.String("client_ip", info.ClientIP))
+			slog.String("client_ip", clientIP))
 		if info.UserID != "" {
 			all = append(all, slog.String("actor_id", info.UserID))
 		}

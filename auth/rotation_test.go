@@ -81,7 +81,7 @@ func TestUseNeverRotatesWithIntervalZero(t *testing.T) {
 func TestUseReplayAfterGraceEndsSession(t *testing.T) {
 	var logs bytes.Buffer
 	m, st, clk := newRotatingManager(15*time.Minute, time.Minute, &logs)
-	ctx := WithRequestInfo(t.Context(), &RequestInfo{RequestID: "req-1", ClientIP: "198.51.100.9"})
+	ctx := WithRequestInfo(t.Context(), &RequestInfo{RequestID: "req-1", ClientIP: func() string { return "198.51.100.9" }})
 	old, created, err := m.Create(ctx, "user-1", "203.0.113.1", "test")
 	require.NoError(t, err)
 	clk.Add(15 * time.Minute)

@@ -40,7 +40,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	access := auth.NewRoutes()
 	r.Use(
 		middleware.SecurityHeaders(d.HSTSMaxAge, d.TrustedPrefixes),
-		middleware.RequestID(),
+		middleware.RequestID(r),
 		middleware.AccessLog(d.Log, r.Routes),
 		middleware.Metrics(d.Metrics, r.Routes),
 		middleware.Recovery(d.Log),

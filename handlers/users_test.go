@@ -44,7 +44,7 @@ func TestUserWireFormat(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q", ct)
 		}
-		list, err := json.Marshal([]userJSON{toUserJSON(tc.user)})
+		list, err := json.Marshal([]*userJSON{toUserJSON(tc.user)})
 		if err != nil {
 			t.Fatal(err)
 		}

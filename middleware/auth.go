@@ -152,7 +152,7 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 	if err != nil {
 		return nil, Forbidden
 	}
-	user, err := b.Login.Check(c.Request.Context(), email, password, clientIP(c))
+	user, err := b.Login.Check(c.Request.Context(), email, password, c.ClientIP())
 	if err != nil {
 		return nil, basicRefusal(c, err)
 	}
@@ -162,15 +162,6 @@ func (b BasicAuth) Authenticate(c *gin.Context) (*Caller, error) {
 		return nil, store.Errorf(store.EUNAUTHORIZED, auth.MsgSecondFactorEnrolled)
 	}
 	return &Caller{User: user}, nil
-}
-
-// clientIP is the request's client address from its audit details (see
-// RequestID), else gin's.
-func clientIP(c *gin.Context) string {
-	if info := auth.RequestInfoFrom(c.Request.Context()); info != nil {
-		return info.ClientIP
-	}
-	return c.ClientIP()
 }
 
 // basicRefusal is the pipeline's error for credentials that did not pass:

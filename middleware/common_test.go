@@ -79,7 +79,7 @@ func TestSharedHeaderValuesSurviveHandlersThatChangeThem(t *testing.T) {
 func TestRequestIDIsARandomUUIDv4(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
-	r.Use(RequestID())
+	r.Use(RequestID(r))
 	r.GET("/x", func(c *gin.Context) { c.Status(204) })
 	seen := map[string]bool{}
 	for range 1000 {
@@ -115,12 +115,12 @@ func TestRequestInfoNamesTheClient(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	assert.NoError(t, r.SetTrustedProxies([]string{"10.0.0.0/8"}))
-	r.Use(RequestID())
+	r.Use(RequestID(r))
 	var kept context.Context
 	var during string
 	r.GET("/api/v1/x", func(c *gin.Context) {
 		kept = c.Request.Context()
-		during = auth.RequestInfoFrom(kept).ClientIP
+		during = auth.RequestInfoFrom(kept).ClientIP()
 		c.Status(204)
 	})
 	get := func(peer, forwarded string) {
@@ -134,7 +134,7 @@ func TestRequestInfoNamesTheClient(t *testing.T) {
 
 	get("10.1.2.3:4000", "203.0.113.7")
 	assert.Equal(t, "203.0.113.7", during, "forwarded by a trusted proxy")
-	assert.Equal(t, "203.0.113.7", auth.RequestInfoFrom(kept).ClientIP, "read again after the answer")
+	assert.Equal(t, "203.0.113.7", auth.RequestInfoFrom(kept).ClientIP(), "read again after the answer")
 	get("192.0.2.8:4000", "203.0.113.7")
 	assert.Equal(t, "192.0.2.8", during, "an untrusted peer's header is ignored")
 	get("[2001:db8::1]:4000", "")
@@ -144,6 +144,6 @@ func TestRequestInfoNamesTheClient(t *testing.T) {
 	first := kept
 	get("198.51.100.1:4000", "")
 	assert.Equal(t, "198.51.100.1", during)
-	assert.Equal(t, "192.0.2.9", auth.RequestInfoFrom(first).ClientIP, "never the next request's")
+	assert.Equal(t, "192.0.2.9", auth.RequestInfoFrom(first).ClientIP(), "never the next request's")
 	assert.NotEmpty(t, auth.RequestInfoFrom(first).RequestID)
 }

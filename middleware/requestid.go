@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -18,8 +19,9 @@ const requestIDHeader = "X-Request-Id"
 
 // RequestID accepts a sane X-Request-ID from the client (at most 128 of
 // [A-Za-z0-9._:-]) or makes one, echoes it on the response, and puts the
-// request's audit details in its context.
-func RequestID() gin.HandlerFunc {
+// request's audit details in its context. engine is the one serving the
+// requests, whose trusted proxies name their clients.
+func RequestID(engine *gin.Engine) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var id string
 		if v := c.Request.Header[requestIDHeader]; len(v) > 0 && saneRequestID(v[0]) {
@@ -27,9 +29,9 @@ func RequestID() gin.HandlerFunc {
 		} else {
 			id = uuid.NewString() // a random UUIDv4
 		}
-		rc := &requestContext{Context: c.Request.Context()}
+		rc := &requestContext{Context: c.Request.Context(), engine: engine, req: c.Request}
 		rc.info.RequestID = id
-		rc.info.ClientIP = c.ClientIP() // TRUSTED_PROXIES: see newEngine
+		rc.info.ClientIP = rc.clientIP
 		rc.idHeader[0] = id
 		c.Writer.Header()[requestIDHeader] = rc.idHeader[:]
 		c.Request = c.Request.WithContext(rc)
@@ -63,6 +65,19 @@ type requestContext struct {
 	info     auth.RequestInfo
 	caller   *Caller
 	idHeader [1]string // the X-Request-Id header's value, saving it an allocation
+	engine   *gin.Engine
+	req      *http.Request // the request as RequestID received it
+}
+
+// clientIP is gin's c.ClientIP() for the request (TRUSTED_PROXIES: see
+// newEngine), worked out each time it is asked for: most requests never
+// ask (the access log, when it writes, asks gin itself). It reads no gin
+// context of the request, which gin reuses for another request once this
+// one is answered, but one of its own.
+func (rc *requestContext) clientIP() string {
+	c := gin.CreateTestContextOnly(nil, rc.engine)
+	c.Request = rc.req
+	return c.ClientIP()
 }
 
 type requestContextKey struct{}

@@ -49,7 +49,7 @@ func setUp(t *testing.T, open storetest.OpenSessionStore, interval, grace time.D
 // use presents token once, as a request would.
 func use(t *testing.T, m *auth.SessionManager, token string) (store.Session, string, error) {
 	t.Helper()
-	ctx := auth.WithRequestInfo(t.Context(), &auth.RequestInfo{RequestID: "r", ClientIP: "198.51.100.9"})
+	ctx := auth.WithRequestInfo(t.Context(), &auth.RequestInfo{RequestID: "r", ClientIP: func() string { return "198.51.100.9" }})
 	return m.Use(ctx, auth.ParseToken(token))
 }
 
