@@ -54,13 +54,14 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // environment sets GOGC. The service keeps little live data (about 1 MiB
 // with a few users and sessions), and at Go's default of 100 the heap
 // goal stays at the runtime's 4 MiB minimum: under load it collected 30
-// to 40 times a second, which cost more CPU per request than the
-// service's own middleware. At 800 that minimum becomes 32 MiB and
-// collections are about eight times rarer (in paired rounds, /status went
-// from 0.77–0.84 of a bare Gin handler's rate to 0.87–0.95). The price: a
-// live heap above 4 MiB may grow to 9 times its size before it is
-// collected; GOGC or GOMEMLIMIT bound it.
-const defaultGOGC = 800
+// to 40 times a second. At 200 that minimum becomes 8 MiB: the
+// collector's share of a /users/me fell from about 13,000 instructions
+// to 5,400 (800 would take it to 1,300), while a login storm's peak RSS,
+// which argon2id's 19 MiB per hash drives, grew by a quarter (by three
+// quarters at 400, 2.7 times at 800). No GOMEMLIMIT is set: a fixed one
+// would make the collector run without pause whenever the live heap
+// neared it (large memory stores, many hashing slots).
+const defaultGOGC = 200
 
 // useDefaultGOGC sets defaultGOGC unless the environment sets GOGC; the
 // returned function restores what was there.
