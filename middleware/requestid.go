@@ -73,7 +73,8 @@ type requestContext struct {
 // newEngine), worked out each time it is asked for: most requests never
 // ask (the access log, when it writes, asks gin itself). It reads no gin
 // context of the request, which gin reuses for another request once this
-// one is answered, but one of its own.
+// one is answered, but one of its own: gin.CreateTestContextOnly is, its
+// name notwithstanding, gin's way to make a fresh context of an engine.
 func (rc *requestContext) clientIP() string {
 	c := gin.CreateTestContextOnly(nil, rc.engine)
 	c.Request = rc.req

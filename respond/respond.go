@@ -83,8 +83,8 @@ type errorBody struct {
 // here declare their fields in alphabetical order, and maps are sorted by
 // encoding/json, so keys on the wire are always sorted. The bytes of
 // json.Marshal go straight to the writer: gin's c.JSON, which would do the
-// same, first boxes its renderer and looks at the Content-Type again, which
-// costs about a thousand instructions per answer.
+// same, first boxes its renderer and looks at the Content-Type again (an
+// allocation and about 600 instructions per answer).
 func JSON(c *gin.Context, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil { // a type encoding/json cannot encode: answered 500, logged
