@@ -78,12 +78,8 @@ func handleConfirmTOTP(factors *auth.SecondFactors) gin.HandlerFunc {
 			return
 		}
 		codes, err := factors.ConfirmTOTP(c.Request.Context(), user, code, c.ClientIP())
-		if wait, throttled := auth.RetryAfter(err); throttled {
-			respond.TooManyRequests(c, wait)
-			return
-		}
 		if err != nil {
-			respond.Error(c, err)
+			answerCheck(c, err)
 			return
 		}
 		respond.JSON(c, http.StatusOK, recoveryCodesJSON{RecoveryCodes: codes})

@@ -87,16 +87,6 @@ func finishBody(c *gin.Context) (map[string]json.RawMessage, json.RawMessage, bo
 	return body, credential, true
 }
 
-// answerCheck answers the error of a passkey check: 429 with Retry-After
-// when throttled, else as the error says.
-func answerCheck(c *gin.Context, err error) {
-	if wait, throttled := auth.RetryAfter(err); throttled {
-		respond.TooManyRequests(c, wait)
-		return
-	}
-	respond.Error(c, err)
-}
-
 // handleListPasskeys lists the caller's passkeys, oldest first.
 func handleListPasskeys() gin.HandlerFunc {
 	return func(c *gin.Context) {

@@ -63,14 +63,7 @@ func readProof(body map[string]json.RawMessage) (p auth.Proof, ok bool, err erro
 // ends within auth.PendingLifetime) in the cookie, and the methods that
 // can complete it.
 func startPendingSession(c *gin.Context, d sessionDeps, user store.User, methods []string) {
-	ctx := c.Request.Context()
-	token, s, err := d.sessions.Start(ctx, user.ID, c.ClientIP(), c.Request.UserAgent(), store.AALPending)
-	if err != nil {
-		respond.Error(c, err)
-		return
-	}
-	if err := d.cookies.Set(c, token, d.sessions.MaxAge(s)); err != nil {
-		respond.Error(c, err)
+	if _, ok := startSession(c, d, user, store.AALPending); !ok {
 		return
 	}
 	respond.JSON(c, http.StatusOK, secondFactorRequiredJSON{Methods: methods, SecondFactorRequired: true})
@@ -105,12 +98,8 @@ func handleSecondFactor(d sessionDeps) gin.HandlerFunc {
 			return
 		}
 		err = d.factors.Verify(ctx, user, proof, c.ClientIP())
-		if wait, throttled := auth.RetryAfter(err); throttled {
-			respond.TooManyRequests(c, wait)
-			return
-		}
 		if err != nil {
-			respond.Error(c, err)
+			answerCheck(c, err)
 			return
 		}
 		completeSignIn(c, d, pending, user, proof.Method)
@@ -176,17 +165,11 @@ func completeSignIn(c *gin.Context, d sessionDeps, pending store.Session, user s
 // (a second factor, or a passkey alone), and answers its cookie and the
 // user.
 func startSignedIn(c *gin.Context, d sessionDeps, user store.User, method string) {
-	ctx := c.Request.Context()
-	token, s, err := d.sessions.Start(ctx, user.ID, c.ClientIP(), c.Request.UserAgent(), store.AAL2)
-	if err != nil {
-		respond.Error(c, err)
+	s, ok := startSession(c, d, user, store.AAL2)
+	if !ok {
 		return
 	}
-	if err := d.cookies.Set(c, token, d.sessions.MaxAge(s)); err != nil {
-		respond.Error(c, err)
-		return
-	}
-	auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded, slog.String("user_id", user.ID),
+	auth.Audit(c.Request.Context(), d.log, slog.LevelInfo, auth.EventLoginSucceeded, slog.String("user_id", user.ID),
 		slog.String("session_id", s.ID), slog.String("aal", store.AAL2), slog.String("method", method))
 	writeUser(c, http.StatusOK, user)
 }
@@ -238,11 +221,7 @@ func handleReauth(d sessionDeps) gin.HandlerFunc {
 		if err != nil {
 			auth.Audit(ctx, d.log, slog.LevelWarn, auth.EventReauthFailed, slog.String("user_id", user.ID),
 				slog.String("reason", store.ErrorMessage(err)))
-			if wait, throttled := auth.RetryAfter(err); throttled {
-				respond.TooManyRequests(c, wait)
-				return
-			}
-			respond.Error(c, err)
+			answerCheck(c, err)
 			return
 		}
 		updated, err := d.sessions.Reauthenticated(ctx, s, aal)

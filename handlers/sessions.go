@@ -133,15 +133,11 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			return
 		}
 		user, err := d.login.Check(ctx, email, password, c.ClientIP())
-		if wait, throttled := auth.RetryAfter(err); throttled {
-			respond.TooManyRequests(c, wait)
-			return
-		}
 		if err != nil {
 			if code := store.ErrorCode(err); d.genericErrors && (code == store.ENOTFOUND || code == store.EUNAUTHORIZED) {
 				err = store.Errorf(store.EUNAUTHORIZED, auth.MsgGenericLogin)
 			}
-			respond.Error(c, err)
+			answerCheck(c, err)
 			return
 		}
 		endBroughtSession(c, d)
@@ -149,19 +145,39 @@ func handleLogin(d sessionDeps) gin.HandlerFunc {
 			startPendingSession(c, d, user, methods)
 			return
 		}
-		token, s, err := d.sessions.Create(ctx, user.ID, c.ClientIP(), c.Request.UserAgent())
-		if err != nil {
-			respond.Error(c, err)
-			return
-		}
-		if err := d.cookies.Set(c, token, d.sessions.MaxAge(s)); err != nil {
-			respond.Error(c, err)
+		s, ok := startSession(c, d, user, store.AAL1)
+		if !ok {
 			return
 		}
 		auth.Audit(ctx, d.log, slog.LevelInfo, auth.EventLoginSucceeded,
 			slog.String("user_id", user.ID), slog.String("session_id", s.ID))
 		writeUser(c, http.StatusOK, user)
 	}
+}
+
+// startSession starts a session for user at assurance level aal and sets
+// its cookie. When it cannot, it answers the request and ok is false.
+func startSession(c *gin.Context, d sessionDeps, user store.User, aal string) (s store.Session, ok bool) {
+	token, s, err := d.sessions.Start(c.Request.Context(), user.ID, c.ClientIP(), c.Request.UserAgent(), aal)
+	if err == nil {
+		err = d.cookies.Set(c, token, d.sessions.MaxAge(s))
+	}
+	if err != nil {
+		respond.Error(c, err)
+		return store.Session{}, false
+	}
+	return s, true
+}
+
+// answerCheck answers the error of a credential check (a password, a
+// code, a passkey): 429 with Retry-After when throttled, else as the
+// error says.
+func answerCheck(c *gin.Context, err error) {
+	if wait, throttled := auth.RetryAfter(err); throttled {
+		respond.TooManyRequests(c, wait)
+		return
+	}
+	respond.Error(c, err)
 }
 
 // endBroughtSession ends the session whose cookie came with a sign-in
@@ -318,12 +334,8 @@ func handleChangePassword(d sessionDeps) gin.HandlerFunc {
 			return
 		}
 		err = d.login.ChangePassword(ctx, user, current, newPassword, c.ClientIP())
-		if wait, throttled := auth.RetryAfter(err); throttled {
-			respond.TooManyRequests(c, wait)
-			return
-		}
 		if err != nil {
-			respond.Error(c, err)
+			answerCheck(c, err)
 			return
 		}
 		if d.sessions == nil {
