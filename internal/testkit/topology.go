@@ -292,12 +292,22 @@ func startCluster(start starter) (*RedisCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
 	}
-	// Every node must know every slot's owner before a client trusts it.
+	// Every node must know every slot's owner before a client trusts it,
+	// and every replica must have copied its primary: one that never has
+	// would not take its place.
 	return c, waitUntil(func(ctx context.Context) bool {
 		for _, n := range c.Nodes {
 			info, err := nodeClient(n).ClusterInfo(ctx).Result()
 			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
 				!strings.Contains(info, "cluster_known_nodes:6") {
+				return false
+			}
+			repl, err := nodeClient(n).Info(ctx, "replication").Result()
+			if err != nil || !strings.Contains(repl, "master_link_status:up") && !strings.Contains(repl, "connected_slaves:1") {
+				return false
+			}
+			nodes, err := nodeClient(n).ClusterNodes(ctx).Result()
+			if err != nil || strings.Count(nodes, "slave") != 3 {
 				return false
 			}
 		}
@@ -399,4 +409,34 @@ func waitUntil(ready func(ctx context.Context) bool) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ReplicaOf returns the node that replicates primary p now, nil for none.
+func (c *RedisCluster) ReplicaOf(p *RedisNode) *RedisNode {
+	id := c.NodeID(p)
+	for _, n := range c.Nodes {
+		if n == p {
+			continue
+		}
+		nodes, err := nodeClient(n).ClusterNodes(context.Background()).Result()
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(nodes, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 3 && strings.Contains(f[2], "myself") && strings.Contains(f[2], "slave") && f[3] == id {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+// NodeID is node n's Cluster id ("" when it does not answer).
+func (c *RedisCluster) NodeID(n *RedisNode) string {
+	id, err := nodeClient(n).Do(context.Background(), "CLUSTER", "MYID").Text()
+	if err != nil {
+		return ""
+	}
+	return id
 }
