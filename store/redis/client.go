@@ -333,3 +333,32 @@ type slogAdapter struct{ log *slog.Logger }
 func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
+
+// pipelined sends fn's commands in one pipeline (one round trip per node)
+// and returns them, with the first error of any of them other than a
+// missing key, mapped. (The client's own Pipelined reports the first
+// failed command's error only, which may be a missing key while another
+// command failed for an outage.) Scripts in a pipeline go by EVAL, not
+// EVALSHA: the client's fallback from EVALSHA to EVAL for a script the
+// server has not seen yet works on a command alone only.
+//
+// A Cluster client does not learn from a pipeline that failed on a node
+// it could not reach (it does from a single command): it would send the
+// slots of a lost primary to it until something else reloaded the slot
+// map, long after a replica took its place. So such a failure reloads it.
+func pipelined(ctx context.Context, c goredis.UniversalClient, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error) {
+	cmds, err := c.Pipelined(ctx, fn)
+	for _, cmd := range cmds {
+		if e := cmd.Err(); e != nil && !errors.Is(e, goredis.Nil) {
+			err = e
+			break
+		}
+	}
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return cmds, nil
+	}
+	if cluster, ok := c.(*goredis.ClusterClient); ok && unavailable(err) {
+		cluster.ReloadState(ctx) // in the background
+	}
+	return cmds, mapErr(err)
+}

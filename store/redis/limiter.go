@@ -216,7 +216,7 @@ func (l *Limiter) Success(ctx context.Context, account, addr string) error {
 	ctx, done := l.opts.begin(ctx, "login_success")
 	defer done()
 	now := l.now().UnixMilli()
-	_, err := l.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	_, err := pipelined(ctx, l.c, func(p goredis.Pipeliner) error {
 		successScript.Eval(ctx, p, l.accountKeys(account), now)
 		if addr != "" {
 			refundScript.Eval(ctx, p, l.addrKey(addr), now, l.limits.IPBurst, l.limits.IPPerMinute)

@@ -322,12 +322,12 @@ func (s *Sessions) pointerOf(ctx context.Context, id string) (p pointer, ok bool
 func (s *Sessions) familyOwner(ctx context.Context, f string) (owner string, free bool, err error) {
 	var own *goredis.SliceCmd
 	var alias *goredis.StringCmd
-	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	_, err = pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 		own = p.HMGet(ctx, s.sessionKey(f), fFamily, fExpires, fIdle)
 		alias = p.Get(ctx, s.aliasKey(f))
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	if err != nil {
 		return "", false, mapErr(err)
 	}
 	now := s.now().UnixMilli()
@@ -397,7 +397,7 @@ func (s *Sessions) CreateSession(ctx context.Context, v store.Session) error {
 		return err
 	}
 	// The indexes first: a live session is always in its user's set.
-	_, err = s.c.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+	_, err = pipelined(ctx, s.c, func(pl goredis.Pipeliner) error {
 		addUserScript.Eval(ctx, pl, []string{s.userKey(v.UserID)}, v.CreatedAt.UnixMilli(), v.ID, ixTTL.Milliseconds())
 		pl.ZAdd(ctx, s.liveKey(v.ID), goredis.Z{Score: deadlineScore(d), Member: v.ID})
 		if p.alias != "" {
@@ -444,7 +444,7 @@ func (s *Sessions) claimID(ctx context.Context, id string, p pointer, ttl time.D
 // unindex removes the index entries of session id, once its session is
 // gone. It is housekeeping: a failure leaves entries that reads ignore.
 func (s *Sessions) unindex(ctx context.Context, id string, p pointer) {
-	_, _ = s.c.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+	_, _ = pipelined(ctx, s.c, func(pl goredis.Pipeliner) error {
 		delIfScript.Eval(ctx, pl, []string{s.idKey(id)}, p.String())
 		pl.ZRem(ctx, s.userKey(p.user), id)
 		pl.ZRem(ctx, s.liveKey(id), id)
@@ -481,7 +481,7 @@ func (s *Sessions) lookupFamilies(ctx context.Context, families []store.TokenHas
 		pending[i] = i
 	}
 	read := func(idx []int) error {
-		cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		cmds, err := pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 			for _, i := range idx {
 				p.HMGet(ctx, s.sessionKey(keys[i]), fields[:]...)
 			}
@@ -510,13 +510,13 @@ func (s *Sessions) lookupFamilies(ctx context.Context, families []store.TokenHas
 	if len(pending) == 0 {
 		return found, nil
 	}
-	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	cmds, err := pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 		for _, i := range pending {
 			p.Get(ctx, s.aliasKey(hexes[i]))
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	if err != nil {
 		return nil, mapErr(err)
 	}
 	aliased := pending[:0]
@@ -589,13 +589,13 @@ func (s *Sessions) SessionByID(ctx context.Context, id string) (store.Session, e
 
 // pointers reads where each of ids is: false for none.
 func (s *Sessions) pointers(ctx context.Context, ids []string) ([]pointer, []bool, error) {
-	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	cmds, err := pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 		for _, id := range ids {
 			p.Get(ctx, s.idKey(id))
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	if err != nil {
 		return nil, nil, mapErr(err)
 	}
 	ps, ok := make([]pointer, len(ids)), make([]bool, len(ids))
@@ -622,7 +622,7 @@ func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Ses
 	if err != nil {
 		return nil, err
 	}
-	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	cmds, err := pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 		for i := range ids {
 			p.HGetAll(ctx, s.sessionKey(ps[i].key)) // "s:{}" when none: empty
 		}
@@ -709,14 +709,14 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 			return store.Session{}, mapErr(err)
 		}
 		ttl = max(ttl, 0) // -1: none
-		_, err = s.c.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+		_, err = pipelined(ctx, s.c, func(pl goredis.Pipeliner) error {
 			if np.alias != "" {
 				pl.Set(ctx, s.aliasKey(np.alias), p.key, ttl)
 			}
 			pl.SetArgs(ctx, s.idKey(id), np.String(), goredis.SetArgs{KeepTTL: true, Mode: "XX"})
 			return nil
 		})
-		if err != nil && !errors.Is(err, goredis.Nil) {
+		if err != nil {
 			return store.Session{}, mapErr(err)
 		}
 	}
@@ -746,7 +746,7 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 // renewal (keep is the new family's) or one that failed (the old one's).
 // A failure leaves a t: key that reads ignore and its TTL removes.
 func (s *Sessions) dropAlias(ctx context.Context, id string, keep, drop pointer) {
-	_, _ = s.c.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+	_, _ = pipelined(ctx, s.c, func(pl goredis.Pipeliner) error {
 		pl.SetArgs(ctx, s.idKey(id), keep.String(), goredis.SetArgs{KeepTTL: true, Mode: "XX"})
 		if drop.alias != "" && drop.alias != keep.alias {
 			delIfScript.Eval(ctx, pl, []string{s.aliasKey(drop.alias)}, drop.key)
@@ -861,7 +861,7 @@ func (s *Sessions) remove(ctx context.Context, ids []string, ended bool) (int, e
 	if ended {
 		mode = "ended"
 	}
-	cmds, err := s.c.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+	cmds, err := pipelined(ctx, s.c, func(pl goredis.Pipeliner) error {
 		for i, id := range ids {
 			if ok[i] {
 				removeScript.Eval(ctx, pl, []string{s.sessionKey(ps[i].key)}, s.now().UnixMilli(), id, mode)
@@ -920,7 +920,7 @@ func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
 	ctx, done := s.opts.begin(ctx, "delete_expired")
 	defer done()
 	max := strconv.FormatInt(s.now().UnixMilli(), 10) // a deadline equal to now has passed
-	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	cmds, err := pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 		for b := range liveBuckets {
 			p.ZRangeByScore(ctx, s.liveKeyOf(b), &goredis.ZRangeBy{Min: "-inf", Max: max, Count: 1000})
 		}
@@ -970,7 +970,7 @@ func (s *Sessions) CountSessions(ctx context.Context) (int, error) {
 	ctx, done := s.opts.begin(ctx, "count_sessions")
 	defer done()
 	min := "(" + strconv.FormatInt(s.now().UnixMilli(), 10)
-	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	cmds, err := pipelined(ctx, s.c, func(p goredis.Pipeliner) error {
 		for b := range liveBuckets {
 			p.ZCount(ctx, s.liveKeyOf(b), min, "+inf")
 		}
