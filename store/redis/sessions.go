@@ -637,8 +637,11 @@ func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Ses
 	for i, cmd := range cmds {
 		v, found := decode(cmd.(*goredis.MapStringStringCmd).Val())
 		switch {
-		case !ok[i] || !found || v.ID != ids[i] || v.UserID != userID:
+		case !ok[i] || found && (v.ID != ids[i] || v.UserID != userID):
 			gone = append(gone, ids[i]) // its session is gone, or never was
+		case !found:
+			// Ended, or being created: its entry stays while its id
+			// index lives (see remove).
 		case v.Live(now):
 			list = append(list, v)
 		}
@@ -840,7 +843,7 @@ func (s *Sessions) TakeChallenge(ctx context.Context, key string) ([]byte, error
 func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 	ctx, done := s.opts.begin(ctx, "delete_session")
 	defer done()
-	n, err := s.remove(ctx, []string{id}, false)
+	n, _, err := s.remove(ctx, []string{id}, false)
 	if err != nil {
 		return err
 	}
@@ -851,11 +854,19 @@ func (s *Sessions) DeleteSession(ctx context.Context, id string) error {
 }
 
 // remove deletes sessions ids (only those that have ended, when ended)
-// and then their index entries, and returns how many were live.
-func (s *Sessions) remove(ctx context.Context, ids []string, ended bool) (int, error) {
+// and then their index entries, and returns how many were live, and the
+// ids that have no id index: their session is gone, or was never
+// stored. (An id whose index names no session may be one being created:
+// its entries stay.)
+func (s *Sessions) remove(ctx context.Context, ids []string, ended bool) (live int, orphans []any, err error) {
 	ps, ok, err := s.pointers(ctx, ids)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	for i, id := range ids {
+		if !ok[i] {
+			orphans = append(orphans, id)
+		}
 	}
 	mode := ""
 	if ended {
@@ -870,9 +881,9 @@ func (s *Sessions) remove(ctx context.Context, ids []string, ended bool) (int, e
 		return nil
 	})
 	if err != nil {
-		return 0, mapErr(err)
+		return 0, nil, err
 	}
-	live, j := 0, 0
+	j := 0
 	for i, id := range ids {
 		if !ok[i] {
 			continue
@@ -884,7 +895,7 @@ func (s *Sessions) remove(ctx context.Context, ids []string, ended bool) (int, e
 			s.unindex(ctx, id, ps[i])
 		}
 	}
-	return live, nil
+	return live, orphans, nil
 }
 
 func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
@@ -899,17 +910,13 @@ func (s *Sessions) DeleteUserSessions(ctx context.Context, userID, exceptID stri
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	// A session whose index entry is all that is left has no pointer:
-	// its entry goes too.
-	n, err := s.remove(ctx, ids, false)
+	n, orphans, err := s.remove(ctx, ids, false)
 	if err != nil {
 		return 0, err
 	}
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
+	if len(orphans) > 0 {
+		_ = s.c.ZRem(ctx, uk, orphans...).Err() // housekeeping
 	}
-	_ = s.c.ZRem(ctx, uk, members...).Err()
 	return n, nil
 }
 
@@ -934,7 +941,7 @@ func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
 		if len(ids) == 0 {
 			continue
 		}
-		if _, err := s.remove(ctx, ids, true); err != nil {
+		if _, _, err := s.remove(ctx, ids, true); err != nil {
 			return 0, err
 		}
 		// Those still live (a touch's new deadline that did not reach

@@ -167,13 +167,29 @@ func TestSessionsListPrunesExpiredMembers(t *testing.T) {
 	s1, s2 := session(1, "alice"), session(2, "alice")
 	require.NoError(t, ss.CreateSession(ctx, s1))
 	require.NoError(t, ss.CreateSession(ctx, s2))
-	// Redis expires s1's key (as its TTL would): the user's set still
-	// names it until the next listing.
+	// Redis expires s1's session key (as its TTL would): the user's set
+	// keeps naming it while its id index lives, as it would a session
+	// being created, whose entries come first.
 	require.NoError(t, c.Del(ctx, ss.sessionKey(hashText(s1.Family))).Err())
 	list, err := ss.ListSessions(ctx, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, []store.Session{s2}, list)
 	members, err := c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{s1.ID, s2.ID}, members)
+	n, err := ss.DeleteUserSessions(ctx, "alice", s2.ID)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	members, err = c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{s1.ID, s2.ID}, members, "nor does a revocation drop it")
+	// Its id index expires too (at the absolute deadline): the next
+	// listing prunes the entry.
+	require.NoError(t, c.Del(ctx, ss.idKey(s1.ID)).Err())
+	list, err = ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{s2}, list)
+	members, err = c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
 	require.NoError(t, err)
 	assert.Equal(t, []string{s2.ID}, members)
 }
