@@ -110,6 +110,9 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 		}); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
+		if err := m.RegisterPoolTimeouts("redis", func() uint64 { return uint64(c.PoolStats().Timeouts) }); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 
 	switch cfg.UserStore {

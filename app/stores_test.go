@@ -43,6 +43,7 @@ func TestSharedStores(t *testing.T) {
 	for _, want := range []string{
 		`simpleapi_store_pool_connections{backend="postgres",state="idle"}`,
 		`simpleapi_store_pool_connections{backend="redis",state="in_use"}`,
+		`simpleapi_store_pool_timeouts_total{backend="redis"} 0`,
 		`simpleapi_store_operation_seconds_count{backend="postgres",operation=`,
 		`simpleapi_store_operation_seconds_count{backend="redis",operation="delete_expired"}`,
 	} {

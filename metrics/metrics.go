@@ -237,6 +237,20 @@ func (m *Metrics) RegisterPool(backend string, stat func() (inUse, idle int)) er
 	return nil
 }
 
+// RegisterPoolTimeouts exports simpleapi_store_pool_timeouts_total{backend}:
+// the operations that found no free connection in backend's pool in time,
+// as timeouts reports at each scrape (a count since start).
+func (m *Metrics) RegisterPoolTimeouts(backend string, timeouts func() uint64) error {
+	if m == nil {
+		return nil
+	}
+	return m.registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "store_pool_timeouts_total",
+		Help:        "Operations of a networked store that waited for a free pooled connection in vain, by backend.",
+		ConstLabels: prometheus.Labels{"backend": backend},
+	}, func() float64 { return float64(timeouts()) }))
+}
+
 // RegisterActiveSessions exports simpleapi_active_sessions, the number of
 // sessions count reports at each scrape (NaN when it fails). It fails if
 // the registry already has the gauge.
