@@ -32,9 +32,9 @@ import (
 //	live:{n}  sorted set: ids by deadline (ms), n = 0..liveBuckets-1
 //	c:<key>   string: a challenge, "<deadline ms>:<data>"
 //
-// The braces are Redis Cluster hash tags: every key in braces has a slot
-// of its own, and each script touches one key, so that every operation is
-// valid on a Cluster. K is the family the session was created with, so
+// The braces are Redis Cluster hash tags: the part in braces alone picks a
+// key's slot. Each script touches one key, and no command spans slots, so
+// that every operation is valid on a Cluster. K is the family the session was created with, so
 // the lookup of a request (SessionByFamily) reads s:{F} alone: one round
 // trip. A session renewed into a new family keeps its key and is found
 // through t:{F}: two.
@@ -46,13 +46,13 @@ import (
 // before the session it points to and removed after it, and every read
 // checks what it finds against the session. An index may thus point to a
 // session that is gone (a step failed, or a process died between two);
-// it is ignored, and removed by a later delete, list or DeleteExpired.
+// it is ignored, and removed by its TTL, a later delete, list or
+// DeleteExpired (see remove).
 // But a live session is always in its user's set, so that revoking a
 // user's sessions (DeleteUserSessions) misses none.
 //
 // The index keys expire at the session's absolute deadline; those of a
-// session without one (SESSION_DURATION=0) are removed by DeleteExpired
-// when the session ends. Key expiry runs on Redis's clock; the store's
+// session without one are removed by DeleteExpired when the session ends. Key expiry runs on Redis's clock; the store's
 // clock filters every read too, so that a session (or a challenge) is
 // never returned past its deadline.
 type Sessions struct {
