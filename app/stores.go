@@ -87,10 +87,13 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 		}
 	}
 	redisOpts := storeredis.Options{Now: now, Observe: m.StoreObserver("redis")}
-	var rc *goredis.Client
-	if cfg.RedisURL != "" {
+	var rc goredis.UniversalClient
+	if cfg.RedisSet() {
 		storeredis.SetLogger(log)
-		c, prefix, err := storeredis.Open(cfg.RedisURL)
+		c, prefix, err := storeredis.Open(storeredis.Config{URL: cfg.RedisURL,
+			ClusterAddrs: cfg.RedisClusterAddrs, SentinelAddrs: cfg.RedisSentinelAddrs,
+			SentinelMaster: cfg.RedisSentinelMaster, Password: cfg.RedisPassword, Prefix: cfg.RedisKeyPrefix,
+			NodeError: m.StoreNodeError("redis")})
 		if err != nil {
 			return nil, err
 		}
@@ -98,13 +101,16 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 		s.closers = append(s.closers, c.Close)
 		if err := storeredis.Ping(ctx, c); err != nil {
 			// Not the URL: it may hold a password.
-			return nil, fmt.Errorf("redis at %s: %w", c.Options().Addr, errors.Unwrap(err))
+			return nil, fmt.Errorf("redis at %s: %w", storeredis.Addrs(c), errors.Unwrap(err))
 		}
 		pings = append(pings, func(ctx context.Context) error { return storeredis.Ping(ctx, c) })
 		if err := m.RegisterPool("redis", func() (int, int) {
-			st := c.PoolStats()
+			st := c.PoolStats() // a Cluster's: the sum over its nodes
 			return int(st.TotalConns - st.IdleConns), int(st.IdleConns)
 		}); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		if err := m.RegisterPoolTimeouts("redis", func() uint64 { return uint64(c.PoolStats().Timeouts) }); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func TestSharedStores(t *testing.T) {
 	for _, want := range []string{
 		`simpleapi_store_pool_connections{backend="postgres",state="idle"}`,
 		`simpleapi_store_pool_connections{backend="redis",state="in_use"}`,
+		`simpleapi_store_pool_timeouts_total{backend="redis"} 0`,
 		`simpleapi_store_operation_seconds_count{backend="postgres",operation=`,
 		`simpleapi_store_operation_seconds_count{backend="redis",operation="delete_expired"}`,
 	} {
@@ -131,4 +133,85 @@ func TestFrozenBackendsAnswerWithinTheDeadline(t *testing.T) {
 		require.Eventually(t, ready, 10*time.Second, 50*time.Millisecond, "%s back", frozen.name)
 	}
 	require.NoError(t, a.Close())
+}
+
+// A Cluster (REDIS_CLUSTER_ADDRS) and a Sentinel's primary
+// (REDIS_SENTINEL_ADDRS) serve the Redis stores; /readyz follows the
+// topology's health: 503 while a primary is lost and nothing has taken
+// its place, 200 once a replica has, without a restart. The failed
+// commands are counted by node.
+func TestRedisTopologiesAndReadiness(t *testing.T) {
+	const resumeWithin = 30 * time.Second // node timeout 2 s, sentinel down-after 1 s, plus the elections
+	readyz := func(a *App) func() bool {
+		return func() bool {
+			rec := httptest.NewRecorder()
+			a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			return rec.Code == 200
+		}
+	}
+	metricsText := func(a *App) string {
+		rec := httptest.NewRecorder()
+		a.Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+
+	t.Run("cluster", func(t *testing.T) {
+		cl := testkit.StartCluster(t)
+		cfg := load(t, t.TempDir(), "AUTH_TYPE", "session_db_auth", "SESSION_STORE", "redis",
+			"REDIS_CLUSTER_ADDRS", strings.Join(cl.Addrs(), ","), "REDIS_KEY_PREFIX", "app-test:",
+			"SESSION_SECRET", testSecret)
+		a, err := New(t.Context(), cfg, quiet())
+		require.NoError(t, err)
+		defer a.Close()
+		assert.IsType(t, &storeredis.Sessions{}, a.SessionStore())
+		assert.IsType(t, &storeredis.Limiter{}, a.stores.limiter)
+		require.True(t, readyz(a)())
+
+		primary := cl.Nodes[0]
+		replica := cl.ReplicaOf(primary)
+		require.NotNil(t, replica)
+		primary.Kill()
+		assert.False(t, readyz(a)(), "a primary lost")
+		assert.Contains(t, metricsText(a), fmt.Sprintf(`simpleapi_store_node_errors_total{backend="redis",node=%q}`, primary.Addr()))
+		require.Eventually(t, readyz(a), resumeWithin, 100*time.Millisecond, "its replica took over")
+
+		// A primary and its replica lost: their slots have no owner.
+		next := cl.Nodes[1]
+		nextReplica := cl.ReplicaOf(next)
+		require.NotNil(t, nextReplica)
+		next.Kill()
+		nextReplica.Kill()
+		assert.False(t, readyz(a)())
+	})
+
+	t.Run("sentinel", func(t *testing.T) {
+		se := testkit.StartSentinel(t)
+		cfg := load(t, t.TempDir(), "AUTH_TYPE", "session_db_auth", "SESSION_STORE", "redis",
+			"REDIS_SENTINEL_ADDRS", strings.Join(se.SentinelAddrs(), ","), "REDIS_SENTINEL_MASTER", testkit.SentinelMaster,
+			"SESSION_SECRET", testSecret)
+		a, err := New(t.Context(), cfg, quiet())
+		require.NoError(t, err)
+		defer a.Close()
+		require.True(t, readyz(a)())
+		se.Primary.Kill()
+		assert.False(t, readyz(a)(), "the primary lost")
+		assert.Contains(t, metricsText(a), `simpleapi_store_node_errors_total{backend="redis",node="sentinel:`+testkit.SentinelMaster+`"}`)
+		require.Eventually(t, readyz(a), resumeWithin, 100*time.Millisecond, "the replica was promoted")
+		se.Replica.Kill()
+		assert.False(t, readyz(a)(), "no primary left")
+	})
+}
+
+// REDIS_PASSWORD reaches the Cluster's nodes and never an error message.
+func TestRedisPasswordNotShown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cfg := load(t, t.TempDir(), "AUTH_TYPE", "session_db_auth", "SESSION_STORE", "redis",
+		"REDIS_CLUSTER_ADDRS", addr, "REDIS_PASSWORD", "hunter2-password", "SESSION_SECRET", testSecret)
+	_, err = New(t.Context(), cfg, quiet())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), addr)
+	assert.NotContains(t, err.Error(), "hunter2")
 }

@@ -137,7 +137,8 @@ func runUserCommand(ctx context.Context, args []string, getenv func(string) stri
 		cfg.SessionStore = ""
 	}
 	if cfg.SessionStore != config.StoreRedis {
-		cfg.RedisURL = "" // REDIS_URL's login limits are the server's concern
+		// Redis's login limits are the server's concern.
+		cfg.RedisURL, cfg.RedisClusterAddrs, cfg.RedisSentinelAddrs = "", nil, nil
 	}
 	// The server creates a missing data directory; a user command must not,
 	// or a mistyped path would quietly get a new, empty one.

@@ -3,8 +3,9 @@
 #
 #   bench/http.sh            throughput rounds + login storm (about 6 minutes)
 #   bench/http.sh soak [MIN] mixed traffic for MIN minutes (default 10), sampled every 10 s
-#   bench/http.sh stores     /users/me with sessions in Redis and users in PostgreSQL
-#                            vs in memory, at several concurrencies (about 3 minutes)
+#   bench/http.sh stores     /users/me with sessions in Redis (one server, and a
+#                            3-primary Cluster it starts) and users in PostgreSQL vs
+#                            in memory, at several concurrencies (about 5 minutes)
 #
 # It builds the service, a bare Gin handler (bench/baregin) and the load
 # driver (bench/load), starts them on free local ports, runs wrk in
@@ -121,8 +122,30 @@ if [ "$mode" = stores ]; then
   start shared "$p_shared" AUTH_TYPE=session_db_auth USER_STORE=postgres \
     DATABASE_URL="$db_url${sep}search_path=$schema" SESSION_STORE=redis \
     REDIS_URL="$redis_url?key_prefix=$prefix" LOGIN_IP_BURST=1000 LOGIN_IP_PER_MINUTE=100000
+  # A Cluster of three primaries and three replicas of its own, on ports
+  # below 55536 (each node also takes its port + 10000), empty at the end.
+  cluster_addrs=""
+  for i in 1 2 3 4 5 6; do
+    cp=$(port); while [ "$cp" -ge 55536 ]; do cp=$(port); done
+    mkdir -p "$tmp/cluster-$cp"
+    redis-server --port "$cp" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp/cluster-$cp" \
+      --cluster-enabled yes --cluster-config-file nodes.conf >"$tmp/cluster-$cp.log" 2>&1 &
+    pids+=($!)
+    cluster_addrs+="${cluster_addrs:+,}127.0.0.1:$cp"
+  done
+  for a in ${cluster_addrs//,/ }; do
+    for _ in $(seq 100); do redis-cli -h 127.0.0.1 -p "${a#*:}" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create ${cluster_addrs//,/ } --cluster-replicas 1 --cluster-yes >"$tmp/cluster-create.log"
+  for _ in $(seq 100); do
+    redis-cli -h 127.0.0.1 -p "${cluster_addrs##*:}" cluster info | grep -q cluster_state:ok && break; sleep 0.1
+  done
+  p_cluster=$(port)
+  start cluster "$p_cluster" AUTH_TYPE=session_db_auth USER_STORE=postgres \
+    DATABASE_URL="$db_url${sep}search_path=$schema" SESSION_STORE=redis \
+    REDIS_CLUSTER_ADDRS="$cluster_addrs" REDIS_KEY_PREFIX="$prefix" LOGIN_IP_BURST=1000 LOGIN_IP_PER_MINUTE=100000
   echo "== signing in 64 users on each"
-  for t in memory shared; do
+  for t in memory shared cluster; do
     eval "p=\$p_$t"
     "$tmp/load" cookies -url "http://127.0.0.1:$p" -email $ADMIN_EMAIL -password $ADMIN_PASSWORD -n 64 >"$tmp/$t.cookies"
   done
@@ -131,7 +154,7 @@ if [ "$mode" = stores ]; then
   for r in $(seq "$ROUNDS"); do
     line="round $r:"
     for c in $CONNS_LIST; do
-      for t in memory shared; do
+      for t in memory shared cluster; do
         eval "p=\$p_$t"
         v=$(COOKIES="$tmp/$t.cookies" wrk -t"$THREADS" -c"$c" -d"${SECONDS_PER_RUN}s" -s bench/cookies.lua \
           "http://127.0.0.1:$p/api/v1/users/me" | awk '/^Non-2xx/ {bad=1} /^Requests\/sec:/ {r=$2} END {print bad ? "FAILED" : r}')
@@ -143,14 +166,19 @@ if [ "$mode" = stores ]; then
     echo "$line"
   done
   echo "== medians (requests/s) of GET /users/me"
-  printf '%-12s %-24s %-24s %s\n' connections "memory" "redis+postgres" ratio
-  best_mem=0; best_shared=0
+  printf '%-12s %-16s %-16s %-16s %-10s %s\n' connections "memory" "redis+postgres" "cluster+postgres" ratio "cluster/redis"
+  best_mem=0; best_shared=0; best_cluster=0
   for c in $CONNS_LIST; do
     m=$(echo "${runs[memory.$c]}" | median); s=$(echo "${runs[shared.$c]}" | median)
-    printf '%-12s %-24.0f %-24.0f %.2f\n' "$c" "$m" "$s" "$(awk -v a="$s" -v b="$m" 'BEGIN {print a/b}')"
+    k=$(echo "${runs[cluster.$c]}" | median)
+    printf '%-12s %-16.0f %-16.0f %-16.0f %-10.2f %.2f\n' "$c" "$m" "$s" "$k" "$(awk -v a="$s" -v b="$m" 'BEGIN {print a/b}')" \
+      "$(awk -v a="$k" -v b="$s" 'BEGIN {print a/b}')"
     best_mem=$(awk -v a="$m" -v b="$best_mem" 'BEGIN {print (a > b) ? a : b}')
     best_shared=$(awk -v a="$s" -v b="$best_shared" 'BEGIN {print (a > b) ? a : b}')
+    best_cluster=$(awk -v a="$k" -v b="$best_cluster" 'BEGIN {print (a > b) ? a : b}')
   done
+  printf 'sessions on the Cluster (best median): %.0f req/s, %.2f of one Redis server\n' \
+    "$best_cluster" "$(awk -v a="$best_cluster" -v b="$best_shared" 'BEGIN {print a/b}')"
   r=$(awk -v a="$best_shared" -v b="$best_mem" 'BEGIN {printf "%.2f", a/b}')
   verdict=ok; awk -v r="$r" 'BEGIN {exit !(r < 0.5)}' && verdict="BELOW TARGET"
   printf 'throughput (best median): memory %.0f, redis+postgres %.0f req/s, ratio %s (target >= 0.50) %s\n' \

@@ -23,7 +23,15 @@ type Config struct {
 	UserStore    string // USER_STORE: jsonfile (default)|postgres
 	DatabaseURL  string // DATABASE_URL, needed by the postgres stores
 	SessionStore string // SESSION_STORE: memory|jsonfile|redis|postgres; default from AuthType, "" in basic_auth
-	RedisURL     string // REDIS_URL, needed by the redis session store; also shares login limits
+	RedisURL     string // REDIS_URL, one Redis server of the redis session store; also shares login limits
+
+	// A Redis Cluster or a Sentinel-watched primary instead of REDIS_URL
+	// (at most one of the three is set).
+	RedisClusterAddrs   []string // REDIS_CLUSTER_ADDRS, comma-separated seed nodes host:port
+	RedisSentinelAddrs  []string // REDIS_SENTINEL_ADDRS, comma-separated sentinels host:port
+	RedisSentinelMaster string   // REDIS_SENTINEL_MASTER, the master's name the sentinels watch
+	RedisPassword       string   // REDIS_PASSWORD, of the Cluster's nodes or the Sentinel's primary and replicas
+	RedisKeyPrefix      string   // REDIS_KEY_PREFIX, starts every key; empty: the URL's key_prefix, else simpleapi:
 
 	SessionName        string        // SESSION_NAME, default _my_session_id
 	SessionSecrets     [][]byte      // SESSION_SECRET, comma-separated, each >= 32 bytes; empty: generated into DATA_DIR
@@ -99,6 +107,12 @@ const (
 // instances share, so that every instance must sign cookies alike.
 func (c Config) SharedSessions() bool {
 	return c.SessionStore == StoreRedis || c.SessionStore == StorePostgres
+}
+
+// RedisSet reports whether a Redis is configured (REDIS_URL,
+// REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS).
+func (c Config) RedisSet() bool {
+	return c.RedisURL != "" || len(c.RedisClusterAddrs) > 0 || len(c.RedisSentinelAddrs) > 0
 }
 
 // SessionMode reports whether AuthType is one of the session modes.

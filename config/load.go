@@ -95,6 +95,28 @@ var settings = []setting{
 			c.RedisURL = v
 			return nil
 		}},
+	{name: "REDIS_CLUSTER_ADDRS", arg: "ADDRS",
+		help: "comma-separated seed nodes (host:port) of a Redis Cluster, instead of REDIS_URL",
+		set:  func(c *Config, v string) (err error) { c.RedisClusterAddrs, err = hostPorts(v); return err }},
+	{name: "REDIS_SENTINEL_ADDRS", arg: "ADDRS",
+		help: "comma-separated sentinels (host:port) that watch the Redis primary, instead of REDIS_URL",
+		set:  func(c *Config, v string) (err error) { c.RedisSentinelAddrs, err = hostPorts(v); return err }},
+	{name: "REDIS_SENTINEL_MASTER", arg: "NAME", help: "the name the sentinels know the Redis primary by",
+		set: func(c *Config, v string) error { c.RedisSentinelMaster = v; return nil }},
+	{name: "REDIS_PASSWORD", arg: "PASSWORD", secret: true,
+		help: "password of the Redis Cluster's nodes or of the Sentinel's primary (REDIS_URL carries its own)",
+		set:  func(c *Config, v string) error { c.RedisPassword = v; return nil }},
+	{name: "REDIS_KEY_PREFIX", arg: "PREFIX",
+		help: "starts every Redis key, so that deployments can share a Redis; empty: simpleapi: " +
+			"(or REDIS_URL's key_prefix)",
+		set: func(c *Config, v string) error {
+			// A brace would start a hash tag and move keys to other slots.
+			if strings.ContainsAny(v, "{}") {
+				return errors.New("want no { or }: Redis Cluster reads them as a hash tag")
+			}
+			c.RedisKeyPrefix = v
+			return nil
+		}},
 
 	{name: "SESSION_NAME", def: "_my_session_id", arg: "NAME", help: "session cookie name",
 		set: func(c *Config, v string) error {
@@ -300,8 +322,21 @@ func (c *Config) check() error {
 	switch {
 	case (c.UserStore == StorePostgres || c.SessionStore == StorePostgres) && c.DatabaseURL == "":
 		return c.Invalid("DATABASE_URL", "", "want it set when USER_STORE or SESSION_STORE is postgres")
-	case c.SessionStore == StoreRedis && c.RedisURL == "":
-		return c.Invalid("REDIS_URL", "", "want it set when SESSION_STORE is redis")
+	case c.RedisURL != "" && len(c.RedisClusterAddrs) > 0:
+		return c.Invalid("REDIS_CLUSTER_ADDRS", strings.Join(c.RedisClusterAddrs, ","),
+			"want it empty when REDIS_URL is set (one Redis: a server, a Cluster or a Sentinel's primary)")
+	case (c.RedisURL != "" || len(c.RedisClusterAddrs) > 0) && len(c.RedisSentinelAddrs) > 0:
+		return c.Invalid("REDIS_SENTINEL_ADDRS", strings.Join(c.RedisSentinelAddrs, ","),
+			"want it empty when REDIS_URL or REDIS_CLUSTER_ADDRS is set (one Redis: a server, a Cluster or a Sentinel's primary)")
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
+		return c.Invalid("REDIS_SENTINEL_MASTER", "", "want it set when REDIS_SENTINEL_ADDRS is set")
+	case len(c.RedisSentinelAddrs) == 0 && c.RedisSentinelMaster != "":
+		return c.Invalid("REDIS_SENTINEL_ADDRS", "", "want it set when REDIS_SENTINEL_MASTER is set")
+	case c.RedisURL != "" && c.RedisPassword != "":
+		return c.Invalid("REDIS_PASSWORD", Redact(c.RedisPassword),
+			"want it empty when REDIS_URL is set (the URL carries its password)")
+	case c.SessionStore == StoreRedis && !c.RedisSet():
+		return c.Invalid("REDIS_URL", "", "want it (or REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS) set when SESSION_STORE is redis")
 	case c.SharedSessions() && len(c.SessionSecrets) == 0:
 		// Each instance would otherwise generate its own, and cookies
 		// signed by one would be refused by the others.
@@ -640,6 +675,27 @@ func setCORSOrigins(c *Config, v string) error {
 }
 
 // isURL reports whether s is a URL with one of schemes and a host.
+// hostPorts reads a comma-separated list of host:port addresses; empty
+// is none.
+func hostPorts(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	addrs := strings.Split(v, ",")
+	for i, a := range addrs {
+		a = strings.TrimSpace(a)
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("want comma-separated host:port addresses: entry %d is not one", i+1)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("want comma-separated host:port addresses: entry %d has no port 1-65535", i+1)
+		}
+		addrs[i] = a
+	}
+	return addrs, nil
+}
+
 func isURL(s string, schemes ...string) bool {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {

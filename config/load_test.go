@@ -586,6 +586,56 @@ func TestLoadStores(t *testing.T) {
 	}
 }
 
+// A Cluster or a Sentinel instead of REDIS_URL: at most one of the three,
+// each checked, and errors name the setting but never show the password.
+func TestRedisTopologies(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{
+		"SESSION_STORE": "redis", "SESSION_SECRET": secretA,
+		"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000, 10.0.0.2:7001", "REDIS_PASSWORD": "hunter2-secret",
+		"REDIS_KEY_PREFIX": "app1:",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"10.0.0.1:7000", "10.0.0.2:7001"}, c.RedisClusterAddrs)
+	assert.Equal(t, "hunter2-secret", c.RedisPassword)
+	assert.Equal(t, "app1:", c.RedisKeyPrefix)
+	assert.True(t, c.RedisSet())
+
+	c, err = Load(nil, env(map[string]string{
+		"SESSION_STORE": "redis", "SESSION_SECRET": secretA,
+		"REDIS_SENTINEL_ADDRS": "s1:26379,s2:26379,s3:26379", "REDIS_SENTINEL_MASTER": "mymaster",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"s1:26379", "s2:26379", "s3:26379"}, c.RedisSentinelAddrs)
+	assert.Equal(t, "mymaster", c.RedisSentinelMaster)
+
+	const pw = "hunter2-secret"
+	for _, tc := range []struct {
+		env     map[string]string
+		wantVar string
+	}{
+		{map[string]string{"REDIS_URL": "redis://cache:6379/0", "REDIS_CLUSTER_ADDRS": "a:1"}, "REDIS_CLUSTER_ADDRS"},
+		{map[string]string{"REDIS_URL": "redis://cache:6379/0", "REDIS_SENTINEL_ADDRS": "a:1",
+			"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_SENTINEL_ADDRS": "a:1",
+			"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{map[string]string{"REDIS_SENTINEL_ADDRS": "a:1"}, "REDIS_SENTINEL_MASTER"},
+		{map[string]string{"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a"}, "REDIS_CLUSTER_ADDRS"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1,,b:2"}, "REDIS_CLUSTER_ADDRS"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:70000"}, "REDIS_CLUSTER_ADDRS"},
+		{map[string]string{"REDIS_SENTINEL_ADDRS": ":26379", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{map[string]string{"REDIS_URL": "redis://cache:6379/0", "REDIS_PASSWORD": pw}, "REDIS_PASSWORD"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_PASSWORD": pw, "REDIS_KEY_PREFIX": "{x}"}, "REDIS_KEY_PREFIX"},
+		{map[string]string{"SESSION_STORE": "redis", "SESSION_SECRET": secretA, "REDIS_PASSWORD": pw}, "REDIS_URL"},
+	} {
+		_, err := Load(nil, env(tc.env))
+		var ce *Error
+		require.ErrorAs(t, err, &ce, "%v", tc.env)
+		assert.Equal(t, tc.wantVar, ce.Var, "%v", tc.env)
+		assert.NotContains(t, err.Error(), pw, "the password is never shown")
+	}
+}
+
 // onlyFlags declares the named settings on a flag set of their own and
 // parses args.
 func onlyFlags(t *testing.T, args []string, names ...string) (*flag.FlagSet, *Flags) {

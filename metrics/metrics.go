@@ -58,6 +58,7 @@ type Metrics struct {
 	passwordHash prometheus.Histogram
 	storeWrite   prometheus.Histogram
 	storeOps     *prometheus.HistogramVec // backend, operation
+	nodeErrors   *prometheus.CounterVec   // backend, node
 }
 
 // New builds a registry holding the service's collectors and the Go
@@ -100,6 +101,11 @@ func New() *Metrics {
 			Help:    "Time of one operation of a networked store (postgres, redis), by backend and operation, whatever its outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. ~3 s
 		}, []string{"backend", "operation"}),
+		nodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "store_node_errors_total",
+			Help: "Commands (or pipelines, or dials) of a networked store that failed, by backend and node " +
+				"(host:port; sentinel:<name> for a Sentinel's primary).",
+		}, []string{"backend", "node"}),
 	}
 	// Every outcome is exported from the start, at zero, so that rates
 	// and alerts do not depend on the first event of each kind.
@@ -112,7 +118,7 @@ func New() *Metrics {
 		}
 	}
 	m.registry.MustRegister(
-		m.requests, m.duration, m.logins, m.factors, m.passwordHash, m.storeWrite, m.storeOps,
+		m.requests, m.duration, m.logins, m.factors, m.passwordHash, m.storeWrite, m.storeOps, m.nodeErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -195,6 +201,16 @@ func (m *Metrics) StoreObserver(backend string) func(op string, d time.Duration)
 	}
 }
 
+// StoreNodeError returns the function a store of backend calls with a
+// node's address each time an operation fails there (nil with a nil m).
+// Nodes are the deployment's own, so the series are bounded.
+func (m *Metrics) StoreNodeError(backend string) func(node string) {
+	if m == nil {
+		return nil
+	}
+	return func(node string) { m.nodeErrors.WithLabelValues(backend, node).Inc() }
+}
+
 // RegisterPool exports simpleapi_store_pool_connections{backend,state} for
 // the connection pool of backend: stat returns the connections in use and
 // idle at each scrape.
@@ -219,6 +235,20 @@ func (m *Metrics) RegisterPool(backend string, stat func() (inUse, idle int)) er
 		}
 	}
 	return nil
+}
+
+// RegisterPoolTimeouts exports simpleapi_store_pool_timeouts_total{backend}:
+// the operations that found no free connection in backend's pool in time,
+// as timeouts reports at each scrape (a count since start).
+func (m *Metrics) RegisterPoolTimeouts(backend string, timeouts func() uint64) error {
+	if m == nil {
+		return nil
+	}
+	return m.registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "store_pool_timeouts_total",
+		Help:        "Operations of a networked store that waited for a free pooled connection in vain, by backend.",
+		ConstLabels: prometheus.Labels{"backend": backend},
+	}, func() float64 { return float64(timeouts()) }))
 }
 
 // RegisterActiveSessions exports simpleapi_active_sessions, the number of

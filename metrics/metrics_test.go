@@ -110,6 +110,8 @@ func TestStoreOperationsAndPool(t *testing.T) {
 	var nilM *Metrics
 	assert.Nil(t, nilM.StoreObserver("redis"))
 	assert.NoError(t, nilM.RegisterPool("redis", nil))
+	assert.NoError(t, nilM.RegisterPoolTimeouts("redis", nil))
+	assert.Nil(t, nilM.StoreNodeError("redis"))
 
 	m := New()
 	obs := m.StoreObserver("redis")
@@ -121,9 +123,15 @@ func TestStoreOperationsAndPool(t *testing.T) {
 	inUse, idle := 3, 7
 	require.NoError(t, m.RegisterPool("redis", func() (int, int) { return inUse, idle }))
 	require.Error(t, m.RegisterPool("redis", func() (int, int) { return 0, 0 }), "registered once per backend")
+	require.NoError(t, m.RegisterPoolTimeouts("redis", func() uint64 { return 4 }))
+	nodeError := m.StoreNodeError("redis")
+	nodeError("10.0.0.1:7000")
+	nodeError("10.0.0.1:7000")
 	text := scrape(t, m)
 	assert.Contains(t, text, `simpleapi_store_pool_connections{backend="redis",state="in_use"} 3`)
 	assert.Contains(t, text, `simpleapi_store_pool_connections{backend="redis",state="idle"} 7`)
+	assert.Contains(t, text, `simpleapi_store_pool_timeouts_total{backend="redis"} 4`)
+	assert.Contains(t, text, `simpleapi_store_node_errors_total{backend="redis",node="10.0.0.1:7000"} 2`)
 	assert.Contains(t, text, `simpleapi_store_operation_seconds_count{backend="redis",operation="session_by_token_hash"} 2`)
 }
 

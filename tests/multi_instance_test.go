@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,24 +27,50 @@ const sharedSecret = "multi-instance-secret-0123456789abcdef"
 // Redis (redisURL). Every instance has its own DATA_DIR: nothing on disk
 // is shared.
 func sharedEnv(t *testing.T, databaseURL, redisURL string) map[string]string {
+	return sharedEnvOn(t, databaseURL, map[string]string{"REDIS_URL": redisURL})
+}
+
+// sharedEnvOn is sharedEnv with the Redis that the settings redis name.
+func sharedEnvOn(t *testing.T, databaseURL string, redis map[string]string) map[string]string {
 	env := testEnv(t.TempDir())
 	env["AUTH_TYPE"] = "session_db_auth"
 	env["USER_STORE"] = "postgres"
 	env["DATABASE_URL"] = databaseURL
 	env["SESSION_STORE"] = "redis"
-	env["REDIS_URL"] = redisURL
+	maps.Copy(env, redis)
 	env["SESSION_SECRET"] = sharedSecret
 	env["LOGIN_BASE_DELAY"] = "60" // a throttled account stays so for the whole test
 	return env
 }
 
-// startPair starts instances A and B of one deployment.
-func startPair(t *testing.T) (a, b *process) {
+// redisTopologies are the kinds of Redis a deployment may share: each
+// gives the settings that name it, with a key prefix of the test's own.
+// The Cluster and the Sentinel setup are the test binary's (testkit's
+// shared ones).
+var redisTopologies = []struct {
+	name     string
+	settings func(t *testing.T) map[string]string
+}{
+	{"server", func(t *testing.T) map[string]string {
+		return map[string]string{"REDIS_URL": testkit.RedisPrefixURL(t, "simpleapi-e2e")}
+	}},
+	{"cluster", func(t *testing.T) map[string]string {
+		return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(testkit.SharedCluster(t).Addrs(), ","),
+			"REDIS_KEY_PREFIX": testkit.TopologyPrefix("simpleapi-e2e")}
+	}},
+	{"sentinel", func(t *testing.T) map[string]string {
+		return map[string]string{"REDIS_SENTINEL_ADDRS": strings.Join(testkit.SharedSentinel(t).SentinelAddrs(), ","),
+			"REDIS_SENTINEL_MASTER": testkit.SentinelMaster, "REDIS_KEY_PREFIX": testkit.TopologyPrefix("simpleapi-e2e")}
+	}},
+}
+
+// startPair starts instances A and B of one deployment on the Redis that
+// the settings redis name.
+func startPair(t *testing.T, redis map[string]string) (a, b *process) {
 	databaseURL := pgtest.Schema(t)
-	redisURL := testkit.RedisPrefixURL(t, "simpleapi-e2e")
 	// Started together: migrations and the admin bootstrap run at once.
 	var wg sync.WaitGroup
-	envA, envB := sharedEnv(t, databaseURL, redisURL), sharedEnv(t, databaseURL, redisURL)
+	envA, envB := sharedEnvOn(t, databaseURL, redis), sharedEnvOn(t, databaseURL, redis)
 	wg.Go(func() { a = startProcess(t, envA) })
 	wg.Go(func() { b = startProcess(t, envB) })
 	wg.Wait()
@@ -134,8 +161,15 @@ func createOn(t *testing.T, p *process, cookie, email, role string) string {
 	return userID(t, r)
 }
 
+// Two instances share PostgreSQL and each kind of Redis.
 func TestMultiInstance(t *testing.T) {
-	a, b := startPair(t)
+	for _, top := range redisTopologies {
+		t.Run(top.name, func(t *testing.T) { testMultiInstance(t, top.settings(t)) })
+	}
+}
+
+func testMultiInstance(t *testing.T, redis map[string]string) {
+	a, b := startPair(t, redis)
 	admin := loginOn(t, a, adminEmail, adminPassword)
 
 	t.Run("login on A, cookie on B", func(t *testing.T) {

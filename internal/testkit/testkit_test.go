@@ -199,6 +199,50 @@ func TestRedisServer(t *testing.T) {
 	assert.Equal(t, "+PONG\r\n", answer)
 }
 
+// The shared Cluster is started once: three primaries, each with a
+// replica that has copied it, every slot served; a key written through it
+// is read back. The shared Sentinel setup's sentinels name its primary,
+// which its replica follows.
+func TestRedisTopologies(t *testing.T) {
+	cl := SharedCluster(t)
+	require.Same(t, cl, SharedCluster(t), "started once")
+	require.Len(t, cl.Nodes, 6)
+	primaries := 0
+	for _, n := range cl.Nodes {
+		if r := cl.ReplicaOf(n); r != nil {
+			primaries++
+			assert.NotEqual(t, n, r)
+		}
+		assert.Less(t, n.Port, 55536, "the bus port is port+10000")
+	}
+	assert.Equal(t, 3, primaries)
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: cl.Addrs()})
+	defer c.Close()
+	prefix := TopologyPrefix("testkit")
+	for i := range 20 { // over every primary's slots
+		require.NoError(t, c.Set(t.Context(), fmt.Sprint(prefix, i), i, 0).Err())
+		v, err := c.Get(t.Context(), fmt.Sprint(prefix, i)).Int()
+		require.NoError(t, err)
+		assert.Equal(t, i, v)
+	}
+
+	se := SharedSentinel(t)
+	require.Same(t, se, SharedSentinel(t), "started once")
+	require.Len(t, se.Sentinels, 3)
+	for _, n := range se.Sentinels {
+		sc := goredis.NewSentinelClient(&goredis.Options{Addr: n.Addr()})
+		addr, err := sc.GetMasterAddrByName(t.Context(), SentinelMaster).Result()
+		_ = sc.Close()
+		require.NoError(t, err)
+		assert.Equal(t, []string{"127.0.0.1", fmt.Sprint(se.Primary.Port)}, addr)
+	}
+	rc := goredis.NewClient(&goredis.Options{Addr: se.Replica.Addr()})
+	defer rc.Close()
+	info, err := rc.Info(t.Context(), "replication").Result()
+	require.NoError(t, err)
+	assert.Contains(t, info, fmt.Sprintf("master_port:%d", se.Primary.Port))
+}
+
 func TestRedisPrefix(t *testing.T) {
 	opts, err := goredis.ParseURL(RedisTestURL())
 	require.NoError(t, err)

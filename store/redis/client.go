@@ -3,9 +3,10 @@
 // one instance is gone for all, and N instances allow no more login
 // attempts than one. Nothing is cached in the process.
 //
-// Every key starts with a prefix (one per deployment, or per test), and
-// the store needs a single Redis server (not a cluster): its scripts
-// touch keys they derive from the prefix.
+// The Redis may be one server, a Redis Cluster or a primary that Sentinel
+// watches (Open). Every script and transaction of the package touches keys
+// of one hash slot only, named in KEYS, so that all three serve the same
+// code: see sessions.go and limiter.go for the key layouts.
 package redis
 
 import (
@@ -28,15 +29,85 @@ import (
 // that an unreachable Redis makes a request fail fast instead of hanging.
 const OpTimeout = 2 * time.Second
 
-// DefaultPrefix starts every key unless the URL names another.
+// DefaultPrefix starts every key unless the configuration names another.
 const DefaultPrefix = "simpleapi:"
 
-// Open returns a client for rawURL
-// (redis://[user:password@]host:port/db[?key_prefix=P]) with short
-// timeouts, and the key prefix the URL names (DefaultPrefix when none).
-// It does not connect yet: the first operation does, and the pool
-// reconnects by itself after an outage.
-func Open(rawURL string) (*goredis.Client, string, error) {
+// Config says where Redis is: exactly one of URL (one server),
+// ClusterAddrs (a Redis Cluster's seed nodes) and SentinelAddrs (the
+// sentinels that watch SentinelMaster).
+type Config struct {
+	// URL is redis://[user:password@]host:port/db[?key_prefix=P].
+	URL            string
+	ClusterAddrs   []string
+	SentinelAddrs  []string
+	SentinelMaster string
+	// Password is the Cluster's nodes' or the Sentinel primary's (a URL
+	// carries its own).
+	Password string
+	// Prefix starts every key; empty: the URL's key_prefix, else
+	// DefaultPrefix.
+	Prefix string
+	// NodeError, when set, is called with a node's address (a Sentinel's
+	// primary is "sentinel:" and its name) for each command or pipeline
+	// that failed there other than by a missing key. It is called
+	// concurrently.
+	NodeError func(node string)
+}
+
+// Open returns a client of the Redis cfg names, with short timeouts, and
+// the key prefix. It does not connect yet: the first operation does, and
+// the pool reconnects by itself after an outage. The client follows a
+// Cluster's MOVED and ASK redirects and a Sentinel's failover by itself;
+// an operation caught in one answers EUNAVAILABLE at worst.
+func Open(cfg Config) (goredis.UniversalClient, string, error) {
+	prefix := cfg.Prefix
+	var c goredis.UniversalClient
+	switch {
+	case cfg.URL != "":
+		opt, urlPrefix, err := parseURL(cfg.URL)
+		if err != nil {
+			return nil, "", err
+		}
+		if prefix == "" {
+			prefix = urlPrefix
+		}
+		timeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+		opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = 1, 1, true
+		single := goredis.NewClient(opt)
+		single.AddHook(nodeErrors{node: opt.Addr, report: cfg.NodeError})
+		c = single
+	case len(cfg.ClusterAddrs) > 0:
+		opt := &goredis.ClusterOptions{Addrs: cfg.ClusterAddrs, Password: cfg.Password}
+		timeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+		// A redirect (MOVED, ASK) or a node lost is retried on the new
+		// owner within OpTimeout.
+		opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = 3, 1, true
+		cluster := goredis.NewClusterClient(opt)
+		cluster.OnNewNode(func(n *goredis.Client) {
+			n.AddHook(nodeErrors{node: n.Options().Addr, report: cfg.NodeError})
+		})
+		c = cluster
+	case len(cfg.SentinelAddrs) > 0:
+		opt := &goredis.FailoverOptions{MasterName: cfg.SentinelMaster, SentinelAddrs: cfg.SentinelAddrs,
+			Password: cfg.Password}
+		timeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+		// The client asks the sentinels for the new primary when the old
+		// one stops answering or answers READONLY.
+		opt.MaxRetries, opt.DialerRetries, opt.ContextTimeoutEnabled = 3, 1, true
+		failover := goredis.NewFailoverClient(opt)
+		failover.AddHook(nodeErrors{node: "sentinel:" + cfg.SentinelMaster, report: cfg.NodeError})
+		c = failover
+	default:
+		return nil, "", errors.New("redis: no URL, Cluster or Sentinel configured")
+	}
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return c, prefix, nil
+}
+
+// parseURL reads a redis:// URL and its key_prefix ("" for none).
+func parseURL(rawURL string) (*goredis.Options, string, error) {
 	// The URL may hold a password: errors name the problem, not the value.
 	bad := errors.New("REDIS_URL is not a valid redis:// URL")
 	u, err := url.Parse(rawURL)
@@ -44,7 +115,7 @@ func Open(rawURL string) (*goredis.Client, string, error) {
 		return nil, "", bad
 	}
 	q := u.Query()
-	prefix := DefaultPrefix
+	prefix := ""
 	if q.Has("key_prefix") {
 		prefix = q.Get("key_prefix")
 		q.Del("key_prefix")
@@ -54,20 +125,76 @@ func Open(rawURL string) (*goredis.Client, string, error) {
 	if err != nil {
 		return nil, "", bad
 	}
-	// Short unless the URL says otherwise (dial_timeout=, read_timeout=...).
+	return opt, prefix, nil
+}
+
+// timeouts sets the dial, read, write and pool timeouts that are not set
+// (by a URL's dial_timeout= and the like) to short ones.
+func timeouts(dial, read, write, pool *time.Duration) {
 	for _, d := range []struct {
 		p   *time.Duration
 		def time.Duration
-	}{{&opt.DialTimeout, 500 * time.Millisecond}, {&opt.ReadTimeout, time.Second},
-		{&opt.WriteTimeout, time.Second}, {&opt.PoolTimeout, time.Second}} {
+	}{{dial, 500 * time.Millisecond}, {read, time.Second}, {write, time.Second}, {pool, time.Second}} {
 		if *d.p == 0 {
 			*d.p = d.def
 		}
 	}
-	opt.MaxRetries = 1
-	opt.DialerRetries = 1 // a refused connection is an outage: report it at once
-	opt.ContextTimeoutEnabled = true
-	return goredis.NewClient(opt), prefix, nil
+}
+
+// Addrs names where c connects, for messages: never a password.
+func Addrs(c goredis.UniversalClient) string {
+	switch c := c.(type) {
+	case *goredis.Client:
+		return c.Options().Addr
+	case *goredis.ClusterClient:
+		return "cluster " + strings.Join(c.Options().Addrs, ",")
+	}
+	return "sentinel"
+}
+
+// nodeErrors is the hook that reports failed commands by node.
+type nodeErrors struct {
+	node   string
+	report func(node string)
+}
+
+func (h nodeErrors) failed(err error) {
+	if err != nil && h.report != nil && !errors.Is(err, goredis.Nil) {
+		h.report(h.node)
+	}
+}
+
+func (h nodeErrors) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		h.failed(err)
+		return conn, err
+	}
+}
+
+func (h nodeErrors) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		h.failed(err)
+		return err
+	}
+}
+
+func (h nodeErrors) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		if err == nil {
+			// A pipeline's error is its first command's: the others
+			// may have failed too.
+			for _, cmd := range cmds {
+				if err = cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) {
+					break
+				}
+			}
+		}
+		h.failed(err)
+		return err
+	}
 }
 
 // Options are what the stores of this package share. The zero value
@@ -114,11 +241,27 @@ func (o Options) observe(op string) func() {
 	}
 }
 
-// Ping reports whether Redis answers, as store.EUNAVAILABLE when not.
+// Ping reports whether Redis can serve, as store.EUNAVAILABLE when not:
+// one server answers; a Sentinel's primary answers (the client asks the
+// sentinels for it); every primary of a Cluster answers and the Cluster
+// says its state is ok (every slot has a primary that answers).
 func Ping(ctx context.Context, c goredis.UniversalClient) error {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
 	defer cancel()
-	return mapErr(c.Ping(ctx).Err())
+	cluster, ok := c.(*goredis.ClusterClient)
+	if !ok {
+		return mapErr(c.Ping(ctx).Err())
+	}
+	info, err := cluster.ClusterInfo(ctx).Result()
+	if err != nil {
+		return mapErr(err)
+	}
+	if !strings.Contains(info, "cluster_state:ok") {
+		return &unavailableError{cause: errors.New("cluster_state is not ok")}
+	}
+	return mapErr(cluster.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error {
+		return n.Ping(ctx).Err()
+	}))
 }
 
 // mapErr turns a client error into an application error: anything that
@@ -189,4 +332,33 @@ type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// pipelined sends fn's commands in one pipeline (one round trip per node)
+// and returns them, with the first error of any of them other than a
+// missing key, mapped. (The client's own Pipelined reports the first
+// failed command's error only, which may be a missing key while another
+// command failed for an outage.) Scripts in a pipeline go by EVAL, not
+// EVALSHA: the client's fallback from EVALSHA to EVAL for a script the
+// server has not seen yet works on a command alone only.
+//
+// A Cluster client does not learn from a pipeline that failed on a node
+// it could not reach (it does from a single command): it would send the
+// slots of a lost primary to it until something else reloaded the slot
+// map, long after a replica took its place. So such a failure reloads it.
+func pipelined(ctx context.Context, c goredis.UniversalClient, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error) {
+	cmds, err := c.Pipelined(ctx, fn)
+	for _, cmd := range cmds {
+		if e := cmd.Err(); e != nil && !errors.Is(e, goredis.Nil) {
+			err = e
+			break
+		}
+	}
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return cmds, nil
+	}
+	if cluster, ok := c.(*goredis.ClusterClient); ok && unavailable(err) {
+		cluster.ReloadState(ctx) // in the background
+	}
+	return cmds, mapErr(err)
 }

@@ -3,7 +3,6 @@ package redis
 import (
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"time"
 
 	"simpleapi/store"
@@ -88,9 +87,10 @@ func decode(m map[string]string) (store.Session, bool) {
 }
 
 // session reads a record; ok is false when it is damaged. A session
-// stored before families has no family field: its token hash is its
-// family. One stored before assurance levels has no aal and auth_at
-// fields: it reads with AAL "" and a zero AuthAt.
+// stored before assurance levels has no aal and auth_at fields: it reads
+// with AAL "" and a zero AuthAt. (Sessions stored before token families
+// and millisecond times were under keys this layout does not read: see
+// docs/session-store.md, "Upgrading".)
 func (r *record) session() (v store.Session, ok bool) {
 	if r[iID] == "" || r[iUser] == "" {
 		return store.Session{}, false
@@ -102,10 +102,7 @@ func (r *record) session() (v store.Session, ok bool) {
 		parseTime(r[iIdle], &v.IdleExpiresAt) && parseTime(r[iSeen], &v.LastSeenAt) &&
 		parseTime(r[iRotated], &v.RotatedAt) && parseTime(r[iPrevValidUntil], &v.PrevValidUntil) &&
 		parseTime(r[iAuthAt], &v.AuthAt)
-	if v.Family == (store.TokenHash{}) {
-		v.Family = v.TokenHash
-	}
-	return v, ok
+	return v, ok && v.Family != (store.TokenHash{})
 }
 
 func hashText(h store.TokenHash) string {
@@ -131,13 +128,7 @@ func timeText(t time.Time) string {
 	return strconv.FormatInt(t.UnixMilli(), 10)
 }
 
-// nanoDigits tells the two time formats apart. Times were stored as Unix
-// nanoseconds before they were milliseconds: a nanosecond value has at
-// least 16 digits for any time after 1970-01-12, a millisecond value
-// fewer until the year 33658. The scripts tell them apart the same way
-// (sessionLib's ms).
-const nanoDigits = 16
-
+// parseTime reads a time field: Unix milliseconds, "" for the zero time.
 func parseTime(s string, t *time.Time) bool {
 	if s == "" {
 		*t = time.Time{}
@@ -146,10 +137,6 @@ func parseTime(s string, t *time.Time) bool {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return false
-	}
-	if len(strings.TrimPrefix(s, "-")) >= nanoDigits {
-		// Nanoseconds, kept to the millisecond as the scripts read them.
-		n /= int64(time.Millisecond)
 	}
 	*t = time.UnixMilli(n).UTC()
 	return true

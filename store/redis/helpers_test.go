@@ -1,7 +1,9 @@
 package redis
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +17,68 @@ import (
 
 // testClient returns a client of the shared Redis and a key prefix of this
 // test alone; every key under it is deleted when the test ends.
-func testClient(t testing.TB) (*goredis.Client, string) {
+func testClient(t testing.TB) (goredis.UniversalClient, string) {
 	t.Helper()
-	c, _, err := Open(testkit.RedisTestURL())
+	c, _, err := Open(Config{URL: testkit.RedisTestURL()})
 	require.NoError(t, err)
 	require.NoError(t, Ping(t.Context(), c), "Redis must run at %s", testkit.RedisTestURL())
 	t.Cleanup(func() { _ = c.Close() })
 	return c, testkit.RedisPrefix(t, "simpleapi-test")
 }
 
-// keysUnder lists the keys under prefix.
-func keysUnder(t testing.TB, c *goredis.Client, prefix string) []string {
-	keys, err := c.Keys(t.Context(), prefix+"*").Result()
+// clusterClient returns a client of the test binary's Redis Cluster and a
+// key prefix of this test alone.
+func clusterClient(t testing.TB) (goredis.UniversalClient, string) {
+	t.Helper()
+	c, prefix, err := Open(Config{ClusterAddrs: testkit.SharedCluster(t).Addrs(),
+		Prefix: testkit.TopologyPrefix("simpleapi-test")})
 	require.NoError(t, err)
+	require.NoError(t, Ping(t.Context(), c), "the Cluster must be ready")
+	t.Cleanup(func() { _ = c.Close() })
+	return c, prefix
+}
+
+// sentinelClient returns a client of the test binary's Sentinel-watched
+// primary and a key prefix of this test alone.
+func sentinelClient(t testing.TB) (goredis.UniversalClient, string) {
+	t.Helper()
+	c, prefix, err := Open(Config{SentinelAddrs: testkit.SharedSentinel(t).SentinelAddrs(),
+		SentinelMaster: testkit.SentinelMaster, Prefix: testkit.TopologyPrefix("simpleapi-test")})
+	require.NoError(t, err)
+	require.NoError(t, Ping(t.Context(), c), "the Sentinel's primary must answer")
+	t.Cleanup(func() { _ = c.Close() })
+	return c, prefix
+}
+
+// topologies are the three kinds of Redis the store serves, each giving a
+// client and a key prefix of the test's own.
+var topologies = []struct {
+	name string
+	open func(t testing.TB) (goredis.UniversalClient, string)
+}{
+	{"server", testClient},
+	{"cluster", clusterClient},
+	{"sentinel", sentinelClient},
+}
+
+// keysUnder lists the keys under prefix, on every primary of a Cluster.
+func keysUnder(t testing.TB, c goredis.UniversalClient, prefix string) []string {
+	t.Helper()
+	cluster, ok := c.(*goredis.ClusterClient)
+	if !ok {
+		keys, err := c.Keys(t.Context(), prefix+"*").Result()
+		require.NoError(t, err)
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	require.NoError(t, cluster.ForEachMaster(t.Context(), func(ctx context.Context, n *goredis.Client) error {
+		k, err := n.Keys(ctx, prefix+"*").Result()
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	}))
 	return keys
 }
 

@@ -9,8 +9,12 @@ import (
 )
 
 func TestLoginLimiterContract(t *testing.T) {
-	storetest.LoginLimiter(t, func(t *testing.T, limits store.LoginLimits, now func() time.Time) store.LoginLimiter {
-		c, prefix := testClient(t)
-		return NewLimiter(c, limits, Options{Prefix: prefix, Now: now})
-	})
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			storetest.LoginLimiter(t, func(t *testing.T, limits store.LoginLimits, now func() time.Time) store.LoginLimiter {
+				c, prefix := top.open(t)
+				return NewLimiter(c, limits, Options{Prefix: prefix, Now: now})
+			})
+		})
+	}
 }

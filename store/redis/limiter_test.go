@@ -72,7 +72,7 @@ func TestLimiterKeysExpire(t *testing.T) {
 // instances: of parallel guesses only one gets through near the limit.
 func TestLimiterInFlightAcrossInstances(t *testing.T) {
 	a, clk := newLimiter(t, testLimits)
-	c2, _, err := Open(testkit.RedisTestURL())
+	c2, _, err := Open(Config{URL: testkit.RedisTestURL()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
 	b := NewLimiter(c2, testLimits, a.opts)

@@ -18,14 +18,14 @@ import (
 func TestOutage(t *testing.T) {
 	before := runtime.NumGoroutine()
 	r := testkit.StartRedis(t)
-	c, _, err := Open(r.URL())
+	c, _, err := Open(Config{URL: r.URL()})
 	require.NoError(t, err)
 	ss := NewSessions(c, Options{Prefix: "outage:"})
 	// The newer operations go through a client of their own: a pool that
 	// failed to dial as many times as it has connections dials no more
 	// until a probe a second later succeeds, and the operations above
 	// come close to that on one pool.
-	c2, _, err := Open(r.URL())
+	c2, _, err := Open(Config{URL: r.URL()})
 	require.NoError(t, err)
 	ss2 := NewSessions(c2, Options{Prefix: "outage:"})
 	lim := NewLimiter(c, testLimits, Options{Prefix: "outage:"})

@@ -79,7 +79,9 @@ func TestSessionsContract(t *testing.T) {
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(ss.DeleteSession(ctx, a3.ID)))
 	_, err = ss.SessionByFamily(ctx, a3.Family)
 	assert.Equal(t, store.ENOTFOUND, store.ErrorCode(err))
-	assert.NotContains(t, keysUnder(t, ss.c.(*goredis.Client), ss.prefix), ss.familyKey(a3.Family), "index removed")
+	keys := keysUnder(t, ss.c, ss.prefix)
+	assert.NotContains(t, keys, ss.sessionKey(hashText(a3.Family)), "session removed")
+	assert.NotContains(t, keys, ss.idKey(a3.ID), "index removed")
 
 	n, err = ss.DeleteUserSessions(ctx, "alice", a1.ID)
 	require.NoError(t, err)
@@ -99,7 +101,7 @@ func TestSessionsContract(t *testing.T) {
 	n, err = ss.CountSessions(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	assert.Empty(t, keysUnder(t, ss.c.(*goredis.Client), ss.prefix), "nothing left behind")
+	assert.Empty(t, keysUnder(t, ss.c, ss.prefix), "nothing left behind")
 }
 
 func TestSessionsExpireByClockAndTTL(t *testing.T) {
@@ -111,23 +113,27 @@ func TestSessionsExpireByClockAndTTL(t *testing.T) {
 	s.IdleExpiresAt = baseTime.Add(30 * time.Minute)
 	require.NoError(t, ss.CreateSession(ctx, s))
 
-	// The keys expire at the nearer deadline, on Redis's clock.
-	for _, k := range []string{ss.sessionKey(s.ID), ss.familyKey(s.Family), ss.userKey("alice")} {
+	// The session's key expires at the nearer deadline, on Redis's
+	// clock; its index keys at the absolute one, which no touch moves.
+	ttl, err := c.PTTL(ctx, ss.sessionKey(hashText(s.Family))).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, 30*time.Minute, ttl, float64(5*time.Second))
+	for _, k := range []string{ss.idKey(s.ID), ss.userKey("alice")} {
 		ttl, err := c.PTTL(ctx, k).Result()
 		require.NoError(t, err)
-		assert.InDelta(t, 30*time.Minute, ttl, float64(5*time.Second), k)
+		assert.InDelta(t, time.Hour, ttl, float64(5*time.Second), k)
 	}
 
 	// A use moves the idle deadline and the keys with it, never past the
 	// absolute deadline.
 	clk.Add(20 * time.Minute)
 	require.NoError(t, ss.TouchSession(ctx, s.ID, clk.Now(), clk.Now().Add(30*time.Minute)))
-	ttl, err := c.PTTL(ctx, ss.sessionKey(s.ID)).Result()
+	ttl, err = c.PTTL(ctx, ss.sessionKey(hashText(s.Family))).Result()
 	require.NoError(t, err)
 	assert.InDelta(t, 30*time.Minute, ttl, float64(5*time.Second))
 	clk.Add(20 * time.Minute)
 	require.NoError(t, ss.TouchSession(ctx, s.ID, clk.Now(), clk.Now().Add(30*time.Minute)))
-	ttl, err = c.PTTL(ctx, ss.sessionKey(s.ID)).Result()
+	ttl, err = c.PTTL(ctx, ss.sessionKey(hashText(s.Family))).Result()
 	require.NoError(t, err)
 	assert.InDelta(t, 20*time.Minute, ttl, float64(5*time.Second), "capped by the absolute deadline")
 
@@ -161,13 +167,29 @@ func TestSessionsListPrunesExpiredMembers(t *testing.T) {
 	s1, s2 := session(1, "alice"), session(2, "alice")
 	require.NoError(t, ss.CreateSession(ctx, s1))
 	require.NoError(t, ss.CreateSession(ctx, s2))
-	// Redis expires s1's key (as its TTL would): the user's set still
-	// names it until the next listing.
-	require.NoError(t, c.Del(ctx, ss.sessionKey(s1.ID)).Err())
+	// Redis expires s1's session key (as its TTL would): the user's set
+	// keeps naming it while its id index lives, as it would a session
+	// being created, whose entries come first.
+	require.NoError(t, c.Del(ctx, ss.sessionKey(hashText(s1.Family))).Err())
 	list, err := ss.ListSessions(ctx, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, []store.Session{s2}, list)
 	members, err := c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{s1.ID, s2.ID}, members)
+	n, err := ss.DeleteUserSessions(ctx, "alice", s2.ID)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	members, err = c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{s1.ID, s2.ID}, members, "nor does a revocation drop it")
+	// Its id index expires too (at the absolute deadline): the next
+	// listing prunes the entry.
+	require.NoError(t, c.Del(ctx, ss.idKey(s1.ID)).Err())
+	list, err = ss.ListSessions(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, []store.Session{s2}, list)
+	members, err = c.ZRange(ctx, ss.userKey("alice"), 0, -1).Result()
 	require.NoError(t, err)
 	assert.Equal(t, []string{s2.ID}, members)
 }
@@ -190,7 +212,7 @@ func TestSessionsRotateToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, got, byFamily)
 	// Token hashes are fields of the session, not keys.
-	assert.ElementsMatch(t, []string{ss.sessionKey(s.ID), ss.familyKey(s.Family), ss.userKey("alice"), ss.liveKey()},
+	assert.ElementsMatch(t, []string{ss.sessionKey(hashText(s.Family)), ss.idKey(s.ID), ss.userKey("alice"), ss.liveKey(s.ID)},
 		keysUnder(t, c, ss.prefix))
 
 	_, err = ss.RotateToken(ctx, s.ID, s.TokenHash, r1)
@@ -200,17 +222,17 @@ func TestSessionsRotateToken(t *testing.T) {
 	_, err = ss.RotateToken(ctx, s.ID, r1.TokenHash, store.Rotation{TokenHash: sha256.Sum256([]byte("t2"))})
 	assert.Equal(t, store.EINVALID, store.ErrorCode(err), "no family")
 
-	// A renewal moves the session to a new family, whose index lives as
-	// long as the session; the old family's index goes.
+	// A renewal moves the session to a new family: it keeps its key,
+	// found through the new family's, which lives as long as the session.
 	r2 := store.Rotation{Family: storetest.NewTokenHash(), TokenHash: sha256.Sum256([]byte("t2")), RotatedAt: baseTime.Add(3 * time.Minute)}
 	got, err = ss.RotateToken(ctx, s.ID, r1.TokenHash, r2)
 	require.NoError(t, err)
 	assert.Equal(t, r2.Family, got.Family)
-	assert.ElementsMatch(t, []string{ss.sessionKey(s.ID), ss.familyKey(r2.Family), ss.userKey("alice"), ss.liveKey()},
-		keysUnder(t, c, ss.prefix))
-	sessionTTL, err := c.PTTL(ctx, ss.sessionKey(s.ID)).Result()
+	assert.ElementsMatch(t, []string{ss.sessionKey(hashText(s.Family)), ss.aliasKey(hashText(r2.Family)), ss.idKey(s.ID),
+		ss.userKey("alice"), ss.liveKey(s.ID)}, keysUnder(t, c, ss.prefix))
+	sessionTTL, err := c.PTTL(ctx, ss.sessionKey(hashText(s.Family))).Result()
 	require.NoError(t, err)
-	familyTTL, err := c.PTTL(ctx, ss.familyKey(r2.Family)).Result()
+	familyTTL, err := c.PTTL(ctx, ss.aliasKey(hashText(r2.Family))).Result()
 	require.NoError(t, err)
 	assert.InDelta(t, sessionTTL, familyTTL, float64(time.Second))
 	_, err = ss.SessionByFamily(ctx, s.Family)
@@ -248,7 +270,7 @@ func TestSessionsRotateToken(t *testing.T) {
 // is cached in the process.
 func TestSessionsSharedAcrossInstances(t *testing.T) {
 	a, _ := newSessions(t)
-	c2, _, err := Open(testkit.RedisTestURL())
+	c2, _, err := Open(Config{URL: testkit.RedisTestURL()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c2.Close() })
 	b := NewSessions(c2, a.opts)
@@ -284,25 +306,49 @@ func TestOperationsObserved(t *testing.T) {
 }
 
 func TestOpenURL(t *testing.T) {
-	c, prefix, err := Open("redis://127.0.0.1:6379/3?key_prefix=a:b:&dial_timeout=3s")
+	c, prefix, err := Open(Config{URL: "redis://127.0.0.1:6379/3?key_prefix=a:b:&dial_timeout=3s"})
 	require.NoError(t, err)
 	defer c.Close()
 	assert.Equal(t, "a:b:", prefix)
-	assert.Equal(t, 3, c.Options().DB)
-	assert.Equal(t, 3*time.Second, c.Options().DialTimeout)
-	assert.Equal(t, time.Second, c.Options().ReadTimeout)
-	c2, prefix, err := Open("redis://:secret-pw@127.0.0.1:6379/0")
+	opts := c.(*goredis.Client).Options()
+	assert.Equal(t, 3, opts.DB)
+	assert.Equal(t, 3*time.Second, opts.DialTimeout)
+	assert.Equal(t, time.Second, opts.ReadTimeout)
+	c2, prefix, err := Open(Config{URL: "redis://:secret-pw@127.0.0.1:6379/0"})
 	require.NoError(t, err)
 	defer c2.Close()
 	assert.Equal(t, DefaultPrefix, prefix)
+	c3, prefix, err := Open(Config{URL: "redis://127.0.0.1:6379/0?key_prefix=a:", Prefix: "b:"})
+	require.NoError(t, err)
+	defer c3.Close()
+	assert.Equal(t, "b:", prefix, "the configured prefix wins over the URL's")
 	for _, bad := range []string{"redis://:secret-pw@127.0.0.1:6379/x", "http://:secret-pw@host/0", "redis://:secret-pw@h/0?bogus=1"} {
-		_, _, err = Open(bad)
+		_, _, err = Open(Config{URL: bad})
 		require.Error(t, err, bad)
 		assert.NotContains(t, err.Error(), "secret-pw")
 	}
 }
 
-// One script call looks up several families: each finds its own session,
+// Open gives a Cluster client for seed nodes and a failover client for
+// sentinels, each with the short timeouts.
+func TestOpenTopologies(t *testing.T) {
+	c, prefix, err := Open(Config{ClusterAddrs: []string{"127.0.0.1:7000"}, Password: "pw", Prefix: "p:"})
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "p:", prefix)
+	require.IsType(t, &goredis.ClusterClient{}, c)
+	assert.Equal(t, "pw", c.(*goredis.ClusterClient).Options().Password)
+	assert.Equal(t, time.Second, c.(*goredis.ClusterClient).Options().ReadTimeout)
+	c2, prefix, err := Open(Config{SentinelAddrs: []string{"127.0.0.1:26379"}, SentinelMaster: "m"})
+	require.NoError(t, err)
+	defer c2.Close()
+	assert.Equal(t, DefaultPrefix, prefix)
+	require.IsType(t, &goredis.Client{}, c2)
+	_, _, err = Open(Config{})
+	assert.Error(t, err)
+}
+
+// One pipeline looks up several families: each finds its own session,
 // an unknown family finds none.
 func TestLookupFamiliesInOneCall(t *testing.T) {
 	ss, _ := newSessions(t)
@@ -328,7 +374,7 @@ func TestLookupFamiliesInOneCall(t *testing.T) {
 	}
 }
 
-// Parallel lookups, gathered into shared script calls, each get their own
+// Parallel lookups, gathered into shared pipelines, each get their own
 // session; a session deleted before a lookup begins is not found by it.
 func TestParallelLookupsEachGetTheirSession(t *testing.T) {
 	ss, _ := newSessions(t)
@@ -416,8 +462,7 @@ func TestParallelTouchAndRotate(t *testing.T) {
 }
 
 // A session's keys take the same memory after 1 rotation and after 1,000:
-// token hashes are fields of the session, overwritten in place, and its
-// family keeps one index key.
+// token hashes are fields of the session, overwritten in place.
 func TestFootprintBoundedByRotations(t *testing.T) {
 	ss, _ := newSessions(t)
 	ctx := t.Context()
@@ -426,8 +471,8 @@ func TestFootprintBoundedByRotations(t *testing.T) {
 	require.NoError(t, ss.CreateSession(ctx, s))
 
 	// The session is the only one under the test's prefix: every key
-	// there is its own (its hash, its family's index, and the user and
-	// live sets that hold only it).
+	// there is its own (its hash, its id's index, and the user and live
+	// sets that hold only it).
 	footprint := func() map[string]int64 {
 		t.Helper()
 		usage := map[string]int64{}
@@ -450,7 +495,7 @@ func TestFootprintBoundedByRotations(t *testing.T) {
 	s = storetest.RotateMany(t, ss, s, 999)
 	after1000 := footprint()
 	assert.Equal(t, after1, after1000, "bytes per key after 1 and after 1,000 rotations")
-	t.Logf("per-session footprint: %d bytes after 1 rotation, %d after 1,000: session hash %d, family index %d, user set %d, live set %d",
-		total(after1), total(after1000), after1000[ss.sessionKey(s.ID)], after1000[ss.familyKey(s.Family)],
-		after1000[ss.userKey("alice")], after1000[ss.liveKey()])
+	t.Logf("per-session footprint: %d bytes after 1 rotation, %d after 1,000: session hash %d, id index %d, user set %d, live set %d",
+		total(after1), total(after1000), after1000[ss.sessionKey(hashText(s.Family))], after1000[ss.idKey(s.ID)],
+		after1000[ss.userKey("alice")], after1000[ss.liveKey(s.ID)])
 }
