@@ -37,6 +37,9 @@ type Deps struct {
 	// the ceremonies; nil in basic_auth.
 	Passkeys      *auth.Passkeys
 	Authenticator middleware.Authenticator
+	// Tokens authenticates requests by personal access token and serves
+	// the tokens routes, in every mode.
+	Tokens *middleware.TokenAuth
 	// Policy is what the marks of a route's access ask of a caller:
 	// REAUTH_MAX_AGE and MFA_REQUIRED_ROLES.
 	Policy      auth.Policy
