@@ -283,6 +283,10 @@ func (a *App) Handler() http.Handler { return a.api }
 // Routes lists the registered routes as "METHOD /path/:param".
 func (a *App) Routes() []string { return a.api.Routes() }
 
+// Access returns who may call a route, as it was declared (see
+// handlers.API.Access).
+func (a *App) Access(method, path string) (auth.Access, bool) { return a.api.Access(method, path) }
+
 // Metrics serves the service's Prometheus metrics; serve mounts it on
 // METRICS_ADDR, never on the API's listener.
 func (a *App) Metrics() http.Handler { return a.metrics.Handler() }

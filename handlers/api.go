@@ -61,18 +61,23 @@ type Deps struct {
 type API struct {
 	engine  *gin.Engine
 	handler http.Handler
+	access  *auth.Routes
 }
 
 // New builds the router over d.
 func New(d Deps) (*API, error) {
-	engine, err := newEngine(d)
+	engine, access, err := newEngine(d)
 	if err != nil {
 		return nil, err
 	}
-	return &API{engine: engine, handler: stripTrailingSlash(engine)}, nil
+	return &API{engine: engine, handler: stripTrailingSlash(engine), access: access}, nil
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Access returns who may call a route ("GET", "/api/v1/users/:id"), as
+// it was declared, and whether it was.
+func (a *API) Access(method, path string) (auth.Access, bool) { return a.access.AccessFor(method, path) }
 
 // Routes lists the registered routes as "METHOD /path/:param".
 func (a *API) Routes() []string {

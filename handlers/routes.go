@@ -21,7 +21,7 @@ import (
 // every other route except those marked .NoTokens() (what signs in or
 // manages sessions, tokens or factors) and those marked .Reauth(): a token
 // is never a recent authentication.
-func newEngine(d Deps) (*gin.Engine, error) {
+func newEngine(d Deps) (*gin.Engine, *auth.Routes, error) {
 	r := gin.New()
 	// c.ClientIP() is the client address of the access and audit logs,
 	// the login throttling and the sessions: the peer's address, or what
@@ -29,7 +29,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	// by default), so it cannot be spoofed.
 	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.RedirectTrailingSlash = false // trailing slashes are removed before routing
 	r.RedirectFixedPath = false
@@ -60,7 +60,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	// The account page and its files: public, outside the API.
 	page, err := web.New(d.Sessions != nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	page.Register(r)
 
@@ -154,7 +154,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	api.handle("GET", "/users/:id/tokens", auth.AdminOnly.NoTokens(), handleListTokens(tokens))
 	api.handle("DELETE", "/users/:id/tokens", auth.AdminOnly.Reauth(), handleRevokeUserTokens(tokens))
 
-	return r, nil
+	return r, access, nil
 }
 
 // routeGroup registers routes under one prefix together with their
