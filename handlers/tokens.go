@@ -112,7 +112,12 @@ func newTokenInput(body map[string]json.RawMessage) (auth.NewToken, error) {
 // caller on /users/me/tokens), without their secrets.
 func handleListTokens(tokens *auth.Tokens) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		list, err := tokens.List(c.Request.Context(), targetID(c))
+		id := targetID(c)
+		if id == "" { // /users/me/tokens
+			user, _ := middleware.CurrentUser(c)
+			id = user.ID
+		}
+		list, err := tokens.List(c.Request.Context(), id)
 		if err != nil {
 			respond.Error(c, err)
 			return
