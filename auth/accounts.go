@@ -53,8 +53,8 @@ type Accounts struct {
 	// Tokens revokes a user's access tokens when an operator resets the
 	// password (ResetPassword); nil revokes none.
 	Tokens TokenRevoker
-	Now               func() time.Time
-	Log               *slog.Logger
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // NewUser is the input of Create. A nil Role means "user".

@@ -49,8 +49,8 @@ type SecondFactors struct {
 	// Tokens revokes a user's access tokens when an admin removes the
 	// user's factors; nil revokes none.
 	Tokens TokenRevoker
-	Now      func() time.Time
-	Log      *slog.Logger
+	Now    func() time.Time
+	Log    *slog.Logger
 	// Observe, when set, is told each check's method and result (one of
 	// the metrics.Factor* results).
 	Observe func(method, result string)

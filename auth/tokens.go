@@ -58,9 +58,9 @@ const (
 // Audit events of access tokens. They name the token by its id, never
 // its secret.
 const (
-	EventTokenCreated            = "token_created"
-	EventTokenRevoked            = "token_revoked"
-	EventTokenRefused            = "token_refused"
+	EventTokenCreated             = "token_created"
+	EventTokenRevoked             = "token_revoked"
+	EventTokenRefused             = "token_refused"
 	EventTokenFirstUseFromAddress = "token_first_use_from_address"
 )
 

@@ -77,7 +77,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 
 // Access returns who may call a route ("GET", "/api/v1/users/:id"), as
 // it was declared, and whether it was.
-func (a *API) Access(method, path string) (auth.Access, bool) { return a.access.AccessFor(method, path) }
+func (a *API) Access(method, path string) (auth.Access, bool) {
+	return a.access.AccessFor(method, path)
+}
 
 // Routes lists the registered routes as "METHOD /path/:param".
 func (a *API) Routes() []string {
