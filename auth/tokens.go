@@ -94,19 +94,28 @@ func NewTokenSecret() string {
 		}
 	}
 	s := b.String()
-	return s + tokenChecksum(s[len(TokenPrefix):])
+	sum := tokenChecksum(s[len(TokenPrefix):])
+	return s + string(sum[:])
 }
 
+// crcTable is CRC-32's IEEE polynomial, as hash/crc32.ChecksumIEEE uses.
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
 // tokenChecksum is the CRC-32 (IEEE) of the random part in 6 base62
-// characters, most significant first.
-func tokenChecksum(random string) string {
-	var out [tokenCheckChars]byte
-	v := crc32.ChecksumIEEE([]byte(random))
+// characters, most significant first. It runs on every request a token
+// authenticates, so it reads the string in place: hash/crc32's own
+// functions would take a copy of it on the heap.
+func tokenChecksum(random string) (out [tokenCheckChars]byte) {
+	v := ^uint32(0)
+	for i := 0; i < len(random); i++ {
+		v = crcTable[byte(v)^random[i]] ^ v>>8
+	}
+	v = ^v
 	for i := tokenCheckChars - 1; i >= 0; i-- {
 		out[i] = base62[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out
 }
 
 // WellFormedToken reports whether s has a token's shape and checksum.
@@ -120,7 +129,8 @@ func WellFormedToken(s string) bool {
 			return false
 		}
 	}
-	return tokenChecksum(body[:tokenRandomChars]) == body[tokenRandomChars:]
+	sum := tokenChecksum(body[:tokenRandomChars])
+	return string(sum[:]) == body[tokenRandomChars:]
 }
 
 // TokenRevoker revokes every token of a user: what an account's reset
@@ -221,7 +231,10 @@ func (t *Tokens) RevokeUserTokens(ctx context.Context, userID, reason string) (i
 // or a *ThrottledError once addr is throttled. A use is written at most
 // once a minute per token; the first written from an address other than
 // the last one is audited.
-func (t *Tokens) Authenticate(ctx context.Context, secret, addr string) (store.AccessToken, store.User, error) {
+//
+// addr gives the client's address, asked only when it is needed (a
+// refusal, a use written).
+func (t *Tokens) Authenticate(ctx context.Context, secret string, addr func() string) (store.AccessToken, store.User, error) {
 	if !WellFormedToken(secret) {
 		return t.refuse(ctx, addr, tokenMalformed, store.AccessToken{})
 	}
@@ -237,7 +250,7 @@ func (t *Tokens) Authenticate(ctx context.Context, secret, addr string) (store.A
 		return t.refuse(ctx, addr, tokenExpired, tok)
 	}
 	if now.Sub(tok.LastUsedAt) >= tokenTouchEvery {
-		t.touch(ctx, tok, now, addr)
+		t.touch(ctx, tok, now, addr())
 	}
 	return tok, u, nil
 }
@@ -256,7 +269,7 @@ func (t *Tokens) touch(ctx context.Context, tok store.AccessToken, now time.Time
 	}
 }
 
-func (t *Tokens) refuse(ctx context.Context, addr, reason string, tok store.AccessToken) (store.AccessToken, store.User, error) {
+func (t *Tokens) refuse(ctx context.Context, addr func() string, reason string, tok store.AccessToken) (store.AccessToken, store.User, error) {
 	attrs := []slog.Attr{slog.String("reason", reason)}
 	if tok.ID != "" {
 		attrs = append(attrs, slog.String("token_id", tok.ID), slog.String("user_id", tok.UserID))
@@ -265,7 +278,7 @@ func (t *Tokens) refuse(ctx context.Context, addr, reason string, tok store.Acce
 	if reason == tokenMalformed || t.Login == nil {
 		return store.AccessToken{}, store.User{}, ErrInvalidToken
 	}
-	err := t.Login.RefuseToken(ctx, addr)
+	err := t.Login.RefuseToken(ctx, addr())
 	if _, throttled := RetryAfter(err); throttled {
 		return store.AccessToken{}, store.User{}, err
 	}

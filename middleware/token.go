@@ -51,7 +51,10 @@ func HasBearer(r *http.Request) bool {
 // BearerChallenge when it authenticates nobody, 429 with Retry-After once
 // the client's address is throttled.
 func (a *TokenAuth) Authenticate(c *gin.Context, token string) (*Caller, error) {
-	tok, u, err := a.Tokens.Authenticate(c.Request.Context(), token, c.ClientIP())
+	tok, u, err := a.Tokens.Authenticate(c.Request.Context(), token, c.ClientIP)
+	if err == nil {
+		return &Caller{User: u, Token: tok}, nil
+	}
 	if wait, throttled := auth.RetryAfter(err); throttled {
 		respond.SetRetryAfter(c, wait)
 		return nil, store.Errorf(store.ETOOMANY, respond.MsgTooManyRequests)
@@ -59,8 +62,5 @@ func (a *TokenAuth) Authenticate(c *gin.Context, token string) (*Caller, error) 
 	if store.ErrorCode(err) == store.EUNAUTHORIZED {
 		c.Header("WWW-Authenticate", BearerChallenge)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &Caller{User: u, Token: tok}, nil
+	return nil, err
 }
