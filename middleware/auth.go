@@ -15,9 +15,10 @@ import (
 type Caller struct {
 	User    store.User
 	Session store.Session // zero unless a session authenticated the request
-	// Token is zero unless a personal access token authenticated the
-	// request.
-	Token store.AccessToken
+	// TokenID and TokenScope are "" unless a personal access token
+	// authenticated the request (the token's id and scope only: a caller
+	// is made for every request).
+	TokenID, TokenScope string
 	// Recent: the caller authenticated within REAUTH_MAX_AGE (always, for
 	// Basic authentication; never, for a token), as the pipeline's policy
 	// judged it.
@@ -63,15 +64,6 @@ func CurrentSession(c *gin.Context) (store.Session, bool) {
 		return who.Session, true
 	}
 	return store.Session{}, false
-}
-
-// CurrentToken returns the access token that authenticated the request,
-// if a token did.
-func CurrentToken(c *gin.Context) (store.AccessToken, bool) {
-	if who := callerOf(c); who != nil && who.Token.ID != "" {
-		return who.Token, true
-	}
-	return store.AccessToken{}, false
 }
 
 // Pipeline is the request pipeline for every /api/v1 request: public paths
@@ -132,7 +124,7 @@ func Pipeline(authn Authenticator, tokens *TokenAuth, routes *auth.Routes, polic
 			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
 			return
 		}
-		byToken := who.Token.ID != ""
+		byToken := who.TokenID != ""
 		who.Recent = !byToken && policy.Recent(who.Session)
 		rc.caller = who
 		rc.info.UserID = who.User.ID
@@ -148,7 +140,7 @@ func Pipeline(authn Authenticator, tokens *TokenAuth, routes *auth.Routes, polic
 			return
 		}
 		if byToken {
-			if err := auth.TokenAllows(access, who.Token.Scope, c.Request.Method); err != nil {
+			if err := auth.TokenAllows(access, who.TokenScope, c.Request.Method); err != nil {
 				respond.Error(c, err)
 				return
 			}

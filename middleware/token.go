@@ -53,7 +53,7 @@ func HasBearer(r *http.Request) bool {
 func (a *TokenAuth) Authenticate(c *gin.Context, token string) (*Caller, error) {
 	tok, u, err := a.Tokens.Authenticate(c.Request.Context(), token, c.ClientIP)
 	if err == nil {
-		return &Caller{User: u, Token: tok}, nil
+		return &Caller{User: u, TokenID: tok.ID, TokenScope: tok.Scope}, nil
 	}
 	if wait, throttled := auth.RetryAfter(err); throttled {
 		respond.SetRetryAfter(c, wait)
