@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"simpleapi/auth"
+	"simpleapi/internal/testkit"
 	"simpleapi/middleware"
 	"simpleapi/store/postgres/pgtest"
 )
@@ -396,4 +398,37 @@ func TestTokenRequestsAreCountedByMethod(t *testing.T) {
 	assert.Equal(t, 1.0, delta("basic", "ok"))
 	assert.Equal(t, 1.0, delta("none", "refused"))
 	_ = http.StatusOK
+}
+
+// With PostgreSQL away (connections refused, or frozen), a request by
+// token, a creation and a revocation are 503, within the store's
+// deadline, never 401 or 500; once it is back, the token works.
+func TestTokensWhilePostgresIsAway(t *testing.T) {
+	schemaURL, err := url.Parse(pgtest.Schema(t))
+	require.NoError(t, err)
+	pg := testkit.NewProxy(t, schemaURL.Host)
+	schemaURL.Host = pg.Addr()
+	s := newServer(t, "AUTH_TYPE", "basic_auth", "USER_STORE", "postgres", "DATABASE_URL", schemaURL.String())
+	tok := s.createToken(asAdmin(), "ci", "read", 30)
+	require.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", bearer(tok.Token)).Code)
+
+	for _, mode := range []testkit.Mode{testkit.Refuse, testkit.Freeze} {
+		pg.Set(mode)
+		for _, req := range []struct{ method, path, body string }{
+			{"GET", "/api/v1/users/me", ""},
+			{"GET", "/api/v1/users/me/tokens", ""},
+			{"DELETE", "/api/v1/users/me/tokens/" + tok.ID, ""},
+		} {
+			opts := []option{bearer(tok.Token)}
+			if req.path != "/api/v1/users/me" {
+				opts = []option{asAdmin()}
+			}
+			start := time.Now()
+			rec := s.do(req.method, req.path, req.body, opts...)
+			assert.Less(t, time.Since(start), 8*time.Second, "bounded")
+			assertError(t, rec, 503, "Service unavailable")
+		}
+		pg.Set(testkit.Forward)
+		assert.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", bearer(tok.Token)).Code, "back")
+	}
 }
