@@ -12,8 +12,9 @@ import (
 
 // openAccounts opens the stores of cfg as the server does and builds the
 // account service over them, for the user commands: the same user store,
-// the same rules, and a user's sessions ended (and tokens revoked) in the configured session
-// store as through the API. close releases the stores.
+// the same rules, and a user's sessions ended in the configured session
+// store (and tokens revoked) as through the API. close releases the
+// stores.
 func openAccounts(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *auth.Accounts, close func() error, _ error) {
 	st, err := openStores(ctx, cfg, log, metrics.New(), time.Now)
 	if err != nil {

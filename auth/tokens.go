@@ -23,9 +23,9 @@ import (
 // match it); the checksum lets the service, and a scanner, tell a token
 // it could have issued from a typo or a guess without asking the store.
 // Only the SHA-256 of the whole token is stored (HashToken, as for
-// session tokens): a token is already 256
-// random bits, so a fast hash is enough (no argon2id per request), and
-// the lookup by hash is the only work a request by token costs.
+// session tokens): a token is already 256 random bits, so a fast hash is
+// enough (no argon2id per request), and the lookup by hash is the only
+// work a request by token costs.
 const (
 	TokenPrefix      = "sapi_"
 	tokenRandomChars = 43 // 43 × log2(62) ≈ 256.03 bits
