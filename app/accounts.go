@@ -13,7 +13,8 @@ import (
 // openAccounts opens the stores of cfg as the server does and builds the
 // account service over them, for the user commands: the same user store,
 // the same rules, and a user's sessions ended in the configured session
-// store as through the API. close releases the stores.
+// store (and tokens revoked) as through the API. close releases the
+// stores.
 func openAccounts(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *auth.Accounts, close func() error, _ error) {
 	st, err := openStores(ctx, cfg, log, metrics.New(), time.Now)
 	if err != nil {
@@ -24,5 +25,7 @@ func openAccounts(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *
 		sessions = newSessionManager(cfg, st.sessions, time.Now, log)
 	}
 	hasher := auth.NewHasher(argon2Params(cfg.Argon2), auth.HasherOptions{})
-	return newAccounts(cfg, st.users, hasher, sessions, time.Now, log), st.close, nil
+	accounts := newAccounts(cfg, st.users, hasher, sessions, time.Now, log)
+	accounts.Tokens = &auth.Tokens{Store: st.tokens, Now: time.Now, Log: log}
+	return accounts, st.close, nil
 }

@@ -140,6 +140,10 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 	if err != nil {
 		return err
 	}
+	// Access tokens live with the users; an operator's password reset and
+	// an admin's removal of a user's factors revoke them.
+	tokens := &auth.Tokens{Store: a.stores.tokens, Login: login, Now: now, Log: log}
+	accounts.Tokens, factors.Tokens = tokens, tokens
 	var passkeys *auth.Passkeys
 	if cfg.SessionMode() {
 		if passkeys, err = a.passkeys(cfg, factors, login, log, now); err != nil {
@@ -168,6 +172,7 @@ func (a *App) build(ctx context.Context, cfg config.Config, opts Options, log *s
 		Factors:            factors,
 		Passkeys:           passkeys,
 		Authenticator:      authn,
+		Tokens:             &middleware.TokenAuth{Tokens: tokens, CookieName: cfg.SessionName},
 		Policy:             policy(cfg, now),
 		CrossOrigin:        crossOrigin,
 		Sessions:           sessions,
@@ -277,6 +282,10 @@ func (a *App) Handler() http.Handler { return a.api }
 
 // Routes lists the registered routes as "METHOD /path/:param".
 func (a *App) Routes() []string { return a.api.Routes() }
+
+// Access returns who may call a route, as it was declared (see
+// handlers.API.Access).
+func (a *App) Access(method, path string) (auth.Access, bool) { return a.api.Access(method, path) }
 
 // Metrics serves the service's Prometheus metrics; serve mounts it on
 // METRICS_ADDR, never on the API's listener.

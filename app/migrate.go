@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"simpleapi/store"
 	"simpleapi/store/jsonfile"
 	"simpleapi/store/postgres"
 )
@@ -27,6 +28,8 @@ it. Passwords (argon2id or the old service's SHA-256), roles, names and
 timestamps are copied as they are, in the file's order. A user whose id is
 already in the database is left as it is, so running it twice changes
 nothing; a user whose email another user already has is skipped and named.
+The users' access tokens (DIR/.db_AccessToken.json, hashes only) are copied
+with them, alike; those of a skipped user are not.
 `
 
 // migrateSubcommands are the synopsis and help of each migrate command.
@@ -105,8 +108,8 @@ func printMigrations(ctx context.Context, db *postgres.DB, stdout io.Writer) err
 	return tw.Flush()
 }
 
-// importJSON copies the users of dir's users file into the database,
-// applying the migrations first.
+// importJSON copies the users of dir's users file, and their access
+// tokens, into the database, applying the migrations first.
 func importJSON(ctx context.Context, dir, databaseURL string, stdout io.Writer) error {
 	// jsonfile.Open creates a missing directory; an import from a
 	// mistyped one must fail instead.
@@ -121,6 +124,15 @@ func importJSON(ctx context.Context, dir, databaseURL string, stdout io.Writer) 
 		return err
 	}
 	users, err := src.Users().ListUsers(ctx)
+	var tokens []store.AccessToken
+	for _, u := range users {
+		if err != nil {
+			break
+		}
+		var list []store.AccessToken
+		list, err = src.AccessTokens().ListAccessTokens(ctx, u.ID)
+		tokens = append(tokens, list...)
+	}
 	if cerr := src.Close(); err == nil {
 		err = cerr
 	}
@@ -141,5 +153,16 @@ func importJSON(ctx context.Context, dir, databaseURL string, stdout io.Writer) 
 	for _, id := range res.Skipped {
 		fmt.Fprintf(stdout, "skipped %s: its email belongs to another user\n", id)
 	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	// The users' access tokens go with them (those of a skipped user stay
+	// behind).
+	res, err = db.AccessTokens().ImportAccessTokens(ctx, tokens)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d access tokens, %d already present, %d skipped (their user was not imported)\n",
+		res.Added, res.Existing, len(res.Skipped))
 	return nil
 }

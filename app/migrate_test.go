@@ -17,6 +17,7 @@ import (
 	"simpleapi/store/jsonfile"
 	"simpleapi/store/postgres"
 	"simpleapi/store/postgres/pgtest"
+	"simpleapi/store/storetest"
 )
 
 // runMigrate runs "simpleapi migrate args..." against databaseURL and
@@ -165,4 +166,36 @@ func TestImportJSONFromThisService(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "imported 2 users, 0 already present, 0 skipped\n", out)
 	assert.Equal(t, users, pgUsers(t, url))
+}
+
+// The users' access tokens go with them; a second run adds nothing.
+func TestImportJSONCopiesAccessTokens(t *testing.T) {
+	dir := t.TempDir()
+	src, err := jsonfile.Open(dir, jsonfile.Options{QuietCompactAfter: -1})
+	require.NoError(t, err)
+	u := storetest.User(1, "ada@example.com", store.RoleAdmin)
+	require.NoError(t, src.Users().CreateUser(t.Context(), u))
+	tok := storetest.AccessToken(1, u.ID, storetest.UserTime, 90*24*time.Hour)
+	require.NoError(t, src.AccessTokens().CreateAccessToken(t.Context(), tok, 50, storetest.UserTime))
+	_, err = src.AccessTokens().TouchAccessToken(t.Context(), tok.ID, time.Time{}, storetest.UserTime.Add(time.Hour), "192.0.2.9")
+	require.NoError(t, err)
+	require.NoError(t, src.Close())
+
+	url := pgtest.Schema(t)
+	out, err := runMigrate(t, url, "import-json", "--data-dir", dir)
+	require.NoError(t, err)
+	assert.Equal(t, "imported 1 users, 0 already present, 0 skipped\n"+
+		"imported 1 access tokens, 0 already present, 0 skipped (their user was not imported)\n", out)
+	db, err := postgres.Connect(t.Context(), url, postgres.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	got, user, err := db.AccessTokens().AccessTokenByHash(t.Context(), tok.Hash)
+	require.NoError(t, err)
+	tok.LastUsedAt, tok.LastUsedIP = storetest.UserTime.Add(time.Hour), "192.0.2.9"
+	assert.Equal(t, tok, got)
+	assert.Equal(t, u.ID, user.ID)
+
+	out, err = runMigrate(t, url, "import-json", "--data-dir", dir)
+	require.NoError(t, err)
+	assert.Contains(t, out, "imported 0 access tokens, 1 already present")
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -46,6 +47,9 @@ func BenchmarkPipeline(b *testing.B) {
 	info := newBenchService(b, "info")
 	b.Run("status_warn", func(b *testing.B) { benchServe(b, warn.handler, "/api/v1/status", "") })
 	b.Run("users_me_warn", func(b *testing.B) { benchServe(b, warn.handler, "/api/v1/users/me", warn.cookie) })
+	// The same request by personal access token: one lookup by hash, no
+	// argon2id, no store write (its last use is written once a minute).
+	b.Run("users_me_token_warn", func(b *testing.B) { benchServe(b, warn.handler, "/api/v1/users/me", warn.token) })
 	b.Run("users_me_info", func(b *testing.B) {
 		before := info.logSize(b)
 		benchServe(b, info.handler, "/api/v1/users/me", info.cookie)
@@ -58,7 +62,8 @@ func BenchmarkPipeline(b *testing.B) {
 
 type benchService struct {
 	handler http.Handler
-	cookie  string // "name=value" of a signed-in admin's session
+	cookie  string // the Cookie header of a signed-in admin's session
+	token   string // the Authorization header of that admin's access token
 	logFile string
 }
 
@@ -111,16 +116,27 @@ func newBenchService(b *testing.B, logLevel string) benchService {
 	if rec.Code != http.StatusOK || len(cookies) == 0 {
 		b.Fatalf("login: %d %s", rec.Code, rec.Body)
 	}
-	return benchService{handler: svc.Handler(), cookie: cookies[0].Name + "=" + cookies[0].Value,
+	cookie := "Cookie: " + cookies[0].Name + "=" + cookies[0].Value
+	req = httptest.NewRequest("POST", "/api/v1/users/me/tokens", strings.NewReader(`{"name":"bench","scope":"read"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cookie", cookies[0].Name+"="+cookies[0].Value)
+	rec = httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, req)
+	var tok struct{ Token string }
+	if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &tok) != nil {
+		b.Fatalf("token: %d %s", rec.Code, rec.Body)
+	}
+	return benchService{handler: svc.Handler(), cookie: cookie, token: "Authorization: Bearer " + tok.Token,
 		logFile: f.Name()}
 }
 
-// benchServe answers b.N keep-alive requests for path (with cookie, when
-// set) on one connection of a server made by newHTTPServer.
-func benchServe(b *testing.B, h http.Handler, path, cookie string) {
+// benchServe answers b.N keep-alive requests for path (with the
+// credentials header, "Name: value", when set) on one connection of a
+// server made by newHTTPServer.
+func benchServe(b *testing.B, h http.Handler, path, credentials string) {
 	req := "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-	if cookie != "" {
-		req += "Cookie: " + cookie + "\r\n"
+	if credentials != "" {
+		req += credentials + "\r\n"
 	}
 	req += "\r\n"
 

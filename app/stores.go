@@ -28,7 +28,8 @@ const backendTimeout = storeredis.OpTimeout
 // stores are the open stores of one configuration.
 type stores struct {
 	users    store.UserStore
-	sessions store.SessionStore // nil in basic_auth
+	tokens   store.AccessTokenStore // kept with the users
+	sessions store.SessionStore     // nil in basic_auth
 	limiter  store.LoginLimiter
 	// ready reports whether every backend answers (/readyz), within
 	// backendTimeout.
@@ -117,9 +118,9 @@ func openStores(ctx context.Context, cfg config.Config, log *slog.Logger, m *met
 
 	switch cfg.UserStore {
 	case config.StorePostgres:
-		s.users = pg.Users()
+		s.users, s.tokens = pg.Users(), pg.AccessTokens()
 	default:
-		s.users = db.Users()
+		s.users, s.tokens = db.Users(), db.AccessTokens()
 	}
 	switch cfg.SessionStore {
 	case "": // basic_auth: no sessions

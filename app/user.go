@@ -211,14 +211,10 @@ func (c userCommand) run(ctx context.Context, accounts *auth.Accounts, stdin io.
 		if err != nil {
 			return err
 		}
-		if err := accounts.SetPassword(ctx, u.ID, password); err != nil {
+		// An operator's reset signs the user out everywhere and revokes
+		// their access tokens.
+		if err := accounts.ResetPassword(ctx, u.ID, password); err != nil {
 			return err
-		}
-		// An operator's reset signs the user out everywhere.
-		if accounts.Sessions != nil {
-			if _, err := accounts.Sessions.EndUserSessions(ctx, u.ID); err != nil {
-				return err
-			}
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", u.Email)
 	case "user delete":

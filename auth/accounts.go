@@ -50,8 +50,11 @@ type Accounts struct {
 	Hasher            *Hasher
 	PasswordMinLength int
 	Sessions          SessionEnder // nil when sessions are not kept
-	Now               func() time.Time
-	Log               *slog.Logger
+	// Tokens revokes a user's access tokens when an operator resets the
+	// password (ResetPassword); nil revokes none.
+	Tokens TokenRevoker
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // NewUser is the input of Create. A nil Role means "user".
@@ -310,6 +313,25 @@ func (a *Accounts) SetPassword(ctx context.Context, id, password string) error {
 		return nil
 	})
 	return err
+}
+
+// ResetPassword is an operator's reset of the password of the user id
+// (`simpleapi user passwd`): the new password, and every session and
+// access token of the user ended, since whoever knew the old password may
+// have opened or created them.
+func (a *Accounts) ResetPassword(ctx context.Context, id, password string) error {
+	if err := a.SetPassword(ctx, id, password); err != nil {
+		return err
+	}
+	if err := a.endSessions(ctx, id); err != nil {
+		return err
+	}
+	if a.Tokens != nil {
+		if _, err := a.Tokens.RevokeUserTokens(ctx, id, "password_reset"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EnsureAdmin makes sure an admin with this email exists: it creates one

@@ -46,8 +46,11 @@ type SecondFactors struct {
 	// (basic_auth), and so no enrolment.
 	Sealer   *Sealer
 	Sessions SessionEnder // nil in basic_auth
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Tokens revokes a user's access tokens when an admin removes the
+	// user's factors; nil revokes none.
+	Tokens TokenRevoker
+	Now    func() time.Time
+	Log    *slog.Logger
 	// Observe, when set, is told each check's method and result (one of
 	// the metrics.Factor* results).
 	Observe func(method, result string)
@@ -353,7 +356,9 @@ func (f *SecondFactors) RegenerateRecoveryCodes(ctx context.Context, u store.Use
 
 // RemoveAll removes every second factor of the user id (an admin's help
 // for a lost phone) and ends all of that user's sessions, since any of
-// them may be the one that lost it. ENOTFOUND for an unknown user.
+// them may be the one that lost it, and revokes all of the user's access
+// tokens, which whoever holds it may have created. ENOTFOUND for an
+// unknown user.
 func (f *SecondFactors) RemoveAll(ctx context.Context, id string) error {
 	var had []string
 	_, err := f.Users.UpdateUser(ctx, id, func(cur *store.User) error {
@@ -370,8 +375,14 @@ func (f *SecondFactors) RemoveAll(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	revoked := 0
+	if f.Tokens != nil {
+		if revoked, err = f.Tokens.RevokeUserTokens(ctx, id, "second_factors_removed"); err != nil {
+			return err
+		}
+	}
 	f.audit(ctx, slog.LevelWarn, EventSecondFactorsRemoved, slog.String("user_id", id),
-		slog.Any("factors", had), slog.Int("sessions_ended", ended))
+		slog.Any("factors", had), slog.Int("sessions_ended", ended), slog.Int("tokens_revoked", revoked))
 	return nil
 }
 

@@ -367,6 +367,16 @@ func (l *Login) BeginPasskeySignIn(ctx context.Context, addr string) error {
 	return l.limiter.Abandon(ctx, account)
 }
 
+// RefuseToken counts an access token that authenticated nobody as a
+// failed attempt of a client at addr: against the address's budget, and
+// against an account of its own per address, as a passkey that does not
+// verify is. It returns ErrInvalidToken, or a *ThrottledError when addr
+// is throttled already (the refusal is then not counted again).
+func (l *Login) RefuseToken(ctx context.Context, addr string) error {
+	account := "access tokens from " + ThrottleKey(addr, l.ipv6Bits) // no email holds a space
+	return l.checkAttempt(ctx, account, addr, func() error { return ErrInvalidToken })
+}
+
 // passkeyAccount is the limiter's account of the passkey sign-ins from
 // addr. An email never holds a space, so it is no person's account.
 func (l *Login) passkeyAccount(addr string) string {

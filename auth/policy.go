@@ -23,6 +23,7 @@ const (
 	kindMask      Access = 0xff
 	reauthMark    Access = 1 << 8
 	enrolmentMark Access = 1 << 9
+	noTokensMark  Access = 1 << 10
 )
 
 // Reauth marks a route that also needs a recent authentication: a
@@ -34,6 +35,16 @@ func (a Access) Reauth() Access { return a | reauthMark }
 // Enrolment marks a route that a caller who must enrol a second factor
 // (MFA_REQUIRED_ROLES) may still use: what it takes to enrol.
 func (a Access) Enrolment() Access { return a | enrolmentMark }
+
+// NoTokens marks a route that a personal access token may not call:
+// what manages tokens or sessions, changes a password or a factor, or
+// signs in. A token is never a recent authentication, so routes marked
+// Reauth refuse tokens too.
+func (a Access) NoTokens() Access { return a | noTokensMark }
+
+// AllowsTokens reports whether a request authenticated by an access
+// token may call a route with access a.
+func (a Access) AllowsTokens() bool { return a&(noTokensMark|reauthMark) == 0 }
 
 // NeedsReauth reports whether a carries the Reauth mark.
 func (a Access) NeedsReauth() bool { return a&reauthMark != 0 }

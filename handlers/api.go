@@ -37,6 +37,9 @@ type Deps struct {
 	// the ceremonies; nil in basic_auth.
 	Passkeys      *auth.Passkeys
 	Authenticator middleware.Authenticator
+	// Tokens authenticates requests by personal access token and serves
+	// the tokens routes, in every mode.
+	Tokens *middleware.TokenAuth
 	// Policy is what the marks of a route's access ask of a caller:
 	// REAUTH_MAX_AGE and MFA_REQUIRED_ROLES.
 	Policy      auth.Policy
@@ -58,18 +61,25 @@ type Deps struct {
 type API struct {
 	engine  *gin.Engine
 	handler http.Handler
+	access  *auth.Routes
 }
 
 // New builds the router over d.
 func New(d Deps) (*API, error) {
-	engine, err := newEngine(d)
+	engine, access, err := newEngine(d)
 	if err != nil {
 		return nil, err
 	}
-	return &API{engine: engine, handler: stripTrailingSlash(engine)}, nil
+	return &API{engine: engine, handler: stripTrailingSlash(engine), access: access}, nil
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Access returns who may call a route ("GET", "/api/v1/users/:id"), as
+// it was declared, and whether it was.
+func (a *API) Access(method, path string) (auth.Access, bool) {
+	return a.access.AccessFor(method, path)
+}
 
 // Routes lists the registered routes as "METHOD /path/:param".
 func (a *API) Routes() []string {

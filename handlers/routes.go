@@ -17,8 +17,11 @@ import (
 // account is protected and need an authentication within REAUTH_MAX_AGE
 // (POST /api/v1/auth_session/reauth refreshes it); .Enrolment() routes
 // stay open to a caller whose role must enrol a second factor
-// (MFA_REQUIRED_ROLES) and has not yet.
-func newEngine(d Deps) (*gin.Engine, error) {
+// (MFA_REQUIRED_ROLES) and has not yet. A personal access token may call
+// every other route except those marked .NoTokens() (what signs in or
+// manages sessions, tokens or factors) and those marked .Reauth(): a token
+// is never a recent authentication.
+func newEngine(d Deps) (*gin.Engine, *auth.Routes, error) {
 	r := gin.New()
 	// c.ClientIP() is the client address of the access and audit logs,
 	// the login throttling and the sessions: the peer's address, or what
@@ -26,7 +29,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	// by default), so it cannot be spoofed.
 	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.RedirectTrailingSlash = false // trailing slashes are removed before routing
 	r.RedirectFixedPath = false
@@ -47,7 +50,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 		middleware.CORS(d.CORSOrigins),
 		middleware.BodyLimit(d.MaxBodyBytes),
 		d.CrossOrigin.Middleware(),
-		middleware.Pipeline(d.Authenticator, access, d.Policy),
+		middleware.Pipeline(d.Authenticator, d.Tokens, access, d.Policy, d.Metrics.AuthRequest),
 	)
 
 	root := routeGroup{group: &r.RouterGroup, access: access}
@@ -57,7 +60,7 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	// The account page and its files: public, outside the API.
 	page, err := web.New(d.Sessions != nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	page.Register(r)
 
@@ -103,16 +106,16 @@ func newEngine(d Deps) (*gin.Engine, error) {
 		return chain
 	}
 	cookie := func(h gin.HandlerFunc) []gin.HandlerFunc { return session(withCookie(d.Cookies, h)...) }
-	api.handle("POST", "/auth_session/login", auth.Anyone, cookie(handleLogin(sd))...)
+	api.handle("POST", "/auth_session/login", auth.Anyone.NoTokens(), cookie(handleLogin(sd))...)
 	// Public: it reads the pending session of the cookie itself, which
 	// signs nobody in anywhere else.
-	api.handle("POST", "/auth_session/second_factor", auth.Anyone, cookie(handleSecondFactor(sd))...)
-	api.handle("POST", "/auth_session/reauth", auth.SignedIn.Enrolment(), session(handleReauth(sd))...)
-	api.handle("DELETE", "/auth_session/logout", auth.SignedIn.Enrolment(), cookie(handleLogout(sd))...)
-	api.handle("GET", "/auth_session/sessions", auth.SignedIn, session(handleListMySessions(sd))...)
-	api.handle("DELETE", "/auth_session/sessions", auth.SignedIn, session(handleRevokeMyOtherSessions(sd))...)
-	api.handle("DELETE", "/auth_session/sessions/:id", auth.SignedIn, cookie(handleRevokeMySession(sd))...)
-	api.handle("GET", "/users/:id/sessions", auth.AdminOnly, session(handleListUserSessions(sd))...)
+	api.handle("POST", "/auth_session/second_factor", auth.Anyone.NoTokens(), cookie(handleSecondFactor(sd))...)
+	api.handle("POST", "/auth_session/reauth", auth.SignedIn.Enrolment().NoTokens(), session(handleReauth(sd))...)
+	api.handle("DELETE", "/auth_session/logout", auth.SignedIn.Enrolment().NoTokens(), cookie(handleLogout(sd))...)
+	api.handle("GET", "/auth_session/sessions", auth.SignedIn.NoTokens(), session(handleListMySessions(sd))...)
+	api.handle("DELETE", "/auth_session/sessions", auth.SignedIn.NoTokens(), session(handleRevokeMyOtherSessions(sd))...)
+	api.handle("DELETE", "/auth_session/sessions/:id", auth.SignedIn.NoTokens(), cookie(handleRevokeMySession(sd))...)
+	api.handle("GET", "/users/:id/sessions", auth.AdminOnly.NoTokens(), session(handleListUserSessions(sd))...)
 	api.handle("DELETE", "/users/:id/sessions", auth.AdminOnly.Reauth(), session(handleRevokeUserSessions(sd))...)
 
 	// Second factors, enrolled from a session (Basic cannot send one, so
@@ -127,22 +130,31 @@ func newEngine(d Deps) (*gin.Engine, error) {
 	// finish of a registration needs no recent authentication of its own:
 	// it completes only a ceremony that this session began with one,
 	// within minutes.
-	api.handle("GET", "/users/me/passkeys", auth.SignedIn.Enrolment(), session(handleListPasskeys())...)
+	api.handle("GET", "/users/me/passkeys", auth.SignedIn.Enrolment().NoTokens(), session(handleListPasskeys())...)
 	api.handle("POST", "/users/me/passkeys/register/begin", enrol, session(handleBeginPasskeyRegistration(d.Passkeys))...)
-	api.handle("POST", "/users/me/passkeys/register/finish", auth.SignedIn.Enrolment(),
+	api.handle("POST", "/users/me/passkeys/register/finish", auth.SignedIn.Enrolment().NoTokens(),
 		session(handleFinishPasskeyRegistration(d.Passkeys))...)
 	api.handle("DELETE", "/users/me/passkeys/:passkey_id", auth.SignedIn.Reauth(), session(handleRemovePasskey(d.Passkeys))...)
 	// Public, like the routes they complete: a passkey as the second
 	// factor of the cookie's pending sign-in, or a sign-in by passkey
 	// alone (whose begin anyone may ask for, within the login budget).
-	api.handle("POST", "/auth_session/second_factor/passkey/begin", auth.Anyone, session(handleBeginPasskeySecondFactor(sd))...)
-	api.handle("POST", "/auth_session/second_factor/passkey/finish", auth.Anyone, cookie(handleFinishPasskeySecondFactor(sd))...)
-	api.handle("POST", "/auth_session/login/passkey/begin", auth.Anyone, session(handleBeginPasskeySignIn(sd))...)
-	api.handle("POST", "/auth_session/login/passkey/finish", auth.Anyone, cookie(handleFinishPasskeySignIn(sd))...)
-	api.handle("POST", "/auth_session/reauth/passkey/begin", auth.SignedIn.Enrolment(), session(handleBeginPasskeyReauth(d.Passkeys))...)
-	api.handle("POST", "/auth_session/reauth/passkey/finish", auth.SignedIn.Enrolment(), session(handleFinishPasskeyReauth(sd))...)
+	api.handle("POST", "/auth_session/second_factor/passkey/begin", auth.Anyone.NoTokens(), session(handleBeginPasskeySecondFactor(sd))...)
+	api.handle("POST", "/auth_session/second_factor/passkey/finish", auth.Anyone.NoTokens(), cookie(handleFinishPasskeySecondFactor(sd))...)
+	api.handle("POST", "/auth_session/login/passkey/begin", auth.Anyone.NoTokens(), session(handleBeginPasskeySignIn(sd))...)
+	api.handle("POST", "/auth_session/login/passkey/finish", auth.Anyone.NoTokens(), cookie(handleFinishPasskeySignIn(sd))...)
+	api.handle("POST", "/auth_session/reauth/passkey/begin", auth.SignedIn.Enrolment().NoTokens(), session(handleBeginPasskeyReauth(d.Passkeys))...)
+	api.handle("POST", "/auth_session/reauth/passkey/finish", auth.SignedIn.Enrolment().NoTokens(), session(handleFinishPasskeyReauth(sd))...)
 
-	return r, nil
+	// Personal access tokens, in every mode. Creating one needs a recent
+	// authentication; no token can create, list or revoke tokens.
+	tokens := d.Tokens.Tokens
+	api.handle("GET", "/users/me/tokens", auth.SignedIn.NoTokens(), handleListTokens(tokens))
+	api.handle("POST", "/users/me/tokens", auth.SignedIn.Reauth(), handleCreateToken(tokens))
+	api.handle("DELETE", "/users/me/tokens/:token_id", auth.SignedIn.NoTokens(), handleRevokeMyToken(tokens))
+	api.handle("GET", "/users/:id/tokens", auth.AdminOnly.NoTokens(), handleListTokens(tokens))
+	api.handle("DELETE", "/users/:id/tokens", auth.AdminOnly.Reauth(), handleRevokeUserTokens(tokens))
+
+	return r, access, nil
 }
 
 // routeGroup registers routes under one prefix together with their

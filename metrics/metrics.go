@@ -59,6 +59,7 @@ type Metrics struct {
 	storeWrite   prometheus.Histogram
 	storeOps     *prometheus.HistogramVec // backend, operation
 	nodeErrors   *prometheus.CounterVec   // backend, node
+	authRequests *prometheus.CounterVec   // method, result
 }
 
 // New builds a registry holding the service's collectors and the Go
@@ -106,6 +107,11 @@ func New() *Metrics {
 			Help: "Commands (or pipelines, or dials) of a networked store that failed, by backend and node " +
 				"(host:port; sentinel:<name> for a Sentinel's primary).",
 		}, []string{"backend", "node"}),
+		authRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "auth_requests_total",
+			Help: "Requests to protected routes by the credentials they presented (token, session, basic, none) " +
+				"and result (ok, refused).",
+		}, []string{"method", "result"}),
 	}
 	// Every outcome is exported from the start, at zero, so that rates
 	// and alerts do not depend on the first event of each kind.
@@ -117,8 +123,14 @@ func New() *Metrics {
 			m.factors.WithLabelValues(method, result)
 		}
 	}
+	for _, method := range []string{"token", "session", "basic", "none"} {
+		for _, result := range []string{"ok", "refused"} {
+			m.authRequests.WithLabelValues(method, result)
+		}
+	}
 	m.registry.MustRegister(
 		m.requests, m.duration, m.logins, m.factors, m.passwordHash, m.storeWrite, m.storeOps, m.nodeErrors,
+		m.authRequests,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -162,6 +174,20 @@ func (m *Metrics) LoginAttempt(outcome string) {
 		return
 	}
 	m.logins.WithLabelValues(outcome).Inc()
+}
+
+// AuthRequest counts one request to a protected route by how it
+// authenticated (middleware's Auth* methods: token, session, basic, none)
+// and whether that passed.
+func (m *Metrics) AuthRequest(method string, ok bool) {
+	if m == nil {
+		return
+	}
+	result := "refused"
+	if ok {
+		result = "ok"
+	}
+	m.authRequests.WithLabelValues(method, result).Inc()
 }
 
 // SecondFactorAttempt counts one second-factor check: method is one of

@@ -15,8 +15,13 @@ import (
 type Caller struct {
 	User    store.User
 	Session store.Session // zero unless a session authenticated the request
+	// TokenID and TokenScope are "" unless a personal access token
+	// authenticated the request (the token's id and scope only: a caller
+	// is made for every request).
+	TokenID, TokenScope string
 	// Recent: the caller authenticated within REAUTH_MAX_AGE (always, for
-	// Basic authentication), as the pipeline's policy judged it.
+	// Basic authentication; never, for a token), as the pipeline's policy
+	// judged it.
 	Recent bool
 }
 
@@ -67,14 +72,46 @@ func CurrentSession(c *gin.Context) (store.Session, bool) {
 // the marks of that access (a recent authentication, an enrolled second
 // factor). Because it runs for unmatched paths too, an unknown path or a
 // wrong method answers 401/403 before 404/405.
-func Pipeline(authn Authenticator, routes *auth.Routes, policy auth.Policy) gin.HandlerFunc {
+//
+// A request with a Bearer header is authenticated by tokens (nil: no
+// access tokens), never by authn, and must carry no session cookie (400);
+// a token may then use only the routes whose access allows tokens, and a
+// read token only GET and HEAD (auth.TokenAllows). observe, when set, is
+// told how each request to a protected path authenticated (see
+// authMethod) and whether it passed.
+func Pipeline(authn Authenticator, tokens *TokenAuth, routes *auth.Routes, policy auth.Policy,
+	observe func(method string, ok bool)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		path := c.Request.URL.Path
-		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") || routes.IsPublic(path) {
+		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") {
 			c.Next()
 			return
 		}
-		who, err := authn.Authenticate(c)
+		token, bearer := bearerToken(c.Request)
+		if bearer && tokens != nil && hasCookie(c.Request, tokens.CookieName) {
+			respond.Error(c, errTokenAndCookie)
+			return
+		}
+		if routes.IsPublic(path) {
+			// A public route ignores credentials, but those that sign in
+			// or manage a session refuse a request carrying a token.
+			if access, ok := routes.AccessFor(c.Request.Method, c.FullPath()); ok && bearer && !access.AllowsTokens() {
+				respond.Fail(c, store.EFORBIDDEN, auth.MsgTokenNotAllowed)
+				return
+			}
+			c.Next()
+			return
+		}
+		var who *Caller
+		var err error
+		if bearer && tokens != nil {
+			who, err = tokens.Authenticate(c, token)
+		} else {
+			who, err = authn.Authenticate(c)
+		}
+		if observe != nil {
+			observe(authMethod(c.Request, who, bearer && tokens != nil), err == nil)
+		}
 		if err != nil {
 			// Gin sets Allow before running the chain of a 405; an
 			// unauthenticated caller must not learn the methods.
@@ -87,7 +124,8 @@ func Pipeline(authn Authenticator, routes *auth.Routes, policy auth.Policy) gin.
 			respond.Fail(c, store.EINTERNAL, respond.MsgInternal)
 			return
 		}
-		who.Recent = policy.Recent(who.Session)
+		byToken := who.TokenID != ""
+		who.Recent = !byToken && policy.Recent(who.Session)
 		rc.caller = who
 		rc.info.UserID = who.User.ID
 		rc.info.SessionID = who.Session.ID
@@ -101,11 +139,43 @@ func Pipeline(authn Authenticator, routes *auth.Routes, policy auth.Policy) gin.
 			respond.Fail(c, store.EFORBIDDEN, respond.MsgForbidden)
 			return
 		}
+		if byToken {
+			if err := auth.TokenAllows(access, who.TokenScope, c.Request.Method); err != nil {
+				respond.Error(c, err)
+				return
+			}
+		}
 		if err := policy.Check(access, who.User, who.Session, c.Param("id")); err != nil {
 			respond.Error(c, err)
 			return
 		}
 		c.Next()
+	}
+}
+
+// Authentication methods, as Pipeline reports them.
+const (
+	AuthToken   = "token"
+	AuthSession = "session"
+	AuthBasic   = "basic"
+	AuthNone    = "none" // no credentials
+)
+
+// authMethod names the credentials a request to a protected path
+// presented: who, when they passed, tells; otherwise the request's
+// headers do.
+func authMethod(r *http.Request, who *Caller, byToken bool) string {
+	switch {
+	case byToken:
+		return AuthToken
+	case who != nil && who.Session.ID != "":
+		return AuthSession
+	case who != nil, hasAuthorization(r):
+		return AuthBasic
+	case len(r.Header["Cookie"]) > 0:
+		return AuthSession
+	default:
+		return AuthNone
 	}
 }
 
@@ -193,7 +263,8 @@ type challengeWriter struct {
 }
 
 func (w *challengeWriter) WriteHeader(code int) {
-	if code == http.StatusUnauthorized {
+	// A refused access token has its own challenge (BearerChallenge).
+	if code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", BasicChallenge)
 	}
 	w.ResponseWriter.WriteHeader(code)

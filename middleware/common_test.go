@@ -97,7 +97,7 @@ func TestRequestIDIsARandomUUIDv4(t *testing.T) {
 func TestPipelineNeedsRequestID(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
-	r.Use(Pipeline(anyoneAuth{}, auth.NewRoutes(), auth.Policy{}))
+	r.Use(Pipeline(anyoneAuth{}, nil, auth.NewRoutes(), auth.Policy{}, nil))
 	r.GET("/api/v1/x", func(c *gin.Context) { c.Status(204) })
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/x", nil))

@@ -22,6 +22,11 @@ func TestBrowserScreenshots(t *testing.T) {
 	}
 	// A second session of Ada's, from another device.
 	s.login("ada@example.com", userPassword, header("User-Agent", "curl/8.5.0"), remoteAddr("192.0.2.7:41000"))
+	// And an access token of hers, used once by a script.
+	adaCookie := withCookie(s.sessionCookie("ada@example.com", userPassword))
+	ada := s.createToken(adaCookie, "CI pipeline", "read", 90)
+	require.Equal(t, 200, s.do("DELETE", "/api/v1/auth_session/logout", "", adaCookie).Code)
+	require.Equal(t, 200, s.do("GET", "/api/v1/users/me", "", bearer(ada.Token), remoteAddr("198.51.100.4:50000")).Code)
 
 	b := newBrowser(t)
 	b.do(chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible("#signin-form"))
@@ -30,6 +35,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	b.signIn(ts.URL, "ada@example.com", userPassword)
 	b.do(chromedp.WaitVisible("#sessions tbody tr.current"))
 	assert.Equal(t, 2, evalJS[int](b, `document.querySelectorAll("#sessions tbody tr").length`))
+	assert.Equal(t, 1, evalJS[int](b, `document.querySelectorAll("#tokens tbody tr").length`))
 	assert.False(t, evalJS[bool](b, `!document.querySelector("#admin-view").hidden`), "no users list for a user")
 	b.screenshot("account")
 	b.do(chromedp.Click("#signout"), chromedp.WaitVisible("#signin-form"))

@@ -110,8 +110,9 @@ func TestAccessLog(t *testing.T) {
 	rec = do("unmatched", "GET", "/api/v1/nothing/path-secret-8", "", "unmatched", admin.ID, withCookie(cookie))
 	require.Equal(t, 404, rec.Code)
 
+	// A Bearer header is an access token (docs/tokens.md): a malformed one is 401.
 	rec = do("denied", "GET", "/api/v1/users", "", "/api/v1/users", "", header("Authorization", "Bearer header-secret-11"))
-	require.Equal(t, 403, rec.Code)
+	require.Equal(t, 401, rec.Code)
 
 	// Insane request ids are replaced by generated ones.
 	for i, bad := range []string{strings.Repeat("a", 129), "has space", "line\nbreak", "quote\"d", "é"} {

@@ -46,7 +46,7 @@ func checkUsersFile(dir string) error {
 	}
 	var found []string
 	for _, name := range []string{lockFile, SecretFile, usersFile + ".journal", usersFile + ".journal.old",
-		sessionsFile, sessionsFile + ".journal", sessionsFile + ".journal.old"} {
+		sessionsFile, sessionsFile + ".journal", sessionsFile + ".journal.old", tokensFile, tokensFile + ".journal"} {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			found = append(found, name)
 		}

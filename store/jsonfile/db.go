@@ -1,4 +1,4 @@
-// Package jsonfile keeps users and sessions in JSON files in a data
+// Package jsonfile keeps users, their access tokens and sessions in JSON files in a data
 // directory, in the shape the old Flask service used (.db_User.json, a
 // JSON object keyed by id), so that an existing data directory works as is.
 //
@@ -96,6 +96,7 @@ type Options struct {
 type DB struct {
 	lock     *os.File
 	users    *userStore
+	tokens   *tokenStore
 	sessions *sessionStore
 
 	closeOnce sync.Once
@@ -141,6 +142,11 @@ func Open(dir string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if db.tokens, err = openTokens(filepath.Join(dir, tokensFile), db.users, opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.users.tokens = db.tokens
 	if opts.Sessions {
 		if db.sessions, err = openSessions(filepath.Join(dir, sessionsFile), opts); err != nil {
 			db.Close()
@@ -152,6 +158,9 @@ func Open(dir string, opts Options) (*DB, error) {
 
 // Users returns the users store.
 func (db *DB) Users() store.UserStore { return db.users }
+
+// AccessTokens returns the users' access tokens.
+func (db *DB) AccessTokens() store.AccessTokenStore { return db.tokens }
 
 // Sessions returns the sessions store, or nil unless Open was given
 // Options.Sessions.
@@ -169,6 +178,9 @@ func (db *DB) Close() error {
 		var errs []error
 		if db.users != nil {
 			errs = append(errs, db.users.Close())
+		}
+		if db.tokens != nil {
+			errs = append(errs, db.tokens.close())
 		}
 		if db.sessions != nil {
 			errs = append(errs, db.sessions.Close())

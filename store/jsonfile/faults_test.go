@@ -95,16 +95,18 @@ func TestUsersFileLost(t *testing.T) {
 	t.Run("emptied", func(t *testing.T) {
 		dir := used(t)
 		require.NoError(t, os.Truncate(filepath.Join(dir, usersFile), 0))
-		refused(t, dir, "empty", lockFile, SecretFile, usersFile+".journal", sessionsFile, sessionsFile+".journal")
+		refused(t, dir, "empty", lockFile, SecretFile, usersFile+".journal", sessionsFile, sessionsFile+".journal",
+			tokensFile, tokensFile+".journal")
 	})
 	t.Run("deleted", func(t *testing.T) {
 		dir := used(t)
 		require.NoError(t, os.Remove(filepath.Join(dir, usersFile)))
-		refused(t, dir, "missing", lockFile, SecretFile, usersFile+".journal", sessionsFile, sessionsFile+".journal")
+		refused(t, dir, "missing", lockFile, SecretFile, usersFile+".journal", sessionsFile, sessionsFile+".journal",
+			tokensFile, tokensFile+".journal")
 	})
 	// Each file that shows a run alone is enough.
 	for _, name := range []string{lockFile, SecretFile, usersFile + ".journal", usersFile + ".journal.old",
-		sessionsFile, sessionsFile + ".journal", sessionsFile + ".journal.old"} {
+		sessionsFile, sessionsFile + ".journal", sessionsFile + ".journal.old", tokensFile, tokensFile + ".journal"} {
 		t.Run("missing next to "+name, func(t *testing.T) {
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o600))

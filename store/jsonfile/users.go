@@ -106,6 +106,9 @@ type userStore struct {
 	// so UserByEmail finds the earliest.
 	dups   int
 	admins int
+	// tokens are the users' access tokens; DeleteUser removes a user's
+	// with it. Nil only in tests that open the users table alone.
+	tokens *tokenStore
 }
 
 func openUsers(path string, opts Options) (*userStore, error) {
@@ -270,14 +273,25 @@ func (s *userStore) update(id string, fn func(*store.User) error) (store.User, u
 	return copyUser(next), seq, nil
 }
 
+// DeleteUser removes the user and its access tokens under both tables'
+// locks (see tokenStore), then waits for both to be durable.
 func (s *userStore) DeleteUser(ctx context.Context, id string) error {
 	s.t.mu.Lock()
 	seq, err := s.delete(id)
+	var tokenSeq uint64
+	if err == nil && s.tokens != nil {
+		s.tokens.t.mu.Lock()
+		_, tokenSeq, err = s.tokens.deleteUser(id)
+		s.tokens.t.mu.Unlock()
+	}
 	s.t.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return s.t.commit(seq)
+	if err := s.t.commit(seq); err != nil || s.tokens == nil {
+		return err
+	}
+	return s.tokens.t.commit(tokenSeq)
 }
 
 func (s *userStore) delete(id string) (uint64, error) {
@@ -299,7 +313,14 @@ func (s *userStore) delete(id string) (uint64, error) {
 	return seq, nil
 }
 
-func (s *userStore) Ping(ctx context.Context) error { return s.t.ping() }
+// Ping fails when either the users or their access tokens cannot be
+// written.
+func (s *userStore) Ping(ctx context.Context) error {
+	if err := s.t.ping(); err != nil || s.tokens == nil {
+		return err
+	}
+	return s.tokens.ping()
+}
 
 // Close closes the users table only; DB.Close also releases the data
 // directory.

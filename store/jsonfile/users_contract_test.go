@@ -13,3 +13,11 @@ func TestUserStoreContract(t *testing.T) {
 		return openDB(t, t.TempDir(), opts).Users()
 	})
 }
+
+func TestAccessTokenStoreContract(t *testing.T) {
+	storetest.AccessTokenStore(t, func(t *testing.T) (store.UserStore, store.AccessTokenStore) {
+		opts, _ := testOptions()
+		db := openDB(t, t.TempDir(), opts)
+		return db.Users(), db.AccessTokens()
+	})
+}

@@ -64,3 +64,45 @@ func (s *Users) ImportUsers(ctx context.Context, users []store.User) (ImportResu
 	})
 	return res, dbError(err)
 }
+
+// ImportAccessTokens copies access tokens (as read from another store,
+// hashes and times included) in one transaction, as ImportUsers does
+// users: a token whose id is already present is left as it is (Existing),
+// and one whose user is not in the database is left out (Skipped, by
+// token id).
+func (s *AccessTokens) ImportAccessTokens(ctx context.Context, tokens []store.AccessToken) (ImportResult, error) {
+	var res ImportResult
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		res = ImportResult{}
+		for _, t := range tokens {
+			if err := t.Validate(); err != nil {
+				return err
+			}
+			t = t.Normalized()
+			var id string
+			err := tx.QueryRow(ctx, `INSERT INTO access_tokens
+				(id, user_id, name, scope, token_hash, created_at, expires_at, last_used_at, last_used_ip)
+				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)
+				ON CONFLICT DO NOTHING RETURNING id`,
+				t.ID, t.UserID, t.Name, t.Scope, t.Hash[:], t.CreatedAt, t.ExpiresAt, dbTime(t.LastUsedAt), t.LastUsedIP).Scan(&id)
+			if err == nil {
+				res.Added++
+				continue
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM access_tokens WHERE id = $1)`, t.ID).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				res.Existing++
+			} else {
+				res.Skipped = append(res.Skipped, t.ID)
+			}
+		}
+		return nil
+	})
+	return res, dbError(err)
+}

@@ -17,6 +17,13 @@ func TestUserStoreContract(t *testing.T) {
 	storetest.UserStore(t, func(t *testing.T) store.UserStore { return openTest(t, Options{}).Users() })
 }
 
+func TestAccessTokenStoreContract(t *testing.T) {
+	storetest.AccessTokenStore(t, func(t *testing.T) (store.UserStore, store.AccessTokenStore) {
+		db := openTest(t, Options{})
+		return db.Users(), db.AccessTokens()
+	})
+}
+
 // The email's key is its own column under a unique index; the email keeps
 // the user's spelling.
 func TestUsersEmailKeyColumn(t *testing.T) {

@@ -221,6 +221,8 @@ function signedOut() {
   me = null;
   myFactors = NO_FACTORS;
   endReauth();
+  $("#token-secret").textContent = ""; // a new token is shown to its creator only
+  show($("#token-new"), false);
   show($("#account-view"), false);
   show($("#second-factor-view"), false);
   show($("#passkey-signin-box"), passkeysSupported());
@@ -262,10 +264,12 @@ async function refresh() {
     let sessions = [];
     let users = null;
     let mustEnrol = false;
+    let tokens = [];
     try {
-      [sessions, users] = await Promise.all([
+      [sessions, users, tokens] = await Promise.all([
         api("GET", "/auth_session/sessions"),
         admin ? api("GET", "/users") : Promise.resolve(null),
+        api("GET", "/users/me/tokens"),
       ]);
     } catch (err) {
       if (!(err instanceof ApiError) || err.message !== MFA_REQUIRED) throw err;
@@ -273,6 +277,7 @@ async function refresh() {
     }
     renderAccount(sessions, users, factors, mustEnrol);
     renderPasskeys(passkeys);
+    renderTokens(tokens, mustEnrol);
   } catch (err) {
     await fail(err);
   }
@@ -385,6 +390,75 @@ function removePasskey(k) {
     say("Passkey " + k.name + " removed", true);
     await refresh();
   });
+}
+
+// ---- personal access tokens ----
+
+const SCOPES = { read: "read only", write: "read and write" };
+
+function renderTokens(tokens, mustEnrol) {
+  const tbody = $("#tokens tbody");
+  tbody.replaceChildren();
+  for (const t of tokens) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = t.id;
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    actions.append(button("Revoke", "danger", () => revokeToken(t)));
+    const last = t.last_used_at ? when(t.last_used_at) + " from " + t.last_used_ip : "never";
+    tr.append(cell(t.name), cell(SCOPES[t.scope] || t.scope), cell(when(t.created_at), "time"),
+      cell(t.expired ? "expired" : when(t.expires_at), "time"), cell(last, "time"), actions);
+    tbody.append(tr);
+  }
+  show($("#tokens-section"), !mustEnrol);
+  show($("#tokens"), tokens.length > 0);
+  show($("#tokens-none"), tokens.length === 0);
+}
+
+// createToken creates a token from form (a change that needs a recent
+// sign-in) and shows its secret this once.
+function createToken(form) {
+  const body = {
+    name: form.elements.name.value,
+    scope: form.elements.scope.value,
+    expires_in_days: Number(form.elements.expires_in_days.value),
+  };
+  return sensitive(async () => {
+    const t = await api("POST", "/users/me/tokens", body);
+    form.reset();
+    $("#token-new-name").textContent = t.name;
+    $("#token-secret").textContent = t.token;
+    show($("#token-new"), true);
+    say("Token " + t.name + " created: copy it now", true);
+    await refresh();
+  });
+}
+
+// copyToken puts the new token on the clipboard; where the browser does
+// not allow that, it selects the token for the visitor to copy.
+async function copyToken() {
+  const secret = $("#token-secret").textContent;
+  try {
+    await navigator.clipboard.writeText(secret);
+    say("Token copied", true);
+  } catch (e) {
+    const range = document.createRange();
+    range.selectNodeContents($("#token-secret"));
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    say("Select the token and copy it (the browser did not allow the page to)");
+  }
+}
+
+async function revokeToken(t) {
+  try {
+    await api("DELETE", "/users/me/tokens/" + encodeURIComponent(t.id));
+  } catch (err) {
+    await fail(err);
+    return;
+  }
+  say("Token " + t.name + " revoked", true);
+  await refresh();
 }
 
 // signInWith runs one step of a sign-in and goes on from its answer; a
@@ -623,6 +697,13 @@ function wire() {
   });
 
   $("#reauth-cancel").addEventListener("click", () => endReauth());
+
+  $("#token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    createToken(ev.target);
+  });
+
+  $("#token-copy").addEventListener("click", () => copyToken());
 
   $("#passkey-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
