@@ -116,31 +116,23 @@ func SharedSentinel(t testing.TB) *RedisSentinel {
 // StartCluster starts a Cluster of the test's own, killed when it ends.
 func StartCluster(t testing.TB) *RedisCluster {
 	t.Helper()
-	var nodes []*RedisNode
-	c, err := startCluster(func(args ...string) (*RedisNode, error) {
-		n, err := startNode(args...)
-		if n != nil {
-			nodes = append(nodes, n)
-		}
-		return n, err
-	})
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			n.Kill()
-		}
-	})
-	if err != nil {
-		t.Fatalf("Redis Cluster: %v", err)
-	}
-	return c
+	return startOwn(t, "Redis Cluster", startCluster)
 }
 
 // StartSentinel starts a Sentinel setup of the test's own, killed when it
 // ends.
 func StartSentinel(t testing.TB) *RedisSentinel {
 	t.Helper()
+	return startOwn(t, "Redis Sentinel", startSentinel)
+}
+
+// startOwn runs start with a starter that keeps every node it starts, so
+// that all of them are killed when the test ends, even when start fails
+// halfway.
+func startOwn[T any](t testing.TB, what string, start func(starter) (T, error)) T {
+	t.Helper()
 	var nodes []*RedisNode
-	s, err := startSentinel(func(args ...string) (*RedisNode, error) {
+	v, err := start(func(args ...string) (*RedisNode, error) {
 		n, err := startNode(args...)
 		if n != nil {
 			nodes = append(nodes, n)
@@ -153,9 +145,9 @@ func StartSentinel(t testing.TB) *RedisSentinel {
 		}
 	})
 	if err != nil {
-		t.Fatalf("Redis Sentinel: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	return s
+	return v
 }
 
 // TopologyPrefix returns a random key prefix, label:<random>:, for a test

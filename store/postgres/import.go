@@ -43,21 +43,8 @@ func (s *Users) ImportUsers(ctx context.Context, users []store.User) (ImportResu
 			err = tx.QueryRow(ctx, `INSERT INTO users (`+userColumns+`, email_key)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`,
 				args...).Scan(&id)
-			if err == nil {
-				res.Added++
-				continue
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
+			if err := res.count(ctx, tx, err, "users", u.ID); err != nil {
 				return err
-			}
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, u.ID).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				res.Existing++
-			} else {
-				res.Skipped = append(res.Skipped, u.ID)
 			}
 		}
 		return nil
@@ -85,24 +72,37 @@ func (s *AccessTokens) ImportAccessTokens(ctx context.Context, tokens []store.Ac
 				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)
 				ON CONFLICT DO NOTHING RETURNING id`,
 				t.ID, t.UserID, t.Name, t.Scope, t.Hash[:], t.CreatedAt, t.ExpiresAt, dbTime(t.LastUsedAt), t.LastUsedIP).Scan(&id)
-			if err == nil {
-				res.Added++
-				continue
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
+			if err := res.count(ctx, tx, err, "access_tokens", t.ID); err != nil {
 				return err
-			}
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM access_tokens WHERE id = $1)`, t.ID).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				res.Existing++
-			} else {
-				res.Skipped = append(res.Skipped, t.ID)
 			}
 		}
 		return nil
 	})
 	return res, dbError(err)
+}
+
+// count adds the outcome of one INSERT ... ON CONFLICT DO NOTHING
+// RETURNING id of row id into table: inserted when err is nil; when
+// nothing was inserted (pgx.ErrNoRows), Existing if a row with that id is
+// there, else Skipped (the insert's own condition left it out). Any other
+// error is returned.
+func (res *ImportResult) count(ctx context.Context, tx pgx.Tx, err error, table, id string) error {
+	switch {
+	case err == nil:
+		res.Added++
+		return nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return err
+	}
+	var exists bool
+	// table is one of this file's constants, never input.
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		res.Existing++
+	} else {
+		res.Skipped = append(res.Skipped, id)
+	}
+	return nil
 }
