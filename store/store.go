@@ -44,6 +44,21 @@ func (u User) Clone() User {
 	return u
 }
 
+// Prepared is what every store's CreateUser does first: EINVALID without
+// an ID or with an unknown role; no role means RoleUser.
+func (u User) Prepared() (User, error) {
+	if u.ID == "" {
+		return u, Errorf(EINVALID, "missing id")
+	}
+	if u.Role == "" {
+		u.Role = RoleUser
+	}
+	if !u.Role.Valid() {
+		return u, Errorf(EINVALID, "invalid role")
+	}
+	return u, nil
+}
+
 func clonePtr(p *string) *string {
 	if p == nil {
 		return nil

@@ -149,7 +149,26 @@ func soak(args []string) error {
 		if err := expect(http.StatusOK, http.MethodPut, *base+"/api/v1/users/"+id, admin, map[string]string{"first_name": "Soak"}); err != nil {
 			return err
 		}
-		return expect(http.StatusOK, http.MethodDelete, *base+"/api/v1/users/"+id, admin, nil)
+		// Deleting a user needs a recent authentication (REAUTH_MAX_AGE),
+		// which the admin's session outlives in a long soak, as an
+		// operator's would: re-authenticate with the password, as the
+		// account page does, and try again.
+		u := *base + "/api/v1/users/" + id
+		got, _, err := do(http.MethodDelete, u, admin, nil)
+		if err == nil && got == http.StatusForbidden {
+			reauth := map[string]string{"password": *adminPassword}
+			if err := expect(http.StatusOK, http.MethodPost, *base+"/api/v1/auth_session/reauth", admin, reauth); err != nil {
+				return err
+			}
+			got, _, err = do(http.MethodDelete, u, admin, nil)
+		}
+		if err != nil {
+			return err
+		}
+		if got != http.StatusOK {
+			return fmt.Errorf("DELETE /api/v1/users/%s answered %d, want 200", id, got)
+		}
+		return nil
 	})
 
 	var samples []sample

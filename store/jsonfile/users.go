@@ -132,14 +132,9 @@ func openUsers(path string, opts Options) (*userStore, error) {
 }
 
 func (s *userStore) CreateUser(ctx context.Context, u store.User) error {
-	if u.ID == "" {
-		return store.Errorf(store.EINVALID, "missing id")
-	}
-	if u.Role == "" {
-		u.Role = store.RoleUser
-	}
-	if !u.Role.Valid() {
-		return store.Errorf(store.EINVALID, "invalid role")
+	u, err := u.Prepared()
+	if err != nil {
+		return err
 	}
 	v, err := normalizeUser(u)
 	if err != nil {

@@ -50,14 +50,9 @@ const userColumns = `id, email, password_hash, first_name, last_name, role, crea
 func (s *Users) CreateUser(ctx context.Context, u store.User) error {
 	ctx, done := s.db.begin(ctx, "create_user")
 	defer done()
-	if u.ID == "" {
-		return store.Errorf(store.EINVALID, "missing id")
-	}
-	if u.Role == "" {
-		u.Role = store.RoleUser
-	}
-	if !u.Role.Valid() {
-		return store.Errorf(store.EINVALID, "invalid role")
+	u, err := u.Prepared()
+	if err != nil {
+		return err
 	}
 	args, err := userArgs(u)
 	if err != nil {

@@ -316,6 +316,16 @@ func (s *Sessions) pointerOf(ctx context.Context, id string) (p pointer, ok bool
 	return p, ok, nil
 }
 
+// locate is pointerOf for an operation on a session that must exist:
+// ENOTFOUND when id points nowhere.
+func (s *Sessions) locate(ctx context.Context, id string) (pointer, error) {
+	p, ok, err := s.pointerOf(ctx, id)
+	if err == nil && !ok {
+		err = notFound()
+	}
+	return p, err
+}
+
 // familyOwner returns the key tag of the live session of family f, ""
 // for none: the session in s:{f}, else the one t:{f} names. free reports
 // whether s:{f} is free for a new session.
@@ -577,12 +587,9 @@ func (s *Sessions) byPointer(ctx context.Context, id string, p pointer) (store.S
 func (s *Sessions) SessionByID(ctx context.Context, id string) (store.Session, error) {
 	ctx, done := s.opts.begin(ctx, "session_by_id")
 	defer done()
-	p, ok, err := s.pointerOf(ctx, id)
+	p, err := s.locate(ctx, id)
 	if err != nil {
 		return store.Session{}, err
-	}
-	if !ok {
-		return store.Session{}, notFound()
 	}
 	return s.byPointer(ctx, id, p)
 }
@@ -657,12 +664,9 @@ func (s *Sessions) ListSessions(ctx context.Context, userID string) ([]store.Ses
 func (s *Sessions) TouchSession(ctx context.Context, id string, seen, idleExpiresAt time.Time) error {
 	ctx, done := s.opts.begin(ctx, "touch_session")
 	defer done()
-	p, ok, err := s.pointerOf(ctx, id)
+	p, err := s.locate(ctx, id)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return notFound()
 	}
 	nd, err := s.run(ctx, touchScript, p.key, id, timeText(seen), timeText(idleExpiresAt)).Int64()
 	if err != nil {
@@ -685,12 +689,9 @@ func (s *Sessions) RotateToken(ctx context.Context, id string, from store.TokenH
 	}
 	ctx, done := s.opts.begin(ctx, "rotate_token")
 	defer done()
-	p, ok, err := s.pointerOf(ctx, id)
+	p, err := s.locate(ctx, id)
 	if err != nil {
 		return store.Session{}, err
-	}
-	if !ok {
-		return store.Session{}, notFound()
 	}
 	f := hashText(r.Family)
 	renewed := f != p.family()
@@ -761,12 +762,9 @@ func (s *Sessions) dropAlias(ctx context.Context, id string, keep, drop pointer)
 func (s *Sessions) SetSessionAuth(ctx context.Context, id, aal string, at time.Time) (store.Session, error) {
 	ctx, done := s.opts.begin(ctx, "set_session_auth")
 	defer done()
-	p, ok, err := s.pointerOf(ctx, id)
+	p, err := s.locate(ctx, id)
 	if err != nil {
 		return store.Session{}, err
-	}
-	if !ok {
-		return store.Session{}, notFound()
 	}
 	reply, err := s.run(ctx, authScript, p.key, id, aal, timeText(at)).Result()
 	if err != nil {
