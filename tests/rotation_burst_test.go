@@ -116,14 +116,20 @@ func TestRotationBursts(t *testing.T) {
 }
 
 // TestRotationBurstsTwoInstances: the same on two instances sharing
-// PostgreSQL and Redis, on the real clock, each burst spread over both.
+// PostgreSQL and each kind of Redis, on the real clock, each burst spread
+// over both.
 func TestRotationBurstsTwoInstances(t *testing.T) {
+	for _, top := range redisTopologies {
+		t.Run(top.name, func(t *testing.T) { testRotationBurstsTwoInstances(t, top.settings(t)) })
+	}
+}
+
+func testRotationBurstsTwoInstances(t *testing.T, redis map[string]string) {
 	databaseURL := pgtest.Schema(t)
-	redisURL := testkit.RedisPrefixURL(t, "simpleapi-e2e")
 	var a, b *process
 	var wg sync.WaitGroup
 	for _, p := range []**process{&a, &b} {
-		env := sharedEnv(t, databaseURL, redisURL)
+		env := sharedEnvOn(t, databaseURL, redis)
 		env["SESSION_ROTATE_INTERVAL"], env["SESSION_ROTATE_GRACE"] = "2", "1"
 		wg.Go(func() { *p = startProcess(t, env) })
 	}
