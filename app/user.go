@@ -27,7 +27,9 @@ const userUsage = `Usage:
 
 Each works on the user store USER_STORE names, opened as the server opens it
 (the same variables, and --data-dir, --user-store, --database-url,
---session-store, --redis-url as flags):
+--session-store, --redis-url, --redis-cluster-addrs, --redis-sentinel-addrs,
+--redis-sentinel-master, --redis-key-prefix as flags; REDIS_PASSWORD only from
+the environment):
 
   jsonfile  the users of DATA_DIR, which must exist. list only reads it, so it
             works while a server runs; the others refuse while a server holds
@@ -44,8 +46,10 @@ of a command.
 `
 
 // userSettings are the settings the user commands take as flags: those
-// that choose the stores. The others come from the environment.
-var userSettings = []string{"DATA_DIR", "USER_STORE", "DATABASE_URL", "SESSION_STORE", "REDIS_URL"}
+// that choose the stores, but for REDIS_PASSWORD (a flag would show it to
+// anyone listing processes). The others come from the environment.
+var userSettings = []string{"DATA_DIR", "USER_STORE", "DATABASE_URL", "SESSION_STORE", "REDIS_URL",
+	"REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_KEY_PREFIX"}
 
 // userSubcommands are the synopsis and help of each user command.
 var userSubcommands = map[string]commandHelp{

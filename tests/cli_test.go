@@ -600,3 +600,30 @@ func TestHealthcheckFindsItsServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "every record gone")
 }
+
+// The user commands take a Redis Cluster's settings as flags as well:
+// set-role ends the sessions that a server keeps on the Cluster.
+func TestUserCommandsOnARedisCluster(t *testing.T) {
+	redis := map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(testkit.SharedCluster(t).Addrs(), ","),
+		"REDIS_KEY_PREFIX": testkit.TopologyPrefix("simpleapi-cli")}
+	databaseURL := pgtest.Schema(t)
+	p := startProcess(t, sharedEnvOn(t, databaseURL, redis))
+	admin := loginOn(t, p, adminEmail, adminPassword)
+	createOn(t, p, admin, "bob@example.com", "user")
+	bob := loginOn(t, p, "bob@example.com", "user-password-1")
+	require.Equal(t, 200, call(t, p, "GET", "/api/v1/users/me", bob, "").status)
+
+	// No Redis or PostgreSQL variables: the flags name them. (The
+	// command checks the settings as the server does, which wants
+	// SESSION_SECRET with shared sessions.)
+	env := testEnv(t.TempDir())
+	env["SESSION_SECRET"] = sharedSecret
+	code, stdout, stderr := command(t, env, "", "user", "set-role",
+		"--email", "bob@example.com", "--role", "admin",
+		"--user-store", "postgres", "--database-url", databaseURL, "--session-store", "redis",
+		"--redis-cluster-addrs", redis["REDIS_CLUSTER_ADDRS"], "--redis-key-prefix", redis["REDIS_KEY_PREFIX"])
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "bob@example.com is now admin\n", stdout)
+	assert.Equal(t, 403, call(t, p, "GET", "/api/v1/users/me", bob, "").status, "bob's session ended on the Cluster")
+	assert.Equal(t, 200, call(t, p, "GET", "/api/v1/users/me", admin, "").status, "the admin's session kept")
+}
