@@ -67,6 +67,9 @@ func TestBrowserAccessTokens(t *testing.T) {
 	b.click(`#tokens tbody tr:first-child button`)
 	assert.Equal(t, "Token CI revoked", b.message(true))
 	assertError(t, s.do("GET", "/api/v1/users/me", "", bearer(secret)), 401, auth.MsgInvalidToken)
+	// The message comes before the list is drawn again: wait for the
+	// revoked row to go, or the click below may land on it.
+	b.do(chromedp.WaitNotPresent(`#tokens tbody tr:nth-child(2)`))
 	b.click(`#tokens tbody tr:first-child button`)
 	assert.Equal(t, "Token reports revoked", b.message(true))
 	b.do(chromedp.WaitVisible("#tokens-none"))
