@@ -60,6 +60,10 @@ type Metrics struct {
 	storeOps     *prometheus.HistogramVec // backend, operation
 	nodeErrors   *prometheus.CounterVec   // backend, node
 	authRequests *prometheus.CounterVec   // method, result
+	// authCounts holds authRequests' series by method, [refused, ok]:
+	// resolved once, since every protected request counts one (client_golang
+	// hashes the labels on each WithLabelValues).
+	authCounts map[string][2]prometheus.Counter
 }
 
 // New builds a registry holding the service's collectors and the Go
@@ -123,9 +127,10 @@ func New() *Metrics {
 			m.factors.WithLabelValues(method, result)
 		}
 	}
+	m.authCounts = map[string][2]prometheus.Counter{}
 	for _, method := range []string{"token", "session", "basic", "none"} {
-		for _, result := range []string{"ok", "refused"} {
-			m.authRequests.WithLabelValues(method, result)
+		m.authCounts[method] = [2]prometheus.Counter{
+			m.authRequests.WithLabelValues(method, "refused"), m.authRequests.WithLabelValues(method, "ok"),
 		}
 	}
 	m.registry.MustRegister(
@@ -183,11 +188,15 @@ func (m *Metrics) AuthRequest(method string, ok bool) {
 	if m == nil {
 		return
 	}
-	result := "refused"
+	i := 0
 	if ok {
-		result = "ok"
+		i = 1
 	}
-	m.authRequests.WithLabelValues(method, result).Inc()
+	if c, found := m.authCounts[method]; found {
+		c[i].Inc()
+		return
+	}
+	m.authRequests.WithLabelValues(method, [2]string{"refused", "ok"}[i]).Inc()
 }
 
 // SecondFactorAttempt counts one second-factor check: method is one of
